@@ -1,0 +1,16 @@
+// Package configs owns the TOML configuration that installers write
+// (SPEC §3): the schema (Config and its parts), strict decoding, defaults,
+// validation with every error positioned as FILE:LINE:COL: KEY.PATH: message,
+// and `env:NAME` secrets. The example configs of the product live beside the
+// code in this folder (demo.toml, ammonia-cold-store.toml, tank-farm.toml,
+// fire-alarms.toml).
+//
+// # Concurrency
+//
+// Load is a pure function of its input; a *Config is read-only after Load
+// returns and may be shared by every goroutine.
+//
+// # Shutdown
+//
+// Nothing to shut down.
+package configs
