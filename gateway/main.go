@@ -1,0 +1,130 @@
+// Command gateway is the hazard-source monitoring gateway (SPEC §2).
+//
+//	gateway run      -config FILE   run until SIGINT/SIGTERM
+//	gateway check    -config FILE   validate the config, print a summary
+//	gateway simulate -config FILE   run only the simulated plant
+//	gateway version                 print the version
+//
+// Exit codes: 0 success or clean shutdown; 1 invalid config or a failure to
+// start, with one clear line on stderr (every error, one per line, for check).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"hazardgw/configs"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `usage:
+  gateway run      [-config FILE]   run the gateway until SIGINT/SIGTERM
+  gateway check    [-config FILE]   validate the config without touching devices
+  gateway simulate [-config FILE] [-scenario FILE -against ws://HOST:PORT/ws [-token T]]
+                                    run the simulated plant (and optionally a scenario)
+  gateway version                   print the version
+FILE defaults to gateway.toml.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// cli runs one command and returns the process exit code.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("gateway "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "gateway.toml", "config file")
+	var scen, against, token *string
+	if cmd == "simulate" {
+		scen = fs.String("scenario", "", "scenario file to play against a running gateway")
+		against = fs.String("against", "", "websocket URL of the gateway under test (ws://HOST:PORT/ws)")
+		token = fs.String("token", "", "console token for -against")
+	}
+	switch cmd {
+	case "version", "-version", "--version":
+		fmt.Fprintln(stdout, "gateway", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	case "run", "check", "simulate":
+	default:
+		fmt.Fprintf(stderr, "gateway: unknown command %q\n%s", cmd, usage)
+		return 2
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "gateway %s: unexpected argument %q\n", cmd, fs.Arg(0))
+		return 2
+	}
+
+	cfg, err := configs.Load(*config)
+	if err != nil {
+		printConfigErrors(stderr, *config, err)
+		return 1
+	}
+	switch cmd {
+	case "check":
+		fmt.Fprintln(stdout, summary(cfg))
+		return 0
+	case "simulate":
+		err = simulate(ctx, cfg, *scen, *against, *token, stdout, stderr)
+	default:
+		err = run(ctx, cfg, stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway %s: %v\n", cmd, err)
+		return 1
+	}
+	return 0
+}
+
+// printConfigErrors writes every config error on its own line: positioned
+// errors as FILE:LINE:COL: KEY.PATH: message; an unreadable file as one line.
+func printConfigErrors(w io.Writer, file string, err error) {
+	var list configs.Errors
+	if errors.As(err, &list) {
+		for _, e := range list {
+			fmt.Fprintln(w, e.Error())
+		}
+		return
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		fmt.Fprintf(w, "%s: cannot read config: %v\n", file, pe.Err)
+		return
+	}
+	fmt.Fprintf(w, "%s: %v\n", file, err)
+}
+
+// summary is check's one-line report.
+func summary(cfg *configs.Config) string {
+	points, alarms := 0, 0
+	for _, d := range cfg.Devices {
+		for _, p := range d.Points {
+			points++
+			alarms += len(configs.AlarmConds(d, p))
+		}
+	}
+	return fmt.Sprintf("%s: ok: site %s, %d devices, %d points, %d alarms",
+		cfg.File, cfg.Site.ID, len(cfg.Devices), points, alarms)
+}
