@@ -46,8 +46,8 @@ type Server struct {
 	bin, dir, conf, logPath string
 	t                       testing.TB
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu   sync.Mutex
+	cmd  *exec.Cmd
 	done chan struct{}
 }
 
