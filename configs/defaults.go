@@ -2,7 +2,9 @@ package configs
 
 import "time"
 
-// SetDefaults fills every key the installer left out (SPEC §3).
+// SetDefaults fills every key the installer left out (SPEC §3,
+// docs/CONFIG.md). Load calls it after decoding and before validation; it is
+// idempotent and never overwrites a value that was written.
 func (c *Config) SetDefaults() {
 	if c.Console.Listen == "" {
 		c.Console.Listen = "127.0.0.1:8080"
@@ -29,6 +31,9 @@ func (c *Config) SetDefaults() {
 	}
 	for i := range c.Brokers {
 		b := &c.Brokers[i]
+		if b.URL == "embedded" && b.Listen == "" {
+			b.Listen = "127.0.0.1:1883"
+		}
 		if b.ClientID == "" {
 			b.ClientID = "gw-" + c.Site.ID
 			if len(c.Brokers) > 1 {
@@ -39,8 +44,18 @@ func (c *Config) SetDefaults() {
 	if c.Escalation.MinPriority == "" {
 		c.Escalation.MinPriority = "medium"
 	}
-	if c.Uplink != nil && c.Uplink.SamplesEvery == 0 {
-		c.Uplink.SamplesEvery = Duration(5 * time.Second)
+	for i := range c.Notify {
+		if c.Notify[i].Kind == "" {
+			c.Notify[i].Kind = "mqtt"
+		}
+	}
+	if u := c.Uplink; u != nil {
+		if u.SamplesEvery == 0 {
+			u.SamplesEvery = Duration(5 * time.Second)
+		}
+		if u.Prefix == "" && c.Site.ID != "" {
+			u.Prefix = "hazard/" + c.Site.ID
+		}
 	}
 	if c.Simulator != nil && c.Simulator.Publish == 0 {
 		c.Simulator.Publish = Duration(time.Second)

@@ -1,0 +1,205 @@
+package configs
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/pelletier/go-toml/v2/unstable"
+)
+
+// pos is a 1-based line and byte column in the source.
+type pos struct{ line, col int }
+
+// index maps every key path of a TOML document to where it is written, so
+// validation can position its errors. Paths are written as validation names
+// them: "device[1].point[0].hihi", "escalation.stage[0].notify[2]".
+type index struct {
+	at     map[string]pos           // path -> position shown in errors (key start; table header '[')
+	kind   map[string]unstable.Kind // path of a key-value -> kind of its value
+	byKey  map[pos]string           // position of a key's first part -> path
+	byVal  map[pos]string           // position of a value -> path
+	valKey map[pos]pos              // position of a key-value's value -> of its key
+	exprs  []unstable.Range         // top-level key-value expressions, in order
+	lines  []int                    // byte offset of the start of each line
+}
+
+func newIndex() *index {
+	return &index{
+		at:     map[string]pos{},
+		kind:   map[string]unstable.Kind{},
+		byKey:  map[pos]string{},
+		byVal:  map[pos]string{},
+		valKey: map[pos]pos{},
+	}
+}
+
+// buildIndex walks data with go-toml's unstable parser. It returns the
+// parser's error for a document that is not valid TOML syntax.
+func buildIndex(data []byte) (*index, error) {
+	ix := newIndex()
+	ix.lines = append(ix.lines, 0)
+	for i, c := range data {
+		if c == '\n' {
+			ix.lines = append(ix.lines, i+1)
+		}
+	}
+	arrays := map[string]int{} // array-of-tables path -> elements so far
+	table := ""                // path of the current table
+	var p unstable.Parser
+	p.Reset(data)
+	for p.NextExpression() {
+		n := p.Expression()
+		switch n.Kind {
+		case unstable.Table, unstable.ArrayTable:
+			at := ix.pos(headerStart(data, int(n.Child().Raw.Offset)))
+			keyAt := ix.pos(int(n.Child().Raw.Offset))
+			parts := keyParts(n)
+			path := ""
+			for i, part := range parts {
+				path = join(path, part)
+				last := i == len(parts)-1
+				if last && n.Kind == unstable.ArrayTable {
+					ix.record(path, at)
+					k := arrays[path]
+					arrays[path] = k + 1
+					path += "[" + strconv.Itoa(k) + "]"
+				} else if k, ok := arrays[path]; ok && k > 0 {
+					path += "[" + strconv.Itoa(k-1) + "]"
+				}
+				ix.record(path, at)
+			}
+			if _, ok := ix.byKey[keyAt]; !ok {
+				ix.byKey[keyAt] = path
+			}
+			table = path
+		case unstable.KeyValue:
+			ix.exprs = append(ix.exprs, n.Raw)
+			ix.keyValue(table, n)
+		}
+	}
+	if err := p.Error(); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// keyValue records a key-value (and, for inline tables and arrays, what is
+// inside it) under the table path prefix.
+func (ix *index) keyValue(prefix string, n *unstable.Node) {
+	keyAt := ix.pos(int(n.Child().Next().Raw.Offset))
+	path := prefix
+	for _, part := range keyParts(n) {
+		path = join(path, part)
+		ix.record(path, keyAt)
+	}
+	ix.byKey[keyAt] = path
+	if v := n.Value(); v.Raw.Length > 0 {
+		ix.valKey[ix.pos(int(v.Raw.Offset))] = keyAt
+	}
+	ix.value(path, n.Value())
+}
+
+func (ix *index) value(path string, v *unstable.Node) {
+	ix.kind[path] = v.Kind
+	if v.Raw.Length > 0 {
+		ix.byVal[ix.pos(int(v.Raw.Offset))] = path
+	}
+	switch v.Kind {
+	case unstable.InlineTable:
+		it := v.Children()
+		for it.Next() {
+			if c := it.Node(); c.Kind == unstable.KeyValue {
+				ix.keyValue(path, c)
+			}
+		}
+	case unstable.Array:
+		i := 0
+		it := v.Children()
+		for it.Next() {
+			c := it.Node()
+			if c.Kind == unstable.Comment {
+				continue
+			}
+			el := path + "[" + strconv.Itoa(i) + "]"
+			i++
+			if c.Raw.Length > 0 {
+				ix.record(el, ix.pos(int(c.Raw.Offset)))
+			}
+			ix.value(el, c)
+		}
+	}
+}
+
+// record keeps the first position seen for path.
+func (ix *index) record(path string, p pos) {
+	if _, ok := ix.at[path]; !ok {
+		ix.at[path] = p
+	}
+}
+
+// lookup is the position of path, or of its nearest written ancestor (a key
+// that is absent is reported at its table), or 1:1.
+func (ix *index) lookup(path string) pos {
+	for path != "" {
+		if p, ok := ix.at[path]; ok {
+			return p
+		}
+		path = parent(path)
+	}
+	return pos{1, 1}
+}
+
+// pos converts a byte offset to a position.
+func (ix *index) pos(off int) pos {
+	i, found := slices.BinarySearch(ix.lines, off)
+	if !found {
+		i--
+	}
+	return pos{i + 1, off - ix.lines[i] + 1}
+}
+
+// offset converts a position back to a byte offset (-1 when outside).
+func (ix *index) offset(p pos) int {
+	if p.line < 1 || p.line > len(ix.lines) {
+		return -1
+	}
+	return ix.lines[p.line-1] + p.col - 1
+}
+
+// parent strips the last ".key" or "[i]" of a path.
+func parent(path string) string {
+	i := strings.LastIndexAny(path, ".[")
+	if i < 0 {
+		return ""
+	}
+	return path[:i]
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func keyParts(n *unstable.Node) []string {
+	var parts []string
+	it := n.Key()
+	for it.Next() {
+		parts = append(parts, string(it.Node().Data))
+	}
+	return parts
+}
+
+// headerStart walks back from a table header's first key to its '['.
+func headerStart(data []byte, off int) int {
+	i := off
+	for i > 0 && (data[i-1] == '[' || data[i-1] == ' ' || data[i-1] == '\t') {
+		i--
+	}
+	for i < off && data[i] != '[' {
+		i++
+	}
+	return i
+}
