@@ -1,0 +1,231 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"time"
+
+	"github.com/simonvetter/modbus"
+)
+
+// slave is one Modbus TCP server on one address, answering for the unit
+// ids of every simulated device configured on that address.
+type slave struct {
+	plant *Plant
+	addr  string
+	units map[uint8]*device
+	srv   *modbus.ModbusServer
+}
+
+// buildSlaves groups the loopback Modbus TCP devices by address. Devices
+// on other addresses or transports are left alone: the simulator never
+// impersonates a real device on the network.
+func (p *Plant) buildSlaves() ([]*slave, error) {
+	byAddr := map[string]*slave{}
+	var out []*slave
+	for i := range p.cfg.Devices {
+		d := &p.cfg.Devices[i]
+		if d.Driver != "modbus" || (d.Transport != "tcp" && d.Transport != "") {
+			continue
+		}
+		if !isLoopback(d.Address) {
+			p.log.Info("simulator skips a device that is not on loopback", "device", d.ID, "address", d.Address)
+			continue
+		}
+		unit := 1
+		if d.Unit != nil {
+			unit = *d.Unit
+		}
+		if unit < 0 || unit > 255 {
+			return nil, fmt.Errorf("device %s: unit %d out of range", d.ID, unit)
+		}
+		s := byAddr[d.Address]
+		if s == nil {
+			s = &slave{plant: p, addr: d.Address, units: map[uint8]*device{}}
+			byAddr[d.Address] = s
+			out = append(out, s)
+		}
+		if other, dup := s.units[uint8(unit)]; dup {
+			return nil, fmt.Errorf("device %s: unit %d on %s is already device %s", d.ID, unit, d.Address, other.cfg.ID)
+		}
+		s.units[uint8(unit)] = p.devices[d.ID]
+	}
+	for _, s := range out {
+		srv, err := modbus.NewServer(&modbus.ServerConfiguration{
+			URL:        "tcp://" + s.addr,
+			Timeout:    5 * time.Minute, // idle client connections
+			MaxClients: 256,             // masters reconnecting during comm loss
+			Logger:     log.New(io.Discard, "", 0),
+		}, s)
+		if err != nil {
+			return nil, fmt.Errorf("modbus slave %s: %w", s.addr, err)
+		}
+		s.srv = srv
+	}
+	return out, nil
+}
+
+func (s *slave) listen() error {
+	if err := s.srv.Start(); err != nil {
+		return fmt.Errorf("simulated modbus slave %s: %w", s.addr, err)
+	}
+	return nil
+}
+
+func (s *slave) stop() { _ = s.srv.Stop() }
+
+// device returns the device serving unit, after holding the request for
+// as long as the device is in comm loss (bounded by MaxHold and shutdown).
+func (s *slave) device(unit uint8) (*device, error) {
+	d := s.units[unit]
+	if d == nil {
+		return nil, modbus.ErrGWTargetFailedToRespond
+	}
+	p := s.plant
+	deadline := time.NewTimer(p.maxHold)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		p.mu.Lock()
+		lost := p.lostLocked(d, p.now())
+		p.mu.Unlock()
+		if !lost {
+			return d, nil
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return nil, modbus.ErrGWTargetFailedToRespond
+		case <-p.done:
+			return nil, modbus.ErrServerDeviceBusy
+		}
+	}
+}
+
+// words builds the register image [addr, addr+qty) of one table
+// ("holding" or "input") of device d at now.
+func (p *Plant) words(d *device, table string, addr, qty uint16, now time.Time) []uint16 {
+	out := make([]uint16, qty)
+	end := int(addr) + int(qty)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var buf [4]uint16
+	for _, pt := range d.points {
+		c := pt.cfg
+		if c.Register != table || c.Address == nil {
+			continue
+		}
+		n := Words(c.Type)
+		a := *c.Address
+		if a+n <= int(addr) || a >= end {
+			continue
+		}
+		v := p.valueLocked(pt, now)
+		if c.Bit != nil {
+			// One bit of a status word; the other bits come from the
+			// word's other points.
+			if i := a - int(addr); v != 0 {
+				out[i] |= 1 << uint(*c.Bit)
+			}
+			continue
+		}
+		if err := Encode(c, v, buf[:n]); err != nil {
+			continue // New's config validation keeps this from happening
+		}
+		for k := range n {
+			if i := a + k - int(addr); i >= 0 && i < int(qty) {
+				out[i] |= buf[k]
+			}
+		}
+	}
+	if table == "holding" {
+		for a, v := range d.regs {
+			if a >= addr && int(a) < end {
+				out[a-addr] = v
+			}
+		}
+	}
+	return out
+}
+
+// bits builds the bit image [addr, addr+qty) of "coil" or "discrete".
+func (p *Plant) bits(d *device, table string, addr, qty uint16, now time.Time) []bool {
+	out := make([]bool, qty)
+	end := int(addr) + int(qty)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, pt := range d.points {
+		c := pt.cfg
+		if c.Register != table || c.Address == nil || *c.Address < int(addr) || *c.Address >= end {
+			continue
+		}
+		out[*c.Address-int(addr)] = p.valueLocked(pt, now) != 0
+	}
+	if table == "coil" {
+		for a, v := range d.coils {
+			if a >= addr && int(a) < end {
+				out[a-addr] = v
+			}
+		}
+	}
+	return out
+}
+
+// HandleCoils serves FC01 reads and FC05/FC15 writes (a linkage output
+// driving a fan or a sounder): a written coil keeps its value until the
+// plant stops, over the simulated one.
+func (s *slave) HandleCoils(req *modbus.CoilsRequest) ([]bool, error) {
+	d, err := s.device(req.UnitId)
+	if err != nil {
+		return nil, err
+	}
+	p := s.plant
+	if req.IsWrite {
+		p.mu.Lock()
+		for i, v := range req.Args {
+			d.coils[req.Addr+uint16(i)] = v
+		}
+		p.mu.Unlock()
+	}
+	return p.bits(d, "coil", req.Addr, req.Quantity, p.now()), nil
+}
+
+// HandleDiscreteInputs serves FC02.
+func (s *slave) HandleDiscreteInputs(req *modbus.DiscreteInputsRequest) ([]bool, error) {
+	d, err := s.device(req.UnitId)
+	if err != nil {
+		return nil, err
+	}
+	return s.plant.bits(d, "discrete", req.Addr, req.Quantity, s.plant.now()), nil
+}
+
+// HandleHoldingRegisters serves FC03 reads and FC06/FC16 writes (kept as
+// raw words over the simulated values until the plant stops).
+func (s *slave) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]uint16, error) {
+	d, err := s.device(req.UnitId)
+	if err != nil {
+		return nil, err
+	}
+	p := s.plant
+	if req.IsWrite {
+		p.mu.Lock()
+		for i, v := range req.Args {
+			d.regs[req.Addr+uint16(i)] = v
+		}
+		p.mu.Unlock()
+	}
+	return p.words(d, "holding", req.Addr, req.Quantity, p.now()), nil
+}
+
+// HandleInputRegisters serves FC04.
+func (s *slave) HandleInputRegisters(req *modbus.InputRegistersRequest) ([]uint16, error) {
+	d, err := s.device(req.UnitId)
+	if err != nil {
+		return nil, err
+	}
+	return s.plant.words(d, "input", req.Addr, req.Quantity, s.plant.now()), nil
+}
+
+var _ modbus.RequestHandler = (*slave)(nil)
