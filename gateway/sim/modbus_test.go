@@ -235,3 +235,7 @@ func TestModbusAddressInUse(t *testing.T) {
 		t.Errorf("Run on a used port: err = %v, want address already in use", err)
 	}
 }
+
+func configsParse(name, s string) (*configs.Config, error) { return configs.Parse(name, []byte(s)) }
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
