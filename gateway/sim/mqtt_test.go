@@ -70,7 +70,7 @@ func TestMQTTPublish(t *testing.T) {
 	want := map[string]string{
 		"plant/tank/TK-101":       `{"level":42.5,"radar":{"level":43},"ts":"2026-11-28T08:00:00.000Z"}`,
 		"plant/tank/TK-102/level": `12.25`,
-		"plant/tank/TK-103/sim": `3`,
+		"plant/tank/TK-103/sim":   `3`,
 	}
 	got := map[string]string{}
 	deadline := time.After(20 * time.Second)
