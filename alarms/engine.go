@@ -1,0 +1,364 @@
+package alarms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hazardgw/configs"
+	"hazardgw/drivers"
+)
+
+// Output receives everything the engine produces, in order. Neither method
+// may block: each output keeps its own queue with a written overflow policy.
+type Output interface {
+	Samples(batch []drivers.Sample) // read-only batch; may be dropped under overload
+	Event(ev Event)                 // never dropped
+}
+
+// Options are the engine's injected dependencies.
+type Options struct {
+	Log        *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics not registered
+	Now        func() time.Time      // nil: time.Now
+	// Queue is the input channel's capacity in batches (default 256).
+	Queue int
+}
+
+// Health is a copy of the engine's state for /api/health and logs.
+type Health struct {
+	Seq        uint64 `json:"seq"`
+	Flood      bool   `json:"flood"`
+	Active     int    `json:"active"`  // alarms not normal
+	Unacked    int    `json:"unacked"` // unack or rtn_unack
+	JournalErr string `json:"journal_error,omitempty"`
+}
+
+// Engine runs the Machine in one goroutine (Run), journals every event
+// before any Output sees it, and answers commands.
+type Engine struct {
+	m    *Machine
+	j    *Journal
+	log  *slog.Logger
+	now  func() time.Time
+	met  *metrics
+	outs []Output
+
+	in      chan item
+	closing chan struct{}
+	closed  sync.Once
+	quit    chan struct{} // closed when Run returns
+
+	seq   atomic.Uint64
+	flood atomic.Bool
+
+	mu      sync.RWMutex
+	current map[string]Event // every alarm not normal, by id
+	jerr    string
+
+	pending []Event // events of the batch being committed
+}
+
+type item struct {
+	samples []drivers.Sample
+	cmd     *request
+}
+
+type request struct {
+	c     Command
+	reply chan reply
+}
+
+type reply struct {
+	ev  Event
+	err error
+}
+
+// New builds the engine for cfg and restores every alarm's state from the
+// journal (snapshot, then the records after it). It starts nothing.
+func New(cfg *configs.Config, j *Journal, opts Options) (*Engine, error) {
+	if j == nil {
+		return nil, errors.New("alarms: nil journal")
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m, err := NewMachine(cfg, now())
+	if err != nil {
+		return nil, fmt.Errorf("alarms: %w", err)
+	}
+	t := now()
+	if err := j.Replay(func(ev Event) { m.Restore(ev, t) }); err != nil {
+		return nil, fmt.Errorf("alarms: restore: %w", err)
+	}
+	m.seq = max(m.seq, j.Last())
+	if opts.Queue <= 0 {
+		opts.Queue = 256
+	}
+	e := &Engine{
+		m: m, j: j, log: log.With("component", "alarms"), now: now,
+		met:     newMetrics(opts.Registerer),
+		in:      make(chan item, opts.Queue),
+		closing: make(chan struct{}),
+		quit:    make(chan struct{}),
+		current: map[string]Event{},
+	}
+	j.observe = func(d time.Duration) { e.met.fsync.Observe(d.Seconds()) }
+	for _, ev := range m.Current(t) {
+		e.current[ev.ID] = ev
+	}
+	e.seq.Store(m.seq)
+	e.met.active.Set(float64(len(e.current)))
+	return e, nil
+}
+
+// Sink is the drivers' input. It blocks while the engine's queue is full
+// (back-pressure) and never drops; after Run has returned it discards.
+func (e *Engine) Sink() drivers.Sink {
+	return func(b []drivers.Sample) {
+		if len(b) == 0 {
+			return
+		}
+		select {
+		case e.in <- item{samples: b}:
+		case <-e.quit:
+		}
+	}
+}
+
+// Subscribe adds an output. Call it before Run.
+func (e *Engine) Subscribe(o Output) { e.outs = append(e.outs, o) }
+
+// CloseInput tells Run that every driver has stopped: Run drains what is
+// queued and returns.
+func (e *Engine) CloseInput() { e.closed.Do(func() { close(e.closing) }) }
+
+// Do applies an operator command and returns the event it caused, or an
+// error wrapping ErrUnknown, ErrRefused or ErrInvalid. The event is
+// journaled before Do returns.
+func (e *Engine) Do(ctx context.Context, c Command) (Event, error) {
+	r := &request{c: c, reply: make(chan reply, 1)}
+	select {
+	case e.in <- item{cmd: r}:
+	case <-ctx.Done():
+		return Event{}, ctx.Err()
+	case <-e.quit:
+		return Event{}, errors.New("alarms: engine stopped")
+	}
+	select {
+	case rep := <-r.reply:
+		return rep.ev, rep.err
+	case <-ctx.Done():
+		return Event{}, ctx.Err()
+	case <-e.quit:
+		select {
+		case rep := <-r.reply:
+			return rep.ev, rep.err
+		default:
+			return Event{}, errors.New("alarms: engine stopped")
+		}
+	}
+}
+
+// Alarms returns every alarm not normal (copies), in no particular order.
+func (e *Engine) Alarms() []Event {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	out := make([]Event, 0, len(e.current))
+	for _, ev := range e.current {
+		out = append(out, ev)
+	}
+	return out
+}
+
+// Events answers from the journal: up to limit events after seq.
+func (e *Engine) Events(after uint64, limit int) ([]Event, error) { return e.j.Events(after, limit) }
+
+// Seq is the seq of the last event journaled.
+func (e *Engine) Seq() uint64 { return e.seq.Load() }
+
+// Flood reports an alarm flood (DOMAIN §5).
+func (e *Engine) Flood() bool { return e.flood.Load() }
+
+// Health returns a copy of the engine's state.
+func (e *Engine) Health() Health {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	h := Health{Seq: e.seq.Load(), Flood: e.flood.Load(), Active: len(e.current), JournalErr: e.jerr}
+	for _, ev := range e.current {
+		if ev.State == Unack || ev.State == RtnUnack {
+			h.Unacked++
+		}
+	}
+	return h
+}
+
+// maxGroup bounds how many queued inputs are evaluated before one journal
+// commit (group commit).
+const maxGroup = 64
+
+// Run evaluates input until CloseInput has been called and the queue is
+// drained, or until ctx ends. Timers (delays, escalation, shelving, stale)
+// fire from a timer set to the machine's next due time.
+func (e *Engine) Run(ctx context.Context) error {
+	defer close(e.quit)
+	tm := time.NewTimer(time.Until(e.m.NextDue()))
+	defer tm.Stop()
+	group := make([]item, 0, maxGroup)
+	marks := make([]int, 0, maxGroup+1)
+	for {
+		group = group[:0]
+		draining := false
+		select {
+		case it := <-e.in:
+			group = append(group, it)
+		case <-tm.C:
+		case <-e.closing:
+			draining = true
+		case <-ctx.Done():
+			return nil
+		}
+	fill:
+		for len(group) < maxGroup {
+			select {
+			case it := <-e.in:
+				group = append(group, it)
+			default:
+				break fill
+			}
+		}
+		e.step(group, marks)
+		if draining && len(e.in) == 0 {
+			return nil
+		}
+		if draining {
+			continue
+		}
+		d := time.Until(e.m.NextDue())
+		if !tm.Stop() {
+			select {
+			case <-tm.C:
+			default:
+			}
+		}
+		tm.Reset(max(d, 0))
+	}
+}
+
+// step evaluates a group of inputs, commits their events to the journal in
+// one write and fsync, then hands events and samples to the outputs and
+// answers the commands, in input order.
+func (e *Engine) step(group []item, marks []int) {
+	now := e.now()
+	e.pending = e.pending[:0]
+	e.m.Advance(now)
+	e.pending = append(e.pending, e.m.Take()...)
+	marks = append(marks[:0], len(e.pending))
+	replies := make([]reply, len(group))
+	nsamples := 0
+	for i, it := range group {
+		if it.cmd != nil {
+			ev, err := e.m.Command(now, it.cmd.c)
+			replies[i] = reply{ev, err}
+		} else {
+			for _, s := range it.samples {
+				e.m.Sample(now, s)
+			}
+			nsamples += len(it.samples)
+		}
+		e.pending = append(e.pending, e.m.Take()...)
+		marks = append(marks, len(e.pending))
+	}
+	e.met.samples.Add(float64(nsamples))
+	if len(e.pending) > 0 {
+		err := e.j.Append(e.pending)
+		if err == nil && e.j.NeedSnapshot() {
+			err = e.j.WriteSnapshot(e.m.Seq(), e.m.Current(now))
+		}
+		e.mu.Lock()
+		if err != nil {
+			// The disk failed. The alarms are still shown: hiding a
+			// safety alarm is worse than an incomplete journal.
+			e.jerr = err.Error()
+			e.log.Error("alarm journal write failed; events shown but not durable", "err", err)
+		} else {
+			e.jerr = ""
+		}
+		for _, ev := range e.pending {
+			if ev.State == Normal {
+				delete(e.current, ev.ID)
+			} else {
+				e.current[ev.ID] = ev
+			}
+			e.met.events.WithLabelValues(ev.Cond, ev.State.String()).Inc()
+		}
+		e.mu.Unlock()
+		e.seq.Store(e.pending[len(e.pending)-1].Seq)
+		e.met.active.Set(float64(len(e.current)))
+	}
+	fl := e.m.Flood()
+	e.flood.Store(fl)
+	if fl {
+		e.met.flood.Set(1)
+	} else {
+		e.met.flood.Set(0)
+	}
+	emit := func(from, to int) {
+		for _, ev := range e.pending[from:to] {
+			for _, o := range e.outs {
+				o.Event(ev)
+			}
+		}
+	}
+	emit(0, marks[0])
+	for i, it := range group {
+		emit(marks[i], marks[i+1])
+		if it.cmd != nil {
+			it.cmd.reply <- replies[i]
+		} else {
+			for _, o := range e.outs {
+				o.Samples(it.samples)
+			}
+		}
+	}
+}
+
+type metrics struct {
+	samples prometheus.Counter
+	events  *prometheus.CounterVec
+	fsync   prometheus.Histogram
+	active  prometheus.Gauge
+	flood   prometheus.Gauge
+}
+
+func newMetrics(r prometheus.Registerer) *metrics {
+	m := &metrics{
+		samples: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_alarm_samples_total", Help: "Samples evaluated by the alarm engine."}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hazardgw_alarm_events_total", Help: "Alarm events by condition and resulting state."},
+			[]string{"cond", "state"}),
+		fsync: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hazardgw_alarm_journal_fsync_seconds", Help: "Latency of one journal group commit fsync.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hazardgw_alarms_not_normal", Help: "Alarms in a state other than normal."}),
+		flood: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hazardgw_alarm_flood", Help: "1 while the site is in an alarm flood."}),
+	}
+	if r != nil {
+		r.MustRegister(m.samples, m.events, m.fsync, m.active, m.flood)
+	}
+	return m
+}
