@@ -1,0 +1,368 @@
+package modbus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	gmb "github.com/goburrow/modbus"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hazardgw/configs"
+	"hazardgw/drivers"
+)
+
+// Options are the driver's collaborators. All are optional.
+type Options struct {
+	Log        *slog.Logger          // default: discard
+	Registerer prometheus.Registerer // nil: no metrics
+	// MaxDemote is the longest a demoted (down) device waits between
+	// probes. Default 30s.
+	MaxDemote time.Duration
+}
+
+// Driver polls every modbus device of a config. Build it with New, run it
+// with Run; Health, Stats and Write may be called from any goroutine.
+type Driver struct {
+	buses  []*bus
+	devs   []*device
+	byDev  map[string]*device
+	points map[drivers.PointID]pointRef
+	mu     sync.Mutex
+	run    bool
+}
+
+type pointRef struct {
+	bus *bus
+	dev *device
+	p   *point
+}
+
+// DeviceStats is a device's health beyond drivers.Health.
+type DeviceStats struct {
+	ID    string
+	Bus   string        // transport and address the device shares
+	Down  bool          // demoted after comm_after failed polls
+	RTT   time.Duration // round trip of the last good transaction
+	Polls uint64
+}
+
+// New builds the buses and devices of every device with driver = "modbus"
+// in cfg. Devices on the same serial address, or the same TCP address
+// (tcp or rtu-over-tcp), share one bus: one connection, requests never
+// overlap. It does no I/O. Every error names the device (and point).
+func New(cfg *configs.Config, opts Options) (*Driver, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxDemote <= 0 {
+		opts.MaxDemote = 30 * time.Second
+	}
+	m := newMetrics(opts.Registerer)
+	drv := &Driver{byDev: map[string]*device{}, points: map[drivers.PointID]pointRef{}}
+	byKey := map[string]*bus{}
+	type serialCfg struct {
+		baud, bits, stop int
+		parity           string
+	}
+	serials := map[string]serialCfg{}
+	var errs []error
+	for i := range cfg.Devices {
+		cd := &cfg.Devices[i]
+		if cd.Driver != "modbus" {
+			continue
+		}
+		d, err := newDevice(cd, log, m)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if _, dup := drv.byDev[d.id]; dup {
+			errs = append(errs, fmt.Errorf("modbus %s: duplicate device id", d.id))
+			continue
+		}
+		tr := cd.Transport
+		if tr == "" {
+			tr = "tcp"
+		}
+		key := tr + " " + cd.Address
+		b := byKey[key]
+		if b == nil {
+			b = &bus{name: key, writes: make(chan *writeJob), log: log.With("bus", key), maxDemote: opts.MaxDemote}
+			switch tr {
+			case "tcp":
+				if _, _, err := net.SplitHostPort(cd.Address); err != nil {
+					errs = append(errs, fmt.Errorf("modbus %s: address %q: want host:port", d.id, cd.Address))
+					continue
+				}
+				b.tr = &tcpTransport{addr: cd.Address}
+			case "rtu-over-tcp":
+				if _, _, err := net.SplitHostPort(cd.Address); err != nil {
+					errs = append(errs, fmt.Errorf("modbus %s: address %q: want host:port", d.id, cd.Address))
+					continue
+				}
+				addr := cd.Address
+				b.tr = &rtuTransport{silence: 0, open: func() (conn, error) {
+					c, err := net.DialTimeout("tcp", addr, max(d.timeout, time.Second))
+					if err != nil {
+						return nil, err
+					}
+					return c.(*net.TCPConn), nil
+				}}
+			case "rtu":
+				sc := serialCfg{baud: or(cd.Baud, 9600), bits: or(cd.DataBits, 8), stop: or(cd.StopBits, 1), parity: cd.Parity}
+				if sc.parity == "" {
+					sc.parity = "E"
+				}
+				if _, ok := bauds[sc.baud]; !ok {
+					errs = append(errs, fmt.Errorf("modbus %s: baud %d not supported", d.id, sc.baud))
+					continue
+				}
+				serials[key] = sc
+				charBits := 1 + sc.bits + sc.stop
+				if sc.parity != "N" {
+					charBits++
+				}
+				path := cd.Address
+				b.tr = &rtuTransport{serial: true, flush: flushInput, silence: silenceFor(sc.baud, charBits),
+					open: func() (conn, error) { return openSerial(path, sc.baud, sc.bits, sc.parity, sc.stop) }}
+			default:
+				errs = append(errs, fmt.Errorf("modbus %s: transport %q: want tcp, rtu or rtu-over-tcp", d.id, tr))
+				continue
+			}
+			byKey[key] = b
+			drv.buses = append(drv.buses, b)
+		} else if tr == "rtu" {
+			sc := serials[key]
+			if or(cd.Baud, 9600) != sc.baud || or(cd.DataBits, 8) != sc.bits || or(cd.StopBits, 1) != sc.stop || (cd.Parity != "" && cd.Parity != sc.parity) {
+				errs = append(errs, fmt.Errorf("modbus %s: serial settings differ from the other devices on %s", d.id, cd.Address))
+				continue
+			}
+		}
+		for _, o := range b.devices {
+			if o.unit == d.unit {
+				errs = append(errs, fmt.Errorf("modbus %s unit %d: unit already used by %s on %s", d.id, d.unit, o.id, key))
+			}
+		}
+		var pk gmb.Packager
+		if tr == "tcp" {
+			h := &gmb.TCPClientHandler{}
+			h.SlaveId = d.unit
+			pk = h
+		} else {
+			h := &gmb.RTUClientHandler{}
+			h.SlaveId = d.unit
+			pk = h
+		}
+		d.client = gmb.NewClient2(pk, b.tr)
+		b.devices = append(b.devices, d)
+		drv.devs = append(drv.devs, d)
+		drv.byDev[d.id] = d
+		for _, p := range d.points {
+			if _, dup := drv.points[p.id]; dup {
+				errs = append(errs, fmt.Errorf("modbus %s: point %s: duplicate point id", d.id, p.id))
+				continue
+			}
+			drv.points[p.id] = pointRef{bus: b, dev: d, p: p}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return drv, nil
+}
+
+func or(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+func newDevice(cd *configs.Device, log *slog.Logger, m *metrics) (*device, error) {
+	unit := 1
+	if cd.Unit != nil {
+		unit = *cd.Unit
+	}
+	if unit < 0 || unit > 247 {
+		return nil, fmt.Errorf("modbus %s: unit %d outside 0..247", cd.ID, unit)
+	}
+	d := &device{
+		id:        cd.ID,
+		unit:      byte(unit),
+		interval:  cd.Interval.D(),
+		timeout:   cd.Timeout.D(),
+		commAfter: cd.CommAfter,
+		log:       log.With("device", cd.ID),
+		badAddr:   map[*request]bool{},
+		health:    drivers.Health{ID: cd.ID, State: "down"},
+	}
+	if d.interval <= 0 {
+		d.interval = time.Second
+	}
+	if d.timeout <= 0 {
+		d.timeout = 300 * time.Millisecond
+	}
+	if d.commAfter <= 0 {
+		d.commAfter = 3
+	}
+	d.demote = drivers.Backoff{Min: 2 * d.interval, Max: 30 * time.Second}
+	gap := 10
+	if cd.Gap != nil {
+		gap = *cd.Gap
+	}
+	if gap < 0 {
+		return nil, fmt.Errorf("modbus %s: gap %d is negative", cd.ID, gap)
+	}
+	var errs []error
+	for i := range cd.Points {
+		p, err := compilePoint(&cd.Points[i])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("modbus %s: %w", cd.ID, err))
+			continue
+		}
+		d.points = append(d.points, &p)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	d.reqs = plan(d.points, gap)
+	d.m = m.device(cd.ID)
+	d.stats.ID = cd.ID
+	return d, nil
+}
+
+// Run polls every bus until ctx ends; each bus runs in its own goroutine
+// (TCP devices at different addresses poll in parallel). Samples, including
+// bad/comm samples of failed reads, go to sink. It returns nil after ctx
+// ends and every connection is closed. Run may be called once.
+func (drv *Driver) Run(ctx context.Context, sink drivers.Sink) error {
+	drv.mu.Lock()
+	if drv.run {
+		drv.mu.Unlock()
+		return errors.New("modbus: Run called twice")
+	}
+	drv.run = true
+	drv.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, b := range drv.buses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			b.run(ctx, sink)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// Health returns one entry per device (SPEC §8 /api/health), sorted by id.
+func (drv *Driver) Health() []drivers.Health {
+	out := make([]drivers.Health, 0, len(drv.devs))
+	for _, d := range drv.devs {
+		d.mu.Lock()
+		out = append(out, d.health)
+		d.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Stats returns the per-device detail (round trip, demotion, poll count),
+// sorted by id.
+func (drv *Driver) Stats() []DeviceStats {
+	out := make([]DeviceStats, 0, len(drv.devs))
+	for _, d := range drv.devs {
+		d.mu.Lock()
+		s := d.stats
+		d.mu.Unlock()
+		for _, b := range drv.buses {
+			for _, o := range b.devices {
+				if o == d {
+					s.Bus = b.name
+				}
+			}
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ErrUnknownPoint is returned by Write for a point no modbus device has.
+var ErrUnknownPoint = errors.New("unknown modbus point")
+
+// Write sets a point of a coil or holding register to value (engineering
+// units: the inverse of scale and offset is applied; a bool or bit point
+// takes 0 or 1, a bit point by read-modify-write of its register). The
+// write runs on the point's bus between polls, with the same timeout and
+// error handling, and Write returns when the device has answered or ctx
+// ends. Errors name the device and unit.
+func (drv *Driver) Write(ctx context.Context, id drivers.PointID, value float64) error {
+	ref, ok := drv.points[id]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownPoint, id)
+	}
+	p := ref.p
+	w := &writeJob{dev: ref.dev, kind: p.kind, addr: p.addr, bit: p.bit, on: value != 0}
+	switch p.kind {
+	case Coil:
+	case Holding:
+		if p.bit < 0 {
+			regs, err := p.encode(value)
+			if err != nil {
+				return fmt.Errorf("modbus %s unit %d: write %s: %w", ref.dev.id, ref.dev.unit, id, err)
+			}
+			w.regs = regs
+		}
+	default:
+		return fmt.Errorf("modbus %s unit %d: write %s: a %s point is read-only", ref.dev.id, ref.dev.unit, id, p.kind)
+	}
+	return ref.bus.submit(ctx, w)
+}
+
+// WriteRegister writes a raw value to a coil ("coil", value 0 or 1) or a
+// holding register ("holding", value 0..65535) of a device, for linkage
+// outputs that are not configured points.
+func (drv *Driver) WriteRegister(ctx context.Context, device, register string, addr int, value uint16) error {
+	d, ok := drv.byDev[device]
+	if !ok {
+		return fmt.Errorf("modbus: unknown device %q", device)
+	}
+	k, ok := parseKind(strings.ToLower(register))
+	if !ok || (k != Coil && k != Holding) || addr < 0 || addr > 65535 {
+		return fmt.Errorf("modbus %s unit %d: write %s %d: want a coil or holding register 0..65535", d.id, d.unit, register, addr)
+	}
+	var b *bus
+	for _, x := range drv.buses {
+		for _, o := range x.devices {
+			if o == d {
+				b = x
+			}
+		}
+	}
+	w := &writeJob{dev: d, kind: k, addr: addr, bit: -1, on: value != 0, regs: []byte{byte(value >> 8), byte(value)}}
+	return b.submit(ctx, w)
+}
+
+func (b *bus) submit(ctx context.Context, w *writeJob) error {
+	w.done = make(chan error, 1)
+	select {
+	case b.writes <- w:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

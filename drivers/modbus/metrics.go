@@ -1,0 +1,76 @@
+package modbus
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the driver's Prometheus collectors. A nil *metrics (no
+// registerer) records nothing.
+type metrics struct {
+	requests *prometheus.CounterVec
+	up       *prometheus.GaugeVec
+	rtt      *prometheus.GaugeVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	if reg == nil {
+		return nil
+	}
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hazardgw_modbus_requests_total",
+			Help: "Modbus transactions by device and result (ok, timeout, connection, framing, exception).",
+		}, []string{"device", "result"}),
+		up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hazardgw_modbus_device_up",
+			Help: "1 when the device's last poll succeeded, 0 when it failed or it is demoted.",
+		}, []string{"device"}),
+		rtt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hazardgw_modbus_rtt_seconds",
+			Help: "Round-trip time of the device's last good transaction.",
+		}, []string{"device"}),
+	}
+	reg.MustRegister(m.requests, m.up, m.rtt)
+	return m
+}
+
+// devMetrics are one device's children, looked up once.
+type devMetrics struct {
+	res map[string]prometheus.Counter
+	up  prometheus.Gauge
+	rtt prometheus.Gauge
+}
+
+func (m *metrics) device(id string) *devMetrics {
+	if m == nil {
+		return nil
+	}
+	dm := &devMetrics{res: map[string]prometheus.Counter{}, up: m.up.WithLabelValues(id), rtt: m.rtt.WithLabelValues(id)}
+	for _, r := range []string{resOK, resTimeout, resConn, resFraming, resException} {
+		dm.res[r] = m.requests.WithLabelValues(id, r)
+	}
+	return dm
+}
+
+func (dm *devMetrics) observe(result string, rtt time.Duration) {
+	if dm == nil {
+		return
+	}
+	dm.res[result].Inc()
+	if result == resOK {
+		dm.rtt.Set(rtt.Seconds())
+	}
+}
+
+func (dm *devMetrics) setUp(up bool) {
+	if dm == nil {
+		return
+	}
+	v := 0.0
+	if up {
+		v = 1
+	}
+	dm.up.Set(v)
+}

@@ -1,0 +1,334 @@
+package modbustest
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RTUSlave answers Modbus RTU on one end of a socat pty pair; the driver
+// opens the other end, Path. Any number of units share the line, as on an
+// RS-485 bus; a request for a unit never created gets no answer.
+type RTUSlave struct {
+	units
+	// Path is the pty the master (the driver under test) opens.
+	Path string
+
+	cmd  *exec.Cmd
+	f    *os.File
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// EnsureSocat installs socat with apt-get when it is missing and fails the
+// test loudly if it cannot.
+func EnsureSocat(tb testing.TB) {
+	tb.Helper()
+	if _, err := exec.LookPath("socat"); err == nil {
+		return
+	}
+	out, err := exec.Command("apt-get", "install", "-y", "socat").CombinedOutput()
+	if err != nil {
+		if out2, err2 := exec.Command("sh", "-c", "apt-get update && apt-get install -y socat").CombinedOutput(); err2 != nil {
+			tb.Fatalf("modbustest: socat is missing and apt-get could not install it: %v\n%s\n%s", err2, out, out2)
+		}
+	}
+	if _, err := exec.LookPath("socat"); err != nil {
+		tb.Fatalf("modbustest: socat still missing after apt-get: %v", err)
+	}
+}
+
+// StartRTU creates a pty pair with socat, serves the slave end and stops
+// both when the test ends.
+func StartRTU(tb testing.TB) *RTUSlave {
+	tb.Helper()
+	EnsureSocat(tb)
+	s, err := NewRTU(tb.TempDir())
+	if err != nil {
+		tb.Fatalf("modbustest: %v", err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// NewRTU is StartRTU for programs: the pty links are made in dir; the
+// caller calls Close.
+func NewRTU(dir string) (*RTUSlave, error) {
+	master, slave := filepath.Join(dir, "master"), filepath.Join(dir, "slave")
+	cmd := exec.Command("socat", "-d", "-d",
+		"pty,raw,echo=0,link="+master, "pty,raw,echo=0,link="+slave)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start socat: %w", err)
+	}
+	// socat prints "starting data transfer loop" once both ptys exist.
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		var lines []string
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.Contains(sc.Text(), "starting data transfer loop") {
+				ready <- nil
+				for sc.Scan() {
+				}
+				return
+			}
+		}
+		ready <- fmt.Errorf("socat ended before the ptys were ready:\n%s", strings.Join(lines, "\n"))
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(10 * time.Second):
+		err = fmt.Errorf("socat: ptys not ready after 10s")
+	}
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	f, err := openRaw(slave)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, err
+	}
+	s := &RTUSlave{Path: master, cmd: cmd, f: f, done: make(chan struct{})}
+	s.wg.Add(1)
+	go s.serve()
+	return s, nil
+}
+
+// Unit returns unit id, creating it (it answers from now on).
+func (s *RTUSlave) Unit(id byte) *Unit { return s.unit(id) }
+
+// Close stops serving and ends socat.
+func (s *RTUSlave) Close() {
+	select {
+	case <-s.done:
+		return
+	default:
+	}
+	close(s.done)
+	s.f.SetReadDeadline(time.Now())
+	s.wg.Wait()
+	s.f.Close()
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+}
+
+func openRaw(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	var terr error
+	rc.Control(func(fd uintptr) {
+		var tio *unix.Termios
+		if tio, terr = unix.IoctlGetTermios(int(fd), unix.TCGETS); terr != nil {
+			return
+		}
+		tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+		tio.Oflag &^= unix.OPOST
+		tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+		tio.Cflag &^= unix.CSIZE | unix.PARENB
+		tio.Cflag |= unix.CS8 | unix.CREAD | unix.CLOCAL
+		tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
+		terr = unix.IoctlSetTermios(int(fd), unix.TCSETS, tio)
+	})
+	if terr != nil {
+		f.Close()
+		return nil, terr
+	}
+	return f, nil
+}
+
+// serve reads request frames (their length known from the function code)
+// and answers those addressed to a known unit.
+func (s *RTUSlave) serve() {
+	defer s.wg.Done()
+	var buf []byte
+	tmp := make([]byte, 512)
+	for {
+		n, err := s.f.Read(tmp)
+		select {
+		case <-s.done:
+			return
+		default:
+		}
+		if err != nil && n == 0 {
+			return // the pty is gone (socat ended)
+		}
+		buf = append(buf, tmp[:n]...)
+		for len(buf) >= 2 {
+			need := reqLength(buf)
+			if need < 0 {
+				buf = buf[:0] // unknown function: resynchronise on the next frame
+				break
+			}
+			if len(buf) < need {
+				break
+			}
+			frame := buf[:need]
+			if crc(frame[:need-2]) != binary.LittleEndian.Uint16(frame[need-2:]) {
+				buf = buf[:0]
+				break
+			}
+			s.answer(frame)
+			buf = append(buf[:0], buf[need:]...)
+		}
+	}
+}
+
+// reqLength is a request's length from its first bytes, 0 when more bytes
+// are needed to tell, -1 for a function this slave does not know.
+func reqLength(b []byte) int {
+	switch fc := b[1]; {
+	case fc >= 1 && fc <= 6:
+		return 8
+	case fc == 15 || fc == 16:
+		if len(b) < 7 {
+			return 7
+		}
+		return 9 + int(b[6])
+	}
+	return -1
+}
+
+func (s *RTUSlave) answer(req []byte) {
+	u := s.lookup(req[0])
+	if u == nil {
+		return
+	}
+	fc := req[1]
+	write := fc == 5 || fc == 6 || fc == 15 || fc == 16
+	b := u.begin(write)
+	if b.mode == Silent {
+		return
+	}
+	if b.delay > 0 {
+		t := time.NewTimer(b.delay)
+		select {
+		case <-t.C:
+		case <-s.done:
+			t.Stop()
+			return
+		}
+	}
+	var pdu []byte
+	if b.exception != 0 {
+		pdu = []byte{fc | 0x80, b.exception}
+	} else {
+		pdu = u.execute(req[1:len(req)-2], b.mode == Short)
+	}
+	adu := append([]byte{req[0]}, pdu...)
+	adu = binary.LittleEndian.AppendUint16(adu, crc(adu))
+	switch b.mode {
+	case Garbage:
+		adu[len(adu)-1] ^= 0x5A
+	case Truncated:
+		adu = adu[:len(adu)/2]
+	}
+	s.f.Write(adu)
+}
+
+// execute runs a request PDU on the unit's tables and returns the reply PDU.
+func (u *Unit) execute(pdu []byte, short bool) []byte {
+	fc := pdu[0]
+	addr := int(binary.BigEndian.Uint16(pdu[1:]))
+	qty := int(binary.BigEndian.Uint16(pdu[3:]))
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	ex := func(code byte) []byte { return []byte{fc | 0x80, code} }
+	switch fc {
+	case 1, 2:
+		if qty < 1 || qty > 2000 || addr+qty > 65536 {
+			return ex(2)
+		}
+		t := u.coils
+		if fc == 2 {
+			t = u.discrete
+		}
+		bits := t.get(addr, qty)
+		out := make([]byte, (qty+7)/8)
+		for i, v := range bits {
+			if v {
+				out[i/8] |= 1 << (i % 8)
+			}
+		}
+		if short {
+			out = out[:len(out)-1]
+		}
+		return append([]byte{fc, byte(len(out))}, out...)
+	case 3, 4:
+		if qty < 1 || qty > 125 || addr+qty > 65536 {
+			return ex(2)
+		}
+		t := u.holding
+		if fc == 4 {
+			t = u.input
+		}
+		if short {
+			qty--
+		}
+		out := []byte{fc, byte(2 * qty)}
+		for _, v := range t.get(addr, qty) {
+			out = binary.BigEndian.AppendUint16(out, v)
+		}
+		return out
+	case 5:
+		u.coils.set(addr, []bool{qty == 0xFF00})
+		return pdu[:5]
+	case 6:
+		u.holding.set(addr, []uint16{uint16(qty)})
+		return pdu[:5]
+	case 15:
+		bits := make([]bool, qty)
+		for i := range bits {
+			bits[i] = pdu[6+i/8]>>(i%8)&1 == 1
+		}
+		u.coils.set(addr, bits)
+		return pdu[:5]
+	case 16:
+		regs := make([]uint16, qty)
+		for i := range regs {
+			regs[i] = binary.BigEndian.Uint16(pdu[6+2*i:])
+		}
+		u.holding.set(addr, regs)
+		return pdu[:5]
+	}
+	return ex(1)
+}
+
+// crc is the Modbus CRC-16 (poly 0xA001, init 0xFFFF).
+func crc(b []byte) uint16 {
+	c := uint16(0xFFFF)
+	for _, x := range b {
+		c ^= uint16(x)
+		for range 8 {
+			if c&1 != 0 {
+				c = c>>1 ^ 0xA001
+			} else {
+				c >>= 1
+			}
+		}
+	}
+	return c
+}

@@ -1,0 +1,198 @@
+package modbustest
+
+import (
+	"errors"
+	"io"
+	"log"
+	"net"
+	"testing"
+	"time"
+
+	smb "github.com/simonvetter/modbus"
+)
+
+// TCPServer is a simonvetter/modbus TCP server on a loopback port. Units
+// (any unit id) are created on first use; Unit returns one to set values or
+// behaviour.
+type TCPServer struct {
+	units
+	addr string
+	srv  *smb.ModbusServer
+	stop chan struct{}
+}
+
+// StartTCP starts a server on a free loopback port and stops it when the
+// test ends. It fails the test if the server cannot start.
+func StartTCP(tb testing.TB) *TCPServer {
+	tb.Helper()
+	s, err := NewTCP("127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("modbustest: %v", err)
+	}
+	tb.Cleanup(func() { s.Stop() })
+	return s
+}
+
+// NewTCP starts a server on addr ("127.0.0.1:0" picks a free port); the
+// caller stops it. For programs (the simulator, benchmarks).
+func NewTCP(addr string) (*TCPServer, error) {
+	if _, port, _ := net.SplitHostPort(addr); port == "0" {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		addr = l.Addr().String()
+		l.Close()
+	}
+	s := &TCPServer{addr: addr, stop: make(chan struct{})}
+	srv, err := smb.NewServer(&smb.ServerConfiguration{
+		URL: "tcp://" + addr, Timeout: time.Minute, MaxClients: 1000,
+		Logger: log.New(io.Discard, "", 0),
+	}, &handler{s})
+	if err != nil {
+		return nil, err
+	}
+	s.srv = srv
+	return s, srv.Start()
+}
+
+// Addr is the server's host:port; it stays the same across Stop and Start.
+func (s *TCPServer) Addr() string { return s.addr }
+
+// Unit returns unit id, creating it.
+func (s *TCPServer) Unit(id byte) *Unit { return s.unit(id) }
+
+// Stop closes the listener and every connection (a slave restart or power
+// loss). Start listens on the same port again.
+func (s *TCPServer) Stop() error {
+	s.mu.Lock()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	return s.srv.Stop()
+}
+
+// Start listens again on the same address after Stop.
+func (s *TCPServer) Start() error {
+	s.mu.Lock()
+	s.stop = make(chan struct{})
+	s.mu.Unlock()
+	return s.srv.Start()
+}
+
+func (s *TCPServer) stopped() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stop
+}
+
+var exErrors = map[byte]error{
+	1: smb.ErrIllegalFunction, 2: smb.ErrIllegalDataAddress, 3: smb.ErrIllegalDataValue,
+	4: smb.ErrServerDeviceFailure, 5: smb.ErrAcknowledge, 6: smb.ErrServerDeviceBusy,
+	8: smb.ErrMemoryParityError, 10: smb.ErrGWPathUnavailable, 11: smb.ErrGWTargetFailedToRespond,
+}
+
+var errSilent = errors.New("silent")
+
+// wait applies the unit's behaviour before an answer: the delay, silence
+// (held until the unit is told otherwise or the server stops), an
+// exception.
+func (s *TCPServer) wait(u *Unit, write bool) error {
+	b := u.begin(write)
+	stop := s.stopped()
+	if b.delay > 0 {
+		t := time.NewTimer(b.delay)
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			return errSilent
+		}
+	}
+	for b.mode == Silent {
+		select {
+		case <-b.changed:
+		case <-stop:
+			return errSilent
+		}
+		b = u.snapshot()
+	}
+	if b.exception != 0 {
+		if err, ok := exErrors[b.exception]; ok {
+			return err
+		}
+		return smb.ErrServerDeviceFailure
+	}
+	return nil
+}
+
+func (u *Unit) snapshot() behaviour {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return behaviour{u.delay, u.mode, u.exception, u.changed}
+}
+
+type handler struct{ s *TCPServer }
+
+func (h *handler) HandleCoils(r *smb.CoilsRequest) ([]bool, error) {
+	u := h.s.unit(r.UnitId)
+	if err := h.s.wait(u, r.IsWrite); err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if r.IsWrite {
+		u.coils.set(int(r.Addr), r.Args)
+		return nil, nil
+	}
+	if int(r.Addr)+int(r.Quantity) > 65536 {
+		return nil, smb.ErrIllegalDataAddress
+	}
+	return u.coils.get(int(r.Addr), int(r.Quantity)), nil
+}
+
+func (h *handler) HandleDiscreteInputs(r *smb.DiscreteInputsRequest) ([]bool, error) {
+	u := h.s.unit(r.UnitId)
+	if err := h.s.wait(u, false); err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if int(r.Addr)+int(r.Quantity) > 65536 {
+		return nil, smb.ErrIllegalDataAddress
+	}
+	return u.discrete.get(int(r.Addr), int(r.Quantity)), nil
+}
+
+func (h *handler) HandleHoldingRegisters(r *smb.HoldingRegistersRequest) ([]uint16, error) {
+	u := h.s.unit(r.UnitId)
+	if err := h.s.wait(u, r.IsWrite); err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if int(r.Addr)+int(r.Quantity) > 65536 {
+		return nil, smb.ErrIllegalDataAddress
+	}
+	if r.IsWrite {
+		u.holding.set(int(r.Addr), r.Args)
+		return nil, nil
+	}
+	return u.holding.get(int(r.Addr), int(r.Quantity)), nil
+}
+
+func (h *handler) HandleInputRegisters(r *smb.InputRegistersRequest) ([]uint16, error) {
+	u := h.s.unit(r.UnitId)
+	if err := h.s.wait(u, false); err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if int(r.Addr)+int(r.Quantity) > 65536 {
+		return nil, smb.ErrIllegalDataAddress
+	}
+	return u.input.get(int(r.Addr), int(r.Quantity)), nil
+}
