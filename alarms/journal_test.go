@@ -1,0 +1,206 @@
+package alarms
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"hazardgw/drivers"
+)
+
+func testEvent(seq uint64) Event {
+	t := scenarioStart.Add(time.Duration(seq) * time.Second)
+	return Event{Seq: seq, ID: "NH3-101:hihi", Point: "NH3-101", Cond: "hihi", Tier: 2, Priority: High,
+		State: Unack, Active: true, Value: 61.5, Limit: 60, Unit: "ppm", Quality: "good",
+		Time: t, Emitted: t, Activated: &t, Site: "S", Device: "D", Notify: []string{"operator"}}
+}
+
+func appendSeqs(t *testing.T, j *Journal, from, to uint64, batch int) {
+	t.Helper()
+	var evs []Event
+	for s := from; s <= to; s++ {
+		evs = append(evs, testEvent(s))
+		if len(evs) == batch || s == to {
+			if err := j.Append(evs); err != nil {
+				t.Fatal(err)
+			}
+			evs = evs[:0]
+		}
+	}
+}
+
+func TestJournalEventsAcrossSegments(t *testing.T) {
+	dir := t.TempDir()
+	j, err := OpenJournal(dir, JournalOptions{SegmentBytes: 4 << 10, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendSeqs(t, j, 1, 200, 7)
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if len(segs) < 3 {
+		t.Fatalf("want several segments, got %d", len(segs))
+	}
+	for _, tc := range []struct {
+		name         string
+		after        uint64
+		limit        int
+		first, count uint64
+	}{
+		{"from start", 0, 10, 1, 10},
+		{"middle across segments", 20, 150, 21, 150},
+		{"tail", 195, 100, 196, 5},
+		{"past end", 200, 10, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			evs, err := j.Events(tc.after, tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if uint64(len(evs)) != tc.count {
+				t.Fatalf("got %d events, want %d", len(evs), tc.count)
+			}
+			for i, ev := range evs {
+				if ev.Seq != tc.first+uint64(i) || ev.ID != "NH3-101:hihi" || ev.Value != 61.5 {
+					t.Fatalf("event %d: %+v", i, ev)
+				}
+			}
+		})
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Reopened: same content, appends continue.
+	j, err = OpenJournal(dir, JournalOptions{SegmentBytes: 4 << 10, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	if j.Last() != 200 || j.First() != 1 {
+		t.Fatalf("first/last %d/%d, want 1/200", j.First(), j.Last())
+	}
+	appendSeqs(t, j, 201, 210, 3)
+	if evs, _ := j.Events(205, 100); len(evs) != 5 || evs[0].Seq != 206 {
+		t.Fatalf("after reopen: %d events", len(evs))
+	}
+	if err := j.Append([]Event{testEvent(300)}); err == nil {
+		t.Fatal("append with a seq gap succeeded")
+	}
+}
+
+func TestJournalRetention(t *testing.T) {
+	dir := t.TempDir()
+	j, err := OpenJournal(dir, JournalOptions{SegmentBytes: 4 << 10, MaxBytes: 16 << 10, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for s := uint64(1); s <= 500; s += 10 {
+		appendSeqs(t, j, s, s+9, 10)
+		if j.NeedSnapshot() {
+			if err := j.WriteSnapshot(s+9, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if b := j.Bytes(); b > 16<<10+4<<10 {
+		t.Fatalf("journal holds %d bytes, bound 16 KiB + one segment", b)
+	}
+	first := j.First()
+	if first <= 1 || j.Last() != 500 {
+		t.Fatalf("first %d last %d: oldest segments not dropped", first, j.Last())
+	}
+	evs, err := j.Events(0, 5)
+	if err != nil || len(evs) != 5 || evs[0].Seq != first {
+		t.Fatalf("events from before the oldest: %v %d", err, len(evs))
+	}
+}
+
+// TestJournalCrash: events written, the journal never closed (kill -9) and
+// its last record torn; reopened, the torn record is cut and the engine
+// restores states and seq.
+func TestJournalCrash(t *testing.T) {
+	dir := t.TempDir()
+	cfg := parseScenarioConfig(t, `
+[site]
+id = "S"
+[[device]]
+id = "D"
+driver = "modbus"
+  [[device.point]]
+  id = "NH3-101"
+  hi = 30.0
+  hihi = 60.0
+  stale = "1h"
+  [[device.point]]
+  id = "TK-1"
+  hi = 90.0
+  stale = "1h"
+`)
+	j, err := OpenJournal(dir, JournalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := NewMachine(cfg, scenarioStart)
+	now := scenarioStart
+	step := func(f func()) {
+		now = now.Add(time.Second)
+		f()
+		if err := j.Append(append([]Event(nil), m.Take()...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step(func() { m.Sample(now, sample("NH3-101", 65, now)) })                                                // hihi, hi unack: 1, 2
+	step(func() { m.Command(now, Command{Op: OpAck, Alarm: "NH3-101:hihi"}) })                                // 3
+	step(func() { m.Command(now, Command{Op: OpShelve, Alarm: "NH3-101:hi", For: time.Hour, Comment: "x"}) }) // 4
+	step(func() { m.Command(now, Command{Op: OpOOS, Point: "TK-1", Comment: "calibration"}) })                // 5..7
+	lastGood := m.Seq()
+	step(func() { m.Command(now, Command{Op: OpAck, Alarm: "NH3-101:hi"}) }) // 8: will be torn
+	// No Close: the process died. Tear the last record in half.
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	st, _ := os.Stat(segs[len(segs)-1])
+	if err := os.Truncate(segs[len(segs)-1], st.Size()-20); err != nil {
+		t.Fatal(err)
+	}
+
+	j2, err := OpenJournal(dir, JournalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	if j2.Last() != lastGood {
+		t.Fatalf("last seq %d after torn tail, want %d", j2.Last(), lastGood)
+	}
+	e, err := New(cfg, j2, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Seq() != lastGood {
+		t.Fatalf("engine seq %d, want %d", e.Seq(), lastGood)
+	}
+	got := map[string]State{}
+	for _, ev := range e.Alarms() {
+		got[ev.ID] = ev.State
+	}
+	want := map[string]State{"NH3-101:hihi": Acked, "NH3-101:hi": Shelved, "TK-1:hi": OOS, "TK-1:comm": OOS, "TK-1:stale": OOS}
+	if len(got) != len(want) {
+		t.Fatalf("restored %v, want %v", got, want)
+	}
+	for id, s := range want {
+		if got[id] != s {
+			t.Errorf("%s restored as %s, want %s", id, got[id], s)
+		}
+	}
+	// The torn record's seq is used again, and the journal appends cleanly.
+	ev, err := e.m.Command(now, Command{Op: OpIOS, Point: "TK-1"})
+	if err != nil || ev.Seq != lastGood+1 {
+		t.Fatalf("next event %v seq %d, want %d", err, ev.Seq, lastGood+1)
+	}
+	if err := j2.Append(e.m.Take()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sample(p string, v float64, t time.Time) drivers.Sample {
+	return drivers.Sample{Point: drivers.PointID(p), Value: v, Time: t}
+}
