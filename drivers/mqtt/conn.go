@@ -1,0 +1,250 @@
+package mqtt
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"hazardgw/configs"
+	"hazardgw/drivers"
+)
+
+// MaxReconnectInterval caps paho's reconnect backoff (SPEC §3: a returning
+// broker is used again within seconds).
+const MaxReconnectInterval = 5 * time.Second
+
+// Conn is the one paho connection to one [[broker]] (one client id per
+// broker, so subscribers, uplink and notify share it). paho owns the
+// reconnecting; Conn tracks up/down for the others.
+type Conn struct {
+	name   string
+	url    string
+	client paho.Client
+	log    *slog.Logger
+	m      *metrics
+
+	embedded *embedded // url = "embedded"
+
+	// onConnect runs in paho's on-connect goroutine before the connection
+	// is marked up: the subscriber makes its subscriptions there.
+	onConnect []func(paho.Client) error
+	// publish receives every message of the subscriptions. Set before Run.
+	publish func(topic string, payload []byte)
+
+	mu     sync.Mutex
+	up     bool
+	upCh   chan struct{} // closed while up
+	downCh chan struct{} // closed while down
+	gen    uint64        // incremented at each connection
+	health drivers.Health
+}
+
+// will is the uplink's last will (PREFIX/status offline, retained).
+type will struct {
+	topic   string
+	payload []byte
+}
+
+func newConn(b *configs.Broker, w *will, log *slog.Logger, m *metrics) (*Conn, error) {
+	c := &Conn{name: b.Name, url: b.URL, log: log.With("broker", b.Name), m: m,
+		upCh: make(chan struct{}), downCh: make(chan struct{})}
+	close(c.downCh)
+	if b.URL == "embedded" {
+		listen := b.Listen
+		if listen == "" {
+			listen = "127.0.0.1:1883"
+		}
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt broker %s: listen %q: %w", b.Name, listen, err)
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		c.embedded = &embedded{listen: listen, user: b.Username, pass: b.Password}
+		c.url = "tcp://" + net.JoinHostPort(host, port)
+	}
+	o := paho.NewClientOptions().AddBroker(c.url).SetClientID(b.ClientID).
+		SetUsername(b.Username).SetPassword(b.Password).
+		SetCleanSession(b.CleanSession == nil || *b.CleanSession).
+		SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(MaxReconnectInterval).
+		SetConnectTimeout(5 * time.Second).SetKeepAlive(15 * time.Second).SetPingTimeout(5 * time.Second).
+		SetWriteTimeout(10 * time.Second).
+		SetOrderMatters(true). // the handler only queues; order of samples is kept
+		SetMessageChannelDepth(1000)
+	if b.CA != "" || b.Cert != "" {
+		tc, err := tlsConfig(b)
+		if err != nil {
+			return nil, err
+		}
+		o.SetTLSConfig(tc)
+	}
+	if w != nil {
+		o.SetBinaryWill(w.topic, w.payload, 1, true)
+	}
+	o.SetDefaultPublishHandler(func(_ paho.Client, msg paho.Message) {
+		if c.publish != nil {
+			c.publish(msg.Topic(), msg.Payload())
+		}
+	})
+	o.SetOnConnectHandler(c.connected)
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) { c.lost(err) })
+	o.SetReconnectingHandler(func(paho.Client, *paho.ClientOptions) {
+		c.mu.Lock()
+		c.health.Errors++
+		c.mu.Unlock()
+	})
+	c.client = paho.NewClient(o)
+	return c, nil
+}
+
+func tlsConfig(b *configs.Broker) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if b.CA != "" {
+		pem, err := os.ReadFile(b.CA)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt broker %s: ca: %w", b.Name, err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt broker %s: ca %s: no PEM certificate found", b.Name, b.CA)
+		}
+	}
+	if b.Cert != "" || b.Key != "" {
+		if b.Cert == "" || b.Key == "" {
+			return nil, fmt.Errorf("mqtt broker %s: cert and key go together", b.Name)
+		}
+		pair, err := tls.LoadX509KeyPair(b.Cert, b.Key)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt broker %s: client certificate: %w", b.Name, err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	return tc, nil
+}
+
+// connected runs in its own goroutine (paho starts it) after each CONNACK.
+func (c *Conn) connected(cl paho.Client) {
+	for _, f := range c.onConnect {
+		if err := f(cl); err != nil {
+			c.log.Error("mqtt on-connect failed", "err", err)
+		}
+	}
+	if !cl.IsConnectionOpen() {
+		return // lost again while subscribing; the next connect retries
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.up {
+		return
+	}
+	c.up = true
+	c.gen++
+	close(c.upCh)
+	c.downCh = make(chan struct{})
+	c.health.State, c.health.LastOK, c.health.Err = "up", time.Now(), ""
+	c.m.connects.WithLabelValues(c.name).Inc()
+	c.log.Info("mqtt connected", "url", c.url)
+}
+
+func (c *Conn) lost(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m.connLost.WithLabelValues(c.name).Inc()
+	c.health.Errors++
+	if err != nil {
+		c.health.Err = err.Error()
+	}
+	c.log.Warn("mqtt connection lost", "err", err)
+	if !c.up {
+		return
+	}
+	c.up = false
+	c.health.LastOK = time.Now()
+	c.health.State = "down"
+	close(c.downCh)
+	c.upCh = make(chan struct{})
+}
+
+// state returns whether the connection is up, a channel closed when it is
+// (or becomes) up, one closed when it is (or goes) down, and the
+// connection's generation.
+func (c *Conn) state() (up bool, upCh, downCh <-chan struct{}, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.up, c.upCh, c.downCh, c.gen
+}
+
+// Health returns a copy of the connection's health, ID "mqtt:NAME".
+func (c *Conn) Health() drivers.Health {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.health
+	h.ID = "mqtt:" + c.name
+	if h.State == "" {
+		h.State = "down"
+	}
+	if c.up {
+		h.LastOK = time.Now()
+	}
+	return h
+}
+
+// embedded is an in-process mochi-mqtt broker.
+type embedded struct {
+	listen     string
+	user, pass string
+	srv        *mochi.Server
+}
+
+func (e *embedded) start(log *slog.Logger) error {
+	s := mochi.New(&mochi.Options{InlineClient: true, Logger: log.With("component", "embedded-broker")})
+	if err := s.AddHook(&authHook{user: e.user, pass: e.pass}, nil); err != nil {
+		return err
+	}
+	if err := s.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: e.listen})); err != nil {
+		return fmt.Errorf("embedded broker on %s: %w", e.listen, err)
+	}
+	if err := s.Serve(); err != nil {
+		return fmt.Errorf("embedded broker on %s: %w", e.listen, err)
+	}
+	e.srv = s
+	return nil
+}
+
+func (e *embedded) stop() error {
+	if e.srv == nil {
+		return nil
+	}
+	return e.srv.Close()
+}
+
+// authHook admits everyone, or only user/password when a user is set.
+// (mochi's hooks/auth would pull yaml.v3 into go.mod.)
+type authHook struct {
+	mochi.HookBase
+	user, pass string
+}
+
+func (h *authHook) ID() string { return "hazardgw-auth" }
+
+func (h *authHook) Provides(b byte) bool {
+	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
+}
+
+func (h *authHook) OnConnectAuthenticate(_ *mochi.Client, pk packets.Packet) bool {
+	return h.user == "" || (string(pk.Connect.Username) == h.user && string(pk.Connect.Password) == h.pass)
+}
+
+func (h *authHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
