@@ -106,7 +106,6 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		if !ok {
 			path = strings.Join(de.Key(), ".")
 		}
-		ok = ok && path != ""
 		add(p, path, decodeMsg(de.Error()), false)
 		// Blank the top-level key-value holding the error and go again.
 		off := ix.offset(p)
