@@ -29,7 +29,7 @@ type Unit struct {
 	exception byte
 	reads     int
 	writes    int
-	exN       int // > 0: the exception is answered this many more times, then cleared
+	exN       int           // > 0: the exception is answered this many more times, then cleared
 	changed   chan struct{} // closed and replaced on every setting change
 }
 
@@ -197,4 +197,20 @@ func (t table[T]) get(addr, n int) []T {
 		copy(out, t[addr:min(addr+n, len(t))])
 	}
 	return out
+}
+
+func (m Mode) String() string {
+	switch m {
+	case Normal:
+		return "normal"
+	case Silent:
+		return "silent"
+	case Garbage:
+		return "garbage"
+	case Short:
+		return "short"
+	case Truncated:
+		return "truncated"
+	}
+	return "mode?"
 }

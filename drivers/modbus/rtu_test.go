@@ -1,0 +1,151 @@
+package modbus
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"hazardgw/configs"
+	"hazardgw/drivers"
+	"hazardgw/drivers/modbus/modbustest"
+)
+
+func rtuDev(id, path string, unit int, interval, timeout time.Duration, pts ...configs.Point) configs.Device {
+	d := dev(id, "rtu", path, unit, interval, timeout, pts...)
+	d.Baud, d.Parity = 115200, "E"
+	return d
+}
+
+// TestRTUDeadSlaveSharedBus: three detectors on one line, one dead. The
+// dead one's points go bad/comm and it is demoted; the live ones keep their
+// period.
+func TestRTUDeadSlaveSharedBus(t *testing.T) {
+	sl := modbustest.StartRTU(t)
+	const interval, timeout = 200 * time.Millisecond, 150 * time.Millisecond
+	var devs []configs.Device
+	for u := 1; u <= 3; u++ {
+		sl.Unit(byte(u)).SetHolding(0, uint16(100*u))
+		devs = append(devs, rtuDev(fmt.Sprintf("GD%d", u), sl.Path, u, interval, timeout, pt(fmt.Sprintf("GAS%d", u), "holding", 0, "uint16")))
+	}
+	sl.Unit(2).SetMode(modbustest.Silent)
+	drv, c := start(t, Options{MaxDemote: time.Second}, devs...)
+	c.wait(t, 5*time.Second, "GAS2 bad/comm", is("GAS2", drivers.Bad, drivers.CauseComm))
+	waitFor(t, 5*time.Second, "GD2 down", func() bool { return drv.Health()[1].State == "down" })
+	// Watch the live devices for 3 s once GD2 is demoted.
+	from := time.Now()
+	c.waitAfter(t, c.mark(), 10*time.Second, "3 s of polls", func(s drivers.Sample) bool { return s.Time.Sub(from) > 3*time.Second })
+	for _, id := range []drivers.PointID{"GAS1", "GAS3"} {
+		var times []time.Time
+		for _, s := range c.all(id) {
+			if s.Time.After(from) && s.Time.Sub(from) <= 3*time.Second {
+				if s.Quality != drivers.Good {
+					t.Errorf("%s: %+v", id, s)
+				}
+				times = append(times, s.Time)
+			}
+		}
+		var gaps []time.Duration
+		for i := 1; i < len(times); i++ {
+			gaps = append(gaps, times[i].Sub(times[i-1]))
+		}
+		sort.Slice(gaps, func(i, j int) bool { return gaps[i] < gaps[j] })
+		// 3 s at 200 ms is 15 polls. A dead-slave timeout (150 ms) landing
+		// between two polls would stretch a gap to 350 ms.
+		if len(times) < 13 || gaps[len(gaps)-1] > interval+timeout*2/3 {
+			t.Errorf("%s: %d polls in 3 s, gaps %v", id, len(times), gaps)
+		}
+	}
+	// The dead slave was probed less often than its interval.
+	var probes int
+	for _, s := range c.all("GAS2") {
+		if s.Time.After(from) && s.Time.Sub(from) <= 3*time.Second {
+			probes++
+		}
+	}
+	if probes > 7 {
+		t.Errorf("dead slave probed %d times in 3 s: not demoted", probes)
+	}
+	// It comes back.
+	sl.Unit(2).SetMode(modbustest.Normal)
+	c.waitAfter(t, c.mark(), 5*time.Second, "GAS2 back", value("GAS2", 200))
+}
+
+// TestRTUBadReplies: a reply with a wrong CRC, a well-formed reply one
+// register short, and half a reply each make the poll bad/comm; the next
+// good reply is read correctly.
+func TestRTUBadReplies(t *testing.T) {
+	sl := modbustest.StartRTU(t)
+	u := sl.Unit(7)
+	u.SetHolding(0, 11, 22)
+	d := rtuDev("R", sl.Path, 7, 50*time.Millisecond, 100*time.Millisecond, pt("A", "holding", 0, "uint16"), pt("B", "holding", 1, "uint16"))
+	d.CommAfter = 100
+	_, c := start(t, Options{}, d)
+	c.wait(t, 5*time.Second, "A=11", value("A", 11))
+	for _, mode := range []modbustest.Mode{modbustest.Garbage, modbustest.Short, modbustest.Truncated} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			u.SetMode(mode)
+			c.waitAfter(t, c.mark(), 5*time.Second, "B bad/comm", is("B", drivers.Bad, drivers.CauseComm))
+			u.SetMode(modbustest.Normal)
+			m := c.mark()
+			c.waitAfter(t, m, 5*time.Second, "A=11", value("A", 11))
+			c.waitAfter(t, m, 5*time.Second, "B=22", value("B", 22))
+		})
+	}
+	for _, s := range c.all("") {
+		if s.Quality == drivers.Good && (s.Point == "A" && s.Value != 11 || s.Point == "B" && s.Value != 22) {
+			t.Fatalf("mixed-up value %+v", s)
+		}
+	}
+}
+
+// TestRTULateReply: a reply after the timeout is discarded; the next poll
+// gets its own answer.
+func TestRTULateReply(t *testing.T) {
+	sl := modbustest.StartRTU(t)
+	u1, u2 := sl.Unit(1), sl.Unit(2)
+	u1.SetHolding(0, 1)
+	u2.SetHolding(0, 2)
+	d1 := rtuDev("L1", sl.Path, 1, 50*time.Millisecond, 80*time.Millisecond, pt("A", "holding", 0, "uint16"))
+	d2 := rtuDev("L2", sl.Path, 2, 50*time.Millisecond, 80*time.Millisecond, pt("B", "holding", 0, "uint16"))
+	d1.CommAfter, d2.CommAfter = 100, 100
+	_, c := start(t, Options{}, d1, d2)
+	c.wait(t, 5*time.Second, "A=1", value("A", 1))
+	u1.SetDelay(100 * time.Millisecond)
+	c.waitAfter(t, c.mark(), 5*time.Second, "A bad/comm", is("A", drivers.Bad, drivers.CauseComm))
+	u1.SetDelay(0)
+	m := c.mark()
+	c.waitAfter(t, m, 5*time.Second, "A=1", value("A", 1))
+	c.waitAfter(t, m, 5*time.Second, "B=2", value("B", 2))
+	for _, s := range c.all("") {
+		if s.Quality == drivers.Good && (s.Point == "A" && s.Value != 1 || s.Point == "B" && s.Value != 2) {
+			t.Fatalf("mixed-up value %+v", s)
+		}
+	}
+}
+
+// TestRTUWriteAndTypes writes over RTU and reads coils and discretes back.
+func TestRTUWriteAndTypes(t *testing.T) {
+	sl := modbustest.StartRTU(t)
+	u := sl.Unit(4)
+	u.SetDiscrete(9, true)
+	u.SetInput(3, 0x4148, 0)
+	f := pt("T", "input", 3, "float32")
+	_, _ = u, f
+	drv, c := start(t, Options{}, rtuDev("RW", sl.Path, 4, 100*time.Millisecond, 200*time.Millisecond,
+		pt("FIRE", "discrete", 9, "bool"), f, pt("FAN", "coil", 0, "bool"), pt("SET", "holding", 20, "int32")))
+	c.wait(t, 5*time.Second, "FIRE=1", value("FIRE", 1))
+	c.wait(t, 5*time.Second, "T=12.5", value("T", 12.5))
+	if err := drv.Write(context.Background(), "FAN", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := drv.Write(context.Background(), "SET", -2); err != nil {
+		t.Fatal(err)
+	}
+	if !u.Coil(0) || u.Holding(20, 2)[0] != 0xFFFF || u.Holding(20, 2)[1] != 0xFFFE {
+		t.Errorf("coil %v, SET % x", u.Coil(0), u.Holding(20, 2))
+	}
+	c.waitAfter(t, c.mark(), 5*time.Second, "FAN=1", value("FAN", 1))
+	c.waitAfter(t, c.mark(), 5*time.Second, "SET=-2", value("SET", -2))
+}
