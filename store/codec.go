@@ -1,0 +1,290 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"hazardgw/alarms"
+	"hazardgw/drivers"
+)
+
+// Record framing on disk (little endian):
+//
+//	+---------+---------+------------------+
+//	| len u32 | crc u32 | payload (len B)  |
+//	+---------+---------+------------------+
+//
+// crc is CRC-32C (Castagnoli) of the payload. payload[0] is the record type:
+//
+//	'D' dictionary: uvarint index, uvarint len + point, uvarint len + device
+//	'S' sample block: uvarint count, varint base time (Unix ns), then per
+//	    sample: uvarint dictionary index, zigzag varint time delta (ns, from
+//	    the previous sample of the block, the first from base), one byte
+//	    quality<<4|cause, 8 bytes float64 bits (NaN kept as is)
+//	'E' alarm event: the SPEC §6 JSON of alarms.Event
+//
+// A dictionary index is valid from its 'D' record to the end of its segment;
+// every segment starts a new dictionary, so a segment is self-contained.
+const (
+	recDict   = 'D'
+	recSample = 'S'
+	recEvent  = 'E'
+
+	headerLen = 8
+	// maxRecord bounds a record so a corrupt length cannot make us
+	// allocate gigabytes.
+	maxRecord = 16 << 20
+	// maxBlock is the most samples one 'S' record carries.
+	maxBlock = 4096
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+var errCorrupt = errors.New("corrupt record")
+
+// frame appends one framed record holding payload to dst.
+func frame(dst, payload []byte) []byte {
+	var h [headerLen]byte
+	binary.LittleEndian.PutUint32(h[0:], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(h[4:], crc32.Checksum(payload, castagnoli))
+	dst = append(dst, h[:]...)
+	return append(dst, payload...)
+}
+
+// unframe reads the record at the start of b. It returns the payload and the
+// record's total length, or errCorrupt for a short, oversized or
+// checksum-failing record (a torn tail).
+func unframe(b []byte) (payload []byte, n int, err error) {
+	if len(b) < headerLen {
+		return nil, 0, errCorrupt
+	}
+	l := binary.LittleEndian.Uint32(b[0:])
+	if l == 0 || l > maxRecord || int(l) > len(b)-headerLen {
+		return nil, 0, errCorrupt
+	}
+	p := b[headerLen : headerLen+int(l)]
+	if crc32.Checksum(p, castagnoli) != binary.LittleEndian.Uint32(b[4:]) {
+		return nil, 0, errCorrupt
+	}
+	return p, headerLen + int(l), nil
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func readString(b []byte) (string, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return "", nil, errCorrupt
+	}
+	return string(b[k : k+int(n)]), b[k+int(n):], nil
+}
+
+func encodeDict(dst []byte, idx uint32, point drivers.PointID, device string) []byte {
+	dst = append(dst, recDict)
+	dst = binary.AppendUvarint(dst, uint64(idx))
+	dst = appendString(dst, string(point))
+	return appendString(dst, device)
+}
+
+type dictEntry struct {
+	point  drivers.PointID
+	device string
+}
+
+func decodeDict(p []byte) (uint32, dictEntry, error) {
+	p = p[1:]
+	idx, k := binary.Uvarint(p)
+	if k <= 0 || idx > math.MaxUint32 {
+		return 0, dictEntry{}, errCorrupt
+	}
+	pt, rest, err := readString(p[k:])
+	if err != nil {
+		return 0, dictEntry{}, err
+	}
+	dev, _, err := readString(rest)
+	if err != nil {
+		return 0, dictEntry{}, err
+	}
+	return uint32(idx), dictEntry{drivers.PointID(pt), dev}, nil
+}
+
+// encodeBlock appends an 'S' payload for samples whose dictionary indexes
+// are idx[i].
+func encodeBlock(dst []byte, batch []drivers.Sample, idx []uint32) []byte {
+	dst = append(dst, recSample)
+	dst = binary.AppendUvarint(dst, uint64(len(batch)))
+	base := batch[0].Time.UnixNano()
+	dst = binary.AppendVarint(dst, base)
+	prev := base
+	for i, s := range batch {
+		t := s.Time.UnixNano()
+		dst = binary.AppendUvarint(dst, uint64(idx[i]))
+		dst = binary.AppendVarint(dst, t-prev)
+		prev = t
+		dst = append(dst, byte(s.Quality)<<4|byte(s.Cause)&0x0f)
+		dst = binary.LittleEndian.AppendUint64(dst, math.Float64bits(s.Value))
+	}
+	return dst
+}
+
+// entry is one decoded sample with its device.
+type entry struct {
+	drivers.Sample
+	Device string
+}
+
+// blockCount returns the number of samples in an 'S' payload.
+func blockCount(p []byte) (int, error) {
+	n, k := binary.Uvarint(p[1:])
+	if k <= 0 || n > maxBlock {
+		return 0, errCorrupt
+	}
+	return int(n), nil
+}
+
+// decodeBlock appends the samples of an 'S' payload from index skip on to
+// dst, resolving indexes through dict.
+func decodeBlock(dst []entry, p []byte, skip, max int, dict []dictEntry) ([]entry, error) {
+	p = p[1:]
+	n, k := binary.Uvarint(p)
+	if k <= 0 || n > maxBlock {
+		return dst, errCorrupt
+	}
+	p = p[k:]
+	t, k := binary.Varint(p)
+	if k <= 0 {
+		return dst, errCorrupt
+	}
+	p = p[k:]
+	for i := 0; i < int(n); i++ {
+		idx, k := binary.Uvarint(p)
+		if k <= 0 {
+			return dst, errCorrupt
+		}
+		p = p[k:]
+		dt, k := binary.Varint(p)
+		if k <= 0 || len(p) < k+9 {
+			return dst, errCorrupt
+		}
+		t += dt
+		qc := p[k]
+		v := math.Float64frombits(binary.LittleEndian.Uint64(p[k+1:]))
+		p = p[k+9:]
+		if i < skip {
+			continue
+		}
+		if len(dst) >= max {
+			break
+		}
+		if idx >= uint64(len(dict)) {
+			return dst, fmt.Errorf("%w: unknown point index %d", errCorrupt, idx)
+		}
+		d := dict[idx]
+		dst = append(dst, entry{Sample: drivers.Sample{Point: d.point, Value: v, Quality: drivers.Quality(qc >> 4),
+			Cause: drivers.Cause(qc & 0x0f), Time: time.Unix(0, t)}, Device: d.device})
+	}
+	return dst, nil
+}
+
+// Line protocol (SPEC §9). Tags are written in sorted key order, which is
+// what InfluxDB stores anyway and saves it the sort.
+
+var tagEscaper = strings.NewReplacer(",", `\,`, " ", `\ `, "=", `\=`, "\n", `\n`)
+var strEscaper = strings.NewReplacer(`"`, `\"`, `\`, `\\`, "\n", `\n`)
+
+func appendTag(b []byte, k, v string) []byte {
+	b = append(b, ',')
+	b = append(b, k...)
+	b = append(b, '=')
+	if v == "" {
+		v = "none" // InfluxDB rejects an empty tag value
+	}
+	if strings.ContainsAny(v, ", =\n") {
+		return append(b, tagEscaper.Replace(v)...)
+	}
+	return append(b, v...)
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = append(b, '"')
+	if strings.ContainsAny(s, "\"\\\n") {
+		b = append(b, strEscaper.Replace(s)...)
+	} else {
+		b = append(b, s...)
+	}
+	return append(b, '"')
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// sampleLine writes `sample,device=D,point=P,site=S quality="good",value=1.5 TS`.
+// A NaN or infinite value omits the value field and keeps quality.
+func sampleLine(b []byte, site string, e entry) []byte {
+	b = append(b, "sample"...)
+	b = appendTag(b, "device", e.Device)
+	b = appendTag(b, "point", string(e.Point))
+	b = appendTag(b, "site", site)
+	b = append(b, " quality="...)
+	b = appendStr(b, e.Quality.String())
+	if finite(e.Value) {
+		b = append(b, ",value="...)
+		b = strconv.AppendFloat(b, e.Value, 'g', -1, 64)
+	}
+	b = append(b, ' ')
+	return strconv.AppendInt(b, e.Time.UnixNano(), 10)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, "true"...)
+	}
+	return append(b, "false"...)
+}
+
+// eventLine writes the `alarm_event` line of SPEC §9; value and limit are
+// omitted when NaN or infinite.
+func eventLine(b []byte, site string, ev alarms.Event) []byte {
+	if ev.Site != "" {
+		site = ev.Site
+	}
+	b = append(b, "alarm_event"...)
+	b = appendTag(b, "cond", ev.Cond)
+	b = appendTag(b, "point", ev.Point)
+	b = appendTag(b, "priority", ev.Priority.String())
+	b = appendTag(b, "site", site)
+	b = append(b, " seq="...)
+	b = strconv.AppendUint(b, ev.Seq, 10)
+	b = append(b, "i,state="...)
+	b = appendStr(b, ev.State.String())
+	b = append(b, ",tier="...)
+	b = strconv.AppendInt(b, int64(ev.Tier), 10)
+	b = append(b, "i,stage="...)
+	b = strconv.AppendInt(b, int64(ev.Stage), 10)
+	b = append(b, "i,active="...)
+	b = appendBool(b, ev.Active)
+	b = append(b, ",acked="...)
+	b = appendBool(b, ev.Acked)
+	if finite(ev.Value) {
+		b = append(b, ",value="...)
+		b = strconv.AppendFloat(b, ev.Value, 'g', -1, 64)
+	}
+	if finite(ev.Limit) {
+		b = append(b, ",limit="...)
+		b = strconv.AppendFloat(b, ev.Limit, 'g', -1, 64)
+	}
+	b = append(b, ",by="...)
+	b = appendStr(b, ev.By)
+	b = append(b, ",comment="...)
+	b = appendStr(b, ev.Comment)
+	b = append(b, ' ')
+	return strconv.AppendInt(b, ev.Time.UnixNano(), 10)
+}

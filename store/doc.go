@@ -1,0 +1,36 @@
+// Package store keeps what the alarm engine produces: it sends samples and
+// alarm events to InfluxDB through a durable outbox on disk, and keeps a
+// bounded local trend history per point for the console.
+//
+// # What it owns
+//
+//   - Store: the engine Output (Samples, Event), the outbox pump and the
+//     InfluxDB sender, Health and metrics. See docs/STORE.md.
+//   - Outbox: two on-disk queues (alarm events, samples) of CRC-framed
+//     records in segment files under store.dir/outbox, each with a durable
+//     read cursor. An entry leaves only after InfluxDB answered 2xx.
+//   - History: the last 24 h (store.history) per point, raw recent samples
+//     and min/max buckets before them, in bounded memory.
+//   - influxtest (subpackage): a real influxd 1.8.3 for tests.
+//
+// # Concurrency
+//
+//	engine ──Samples/Event (never block)──> memory queue ──pump goroutine──> Outbox ──sender goroutine──> InfluxDB
+//	                                                          └──> History
+//
+// Samples and Event only append to an in-memory queue under a mutex and
+// signal a 1-buffered channel. Run's goroutine (the pump) moves the queue to
+// the outbox, events first, and fsyncs every flush interval; a second
+// goroutine (the sender) reads the outbox, events first, writes batches
+// with the blocking write API and acknowledges them. The Outbox is guarded
+// by one mutex. Health, History and metrics may be called from any
+// goroutine.
+//
+// # Shutdown
+//
+// When Run's context ends, it stops accepting (later Samples and Event calls
+// are counted as dropped), writes everything still queued in memory to the
+// outbox, cancels the sender (an unacknowledged batch stays in the outbox),
+// fsyncs and closes the outbox, and returns. Give Run a context that ends
+// after the engine has returned, so nothing is lost in between.
+package store

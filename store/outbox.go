@@ -1,0 +1,819 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"hazardgw/alarms"
+	"hazardgw/drivers"
+)
+
+// Kind selects one of the outbox's two queues.
+type Kind int
+
+const (
+	Events  Kind = iota // alarm events: written first, never dropped
+	Samples             // samples: the oldest go first when the outbox is full
+)
+
+func (k Kind) String() string { return [...]string{"events", "samples"}[k] }
+
+// OutboxOptions bound an Outbox.
+type OutboxOptions struct {
+	// MaxBytes bounds the bytes on disk of both queues together. When an
+	// append passes it, the oldest sample segments are deleted; alarm
+	// events are never deleted before InfluxDB took them. 0: unbounded.
+	MaxBytes int64
+	// SegmentBytes is the size at which a segment file is closed and a new
+	// one begun (default min(4 MiB, MaxBytes/8), at least 4 KiB). It is
+	// the granularity of dropping samples.
+	SegmentBytes int64
+}
+
+// Outbox is the durable queue between the store and InfluxDB: two queues
+// (events, samples), each a directory of segment files of framed records
+// (codec.go) and a read cursor. An entry leaves the outbox only through
+// Ack, after InfluxDB answered 2xx for it.
+//
+// All methods are safe for concurrent use; one mutex guards everything
+// (appends are one write(2) per block, reads one pread per record).
+type Outbox struct {
+	mu       sync.Mutex
+	q        [2]*queue
+	maxBytes int64
+	full     bool   // only events left and still above MaxBytes
+	dropped  uint64 // samples deleted unsent because the outbox was full
+	closed   bool
+}
+
+// Stats is a copy of the outbox's counters.
+type Stats struct {
+	Bytes   int64     // on disk, both queues
+	Samples int64     // not yet acknowledged
+	Events  int64     // not yet acknowledged
+	Oldest  time.Time // time of the oldest unacknowledged entry (zero: empty)
+	Full    bool      // only alarm events are left and they exceed MaxBytes
+	Dropped uint64    // samples deleted unsent to respect MaxBytes
+	// Cut counts bytes cut off torn tails at open.
+	Cut int64
+}
+
+// pos is a place in a queue: a segment, the byte offset of a record in it,
+// and how many entries of that record are already consumed.
+type pos struct {
+	seg  uint64
+	off  int64
+	skip int
+}
+
+func (a pos) less(b pos) bool {
+	if a.seg != b.seg {
+		return a.seg < b.seg
+	}
+	if a.off != b.off {
+		return a.off < b.off
+	}
+	return a.skip < b.skip
+}
+
+type segment struct {
+	id     uint64
+	size   int64 // bytes of whole, valid records
+	n      int   // entries
+	nread  int   // entries handed out by Next
+	nacked int   // entries acknowledged
+}
+
+type queue struct {
+	kind    Kind
+	dir     string
+	segs    []*segment // oldest first; the last one is being written
+	w       *os.File   // writer of the last segment
+	wdict   map[drivers.PointID]uint32
+	wbuf    []byte // framed records of one append
+	pbuf    []byte // one payload
+	segMax  int64
+	dirty   bool // written since the last Sync
+	ack     pos  // durable read cursor
+	ackSync bool // ack changed since the cursor was last fsynced
+	rd      pos  // read head (>= ack)
+	rf      *os.File
+	rfSeg   uint64
+	rdict   []dictEntry // dictionary of segment rd.seg up to rd.off
+	cut     int64
+}
+
+// OpenOutbox opens (creating if needed) the outbox in dir. A torn record at
+// the end of a segment (a crash mid-append) is cut off; entries before the
+// durable cursor are not handed out again; everything after is.
+func OpenOutbox(dir string, opts OutboxOptions) (*Outbox, error) {
+	seg := opts.SegmentBytes
+	if seg <= 0 {
+		seg = 4 << 20
+		if opts.MaxBytes > 0 && opts.MaxBytes/8 < seg {
+			seg = opts.MaxBytes / 8
+		}
+	}
+	seg = max(seg, 4<<10)
+	o := &Outbox{maxBytes: opts.MaxBytes}
+	for k := range o.q {
+		q, err := openQueue(filepath.Join(dir, Kind(k).String()), Kind(k), seg)
+		if err != nil {
+			for _, q := range o.q[:k] {
+				q.close()
+			}
+			return nil, fmt.Errorf("outbox %s: %w", dir, err)
+		}
+		o.q[k] = q
+	}
+	return o, nil
+}
+
+func segName(id uint64) string { return fmt.Sprintf("%020d.seg", id) }
+
+func openQueue(dir string, kind Kind, segMax int64) (*queue, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	q := &queue{kind: kind, dir: dir, segMax: segMax}
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, de := range names {
+		name := de.Name()
+		if !strings.HasSuffix(name, ".seg") {
+			continue
+		}
+		id, err := strconv.ParseUint(strings.TrimSuffix(name, ".seg"), 10, 64)
+		if err != nil {
+			continue
+		}
+		q.segs = append(q.segs, &segment{id: id})
+	}
+	sort.Slice(q.segs, func(i, j int) bool { return q.segs[i].id < q.segs[j].id })
+	cur, curOK := readCursor(filepath.Join(dir, "cursor"))
+	// Scan every segment: count entries, cut torn tails.
+	for i, s := range q.segs {
+		if err := q.scan(s, i == len(q.segs)-1); err != nil {
+			return nil, err
+		}
+	}
+	// Place the cursor.
+	switch {
+	case len(q.segs) == 0:
+		q.ack = pos{}
+	case !curOK || cur.seg < q.segs[0].id:
+		q.ack = pos{seg: q.segs[0].id}
+	default:
+		q.ack = cur
+		if s := q.seg(cur.seg); s == nil {
+			// The cursor's segment is gone: everything before the next one
+			// was acknowledged.
+			q.ack = pos{seg: q.segs[len(q.segs)-1].id + 1}
+			for _, s := range q.segs {
+				if s.id > cur.seg {
+					q.ack = pos{seg: s.id}
+					break
+				}
+			}
+		} else if cur.off > s.size {
+			q.ack = pos{seg: s.id, off: s.size} // cursor beyond data lost at a power cut
+		}
+	}
+	// Segments wholly before the cursor are acknowledged: delete them.
+	for len(q.segs) > 0 && q.segs[0].id < q.ack.seg {
+		_ = os.Remove(filepath.Join(dir, segName(q.segs[0].id)))
+		q.segs = q.segs[1:]
+	}
+	// Count what is already acknowledged in the cursor's segment.
+	if s := q.seg(q.ack.seg); s != nil {
+		n, err := q.countBefore(s, q.ack)
+		if err != nil {
+			return nil, err
+		}
+		s.nacked, s.nread = n, n
+	}
+	q.rd = q.ack
+	// Always write into a fresh segment: no dictionary to rebuild.
+	next := q.ack.seg
+	if len(q.segs) > 0 {
+		next = q.segs[len(q.segs)-1].id + 1
+	}
+	if err := q.create(max(next, 1)); err != nil {
+		return nil, err
+	}
+	if len(q.segs) == 1 && q.ack.seg < q.segs[0].id {
+		q.ack = pos{seg: q.segs[0].id}
+		q.rd = q.ack
+	}
+	return q, syncDir(dir)
+}
+
+func (q *queue) seg(id uint64) *segment {
+	for _, s := range q.segs {
+		if s.id == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// scan validates the records of s, counts its entries and, for the last
+// segment, truncates a torn tail.
+func (q *queue) scan(s *segment, last bool) error {
+	path := filepath.Join(q.dir, segName(s.id))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	off := 0
+	for off < len(b) {
+		p, n, err := unframe(b[off:])
+		if err != nil {
+			break
+		}
+		s.n += entries(p)
+		off += n
+	}
+	s.size = int64(off)
+	if off < len(b) {
+		q.cut += int64(len(b) - off)
+		if last {
+			if err := os.Truncate(path, int64(off)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func entries(p []byte) int {
+	switch p[0] {
+	case recSample:
+		n, err := blockCount(p)
+		if err != nil {
+			return 0
+		}
+		return n
+	case recEvent:
+		return 1
+	}
+	return 0
+}
+
+// countBefore counts entries of s before p.
+func (q *queue) countBefore(s *segment, p pos) (int, error) {
+	b, err := os.ReadFile(filepath.Join(q.dir, segName(s.id)))
+	if err != nil {
+		return 0, err
+	}
+	n, off := 0, int64(0)
+	for off < p.off && off < s.size {
+		pl, k, err := unframe(b[off:])
+		if err != nil {
+			break
+		}
+		n += entries(pl)
+		off += int64(k)
+	}
+	return n + p.skip, nil
+}
+
+func (q *queue) create(id uint64) error {
+	f, err := os.OpenFile(filepath.Join(q.dir, segName(id)), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if q.w != nil {
+		_ = q.w.Sync()
+		_ = q.w.Close()
+	}
+	q.w = f
+	q.wdict = map[drivers.PointID]uint32{}
+	q.segs = append(q.segs, &segment{id: id})
+	q.dirty = true
+	return nil
+}
+
+func (q *queue) last() *segment { return q.segs[len(q.segs)-1] }
+
+// write appends framed records (rec) holding n entries to the last segment,
+// rotating first when it is full.
+func (q *queue) write(rec []byte, n int) error {
+	s := q.last()
+	if _, err := q.w.Write(rec); err != nil {
+		// Cut a partial write so the segment stays well-formed.
+		_ = q.w.Truncate(s.size)
+		_, _ = q.w.Seek(s.size, io.SeekStart)
+		return err
+	}
+	s.size += int64(len(rec))
+	s.n += n
+	q.dirty = true
+	return nil
+}
+
+func (q *queue) rotateIfFull() error {
+	if q.last().size >= q.segMax {
+		if err := syncDir(q.dir); err != nil {
+			return err
+		}
+		return q.create(q.last().id + 1)
+	}
+	return nil
+}
+
+func (q *queue) bytes() int64 {
+	var n int64
+	for _, s := range q.segs {
+		n += s.size
+	}
+	return n
+}
+
+func (q *queue) unacked() int64 {
+	var n int64
+	for _, s := range q.segs {
+		n += int64(s.n - s.nacked)
+	}
+	return n
+}
+
+func (q *queue) close() {
+	if q.w != nil {
+		_ = q.w.Sync()
+		_ = q.w.Close()
+		q.w = nil
+	}
+	if q.rf != nil {
+		_ = q.rf.Close()
+		q.rf = nil
+	}
+}
+
+// AppendSamples writes batch, resolving each point's device tag with
+// device. It returns how many samples it could not keep because only alarm
+// events are left and they fill the outbox.
+func (o *Outbox) AppendSamples(batch []drivers.Sample, device func(drivers.PointID) string) (refused int, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return len(batch), errClosed
+	}
+	q := o.q[Samples]
+	idx := make([]uint32, 0, min(len(batch), maxBlock))
+	for len(batch) > 0 {
+		if o.full {
+			o.makeRoom()
+			if o.full {
+				return len(batch), nil
+			}
+		}
+		if err := q.rotateIfFull(); err != nil {
+			return len(batch), err
+		}
+		part := batch[:min(len(batch), maxBlock)]
+		batch = batch[len(part):]
+		rec := q.wbuf[:0]
+		idx = idx[:0]
+		for _, s := range part {
+			i, ok := q.wdict[s.Point]
+			if !ok {
+				i = uint32(len(q.wdict))
+				q.wdict[s.Point] = i
+				q.pbuf = encodeDict(q.pbuf[:0], i, s.Point, device(s.Point))
+				rec = frame(rec, q.pbuf)
+			}
+			idx = append(idx, i)
+		}
+		q.pbuf = encodeBlock(q.pbuf[:0], part, idx)
+		rec = frame(rec, q.pbuf)
+		q.wbuf = rec
+		if err := q.write(rec, len(part)); err != nil {
+			// The dictionary entries of this record are lost with it.
+			for _, s := range part {
+				delete(q.wdict, s.Point)
+			}
+			return len(part) + len(batch), err
+		}
+		o.makeRoom()
+	}
+	return 0, nil
+}
+
+var errClosed = errors.New("outbox closed")
+
+// AppendEvent writes one alarm event. Events are never refused for space:
+// the outbox grows beyond MaxBytes and reports Full instead.
+func (o *Outbox) AppendEvent(ev alarms.Event) error {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return errClosed
+	}
+	q := o.q[Events]
+	if err := q.rotateIfFull(); err != nil {
+		return err
+	}
+	pl := append([]byte{recEvent}, b...)
+	if err := q.write(frame(nil, pl), 1); err != nil {
+		return err
+	}
+	o.makeRoom()
+	return nil
+}
+
+// makeRoom deletes the oldest sample segments while the outbox is above
+// MaxBytes. Called with o.mu held.
+func (o *Outbox) makeRoom() {
+	if o.maxBytes <= 0 {
+		return
+	}
+	q := o.q[Samples]
+	for o.q[Events].bytes()+q.bytes() > o.maxBytes {
+		if len(q.segs) == 1 {
+			if q.last().size == 0 {
+				break
+			}
+			if err := q.create(q.last().id + 1); err != nil {
+				break
+			}
+		}
+		s := q.segs[0]
+		o.dropped += uint64(s.n - s.nread)
+		_ = os.Remove(filepath.Join(q.dir, segName(s.id)))
+		q.segs = q.segs[1:]
+		next := pos{seg: q.segs[0].id}
+		if q.ack.less(next) {
+			q.ack = next
+			q.ackSync = true
+			_ = writeCursor(q.dir, q.ack, false)
+		}
+		if q.rd.less(next) {
+			q.rd = next
+		}
+	}
+	o.full = o.q[Events].bytes()+q.bytes() > o.maxBytes
+}
+
+// Batch is what Next hands out: entries of one queue, in order, and the
+// position after them for Ack.
+type Batch struct {
+	Kind    Kind
+	Samples []entry
+	Events  []alarms.Event
+	end     pos
+	counts  map[uint64]int // entries per segment
+}
+
+// Len is the number of entries.
+func (b *Batch) Len() int { return len(b.Samples) + len(b.Events) }
+
+// Next returns up to max entries of queue k after the read head and moves
+// the head past them. The entries stay in the outbox until Ack(b). An empty
+// batch means nothing is waiting.
+func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	q := o.q[k]
+	b := &Batch{Kind: k, counts: map[uint64]int{}}
+	for b.Len() < max && !o.closed {
+		s := q.seg(q.rd.seg)
+		if s == nil {
+			break
+		}
+		if q.rd.off >= s.size {
+			if s == q.last() {
+				break
+			}
+			q.rd = pos{seg: q.segs[q.index(s)+1].id}
+			continue
+		}
+		p, n, err := q.readAt(q.rd)
+		if err != nil {
+			// Unreadable record inside a segment: skip the rest of it.
+			q.rd = pos{seg: s.id, off: s.size}
+			continue
+		}
+		before := b.Len()
+		switch p[0] {
+		case recDict:
+			idx, d, err := decodeDict(p)
+			if err == nil && int(idx) == len(q.rdict) {
+				q.rdict = append(q.rdict, d)
+			}
+			q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
+		case recSample:
+			cnt, _ := blockCount(p)
+			b.Samples, err = decodeBlock(b.Samples, p, q.rd.skip, len(b.Samples)+max-before, q.rdict)
+			taken := b.Len() - before
+			if err != nil || q.rd.skip+taken >= cnt {
+				q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
+			} else {
+				q.rd.skip += taken
+			}
+		case recEvent:
+			var ev alarms.Event
+			if json.Unmarshal(p[1:], &ev) == nil {
+				b.Events = append(b.Events, ev)
+			}
+			q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
+		default:
+			q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
+		}
+		if taken := b.Len() - before; taken > 0 {
+			s.nread += taken
+			b.counts[s.id] += taken
+		}
+	}
+	b.end = q.rd
+	return b, nil
+}
+
+func (q *queue) index(s *segment) int {
+	for i, x := range q.segs {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// readAt reads the record at p, opening p's segment (and loading its
+// dictionary up to p) when the head moved to a new one.
+func (q *queue) readAt(p pos) ([]byte, int, error) {
+	if q.rf == nil || q.rfSeg != p.seg {
+		if q.rf != nil {
+			_ = q.rf.Close()
+			q.rf = nil
+		}
+		f, err := os.Open(filepath.Join(q.dir, segName(p.seg)))
+		if err != nil {
+			return nil, 0, err
+		}
+		q.rf, q.rfSeg, q.rdict = f, p.seg, nil
+		// Load the dictionary defined before p.
+		var off int64
+		for off < p.off {
+			pl, n, err := q.readRecord(off)
+			if err != nil {
+				break
+			}
+			if pl[0] == recDict {
+				if idx, d, err := decodeDict(pl); err == nil && int(idx) == len(q.rdict) {
+					q.rdict = append(q.rdict, d)
+				}
+			}
+			off += int64(n)
+		}
+	}
+	return q.readRecord(p.off)
+}
+
+func (q *queue) readRecord(off int64) ([]byte, int, error) {
+	var h [headerLen]byte
+	if _, err := q.rf.ReadAt(h[:], off); err != nil {
+		return nil, 0, err
+	}
+	l := binary.LittleEndian.Uint32(h[:])
+	if l == 0 || l > maxRecord {
+		return nil, 0, errCorrupt
+	}
+	buf := make([]byte, headerLen+int(l))
+	if _, err := q.rf.ReadAt(buf, off); err != nil {
+		return nil, 0, err
+	}
+	return unframe(buf)
+}
+
+// Ack records that InfluxDB took every entry of b: the durable cursor moves
+// past them and wholly consumed segments are deleted. Batches must be
+// acknowledged in the order Next gave them.
+func (o *Outbox) Ack(b *Batch) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return errClosed
+	}
+	q := o.q[b.Kind]
+	for id, n := range b.counts {
+		if s := q.seg(id); s != nil {
+			s.nacked += n
+		}
+	}
+	if q.ack.less(b.end) {
+		q.ack = b.end
+		q.ackSync = true
+	}
+	for len(q.segs) > 1 && q.segs[0].id < q.ack.seg {
+		_ = os.Remove(filepath.Join(q.dir, segName(q.segs[0].id)))
+		q.segs = q.segs[1:]
+	}
+	if o.full {
+		o.makeRoom()
+	}
+	return writeCursor(q.dir, q.ack, false)
+}
+
+// Rewind moves the read head of queue k back to the durable cursor, so
+// entries handed out but not acknowledged are handed out again.
+func (o *Outbox) Rewind(k Kind) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	q := o.q[k]
+	q.rd = q.ack
+	if q.rf != nil {
+		_ = q.rf.Close()
+		q.rf = nil
+	}
+	for _, s := range q.segs {
+		s.nread = s.nacked
+	}
+}
+
+// Sync makes every append and the cursors durable (fsync).
+func (o *Outbox) Sync() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil
+	}
+	var errs []error
+	for _, q := range o.q {
+		if q.dirty {
+			if err := q.w.Sync(); err != nil {
+				errs = append(errs, err)
+			}
+			q.dirty = false
+		}
+		if q.ackSync {
+			if err := writeCursor(q.dir, q.ack, true); err != nil {
+				errs = append(errs, err)
+			}
+			q.ackSync = false
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close syncs and closes the files. Further calls fail with errClosed.
+func (o *Outbox) Close() error {
+	err := o.Sync()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil
+	}
+	o.closed = true
+	for _, q := range o.q {
+		q.close()
+	}
+	return err
+}
+
+// Stats returns the outbox's counters; it reads one record per queue to
+// find the oldest entry's time.
+func (o *Outbox) Stats() Stats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	st := Stats{Full: o.full, Dropped: o.dropped}
+	for _, q := range o.q {
+		st.Bytes += q.bytes()
+		st.Cut += q.cut
+		if q.kind == Samples {
+			st.Samples = q.unacked()
+		} else {
+			st.Events = q.unacked()
+		}
+		if t := q.oldest(); !t.IsZero() && (st.Oldest.IsZero() || t.Before(st.Oldest)) {
+			st.Oldest = t
+		}
+	}
+	return st
+}
+
+// oldest decodes the first unacknowledged entry's time.
+func (q *queue) oldest() time.Time {
+	if q.closed() || q.unacked() == 0 {
+		return time.Time{}
+	}
+	p := q.ack
+	for i := 0; i < 1<<16; i++ {
+		s := q.seg(p.seg)
+		if s == nil {
+			return time.Time{}
+		}
+		if p.off >= s.size {
+			if s == q.last() {
+				return time.Time{}
+			}
+			p = pos{seg: q.segs[q.index(s)+1].id}
+			continue
+		}
+		f, err := os.Open(filepath.Join(q.dir, segName(p.seg)))
+		if err != nil {
+			return time.Time{}
+		}
+		rq := &queue{rf: f}
+		pl, n, err := rq.readRecord(p.off)
+		f.Close()
+		if err != nil {
+			return time.Time{}
+		}
+		switch pl[0] {
+		case recEvent:
+			var ev alarms.Event
+			if json.Unmarshal(pl[1:], &ev) == nil {
+				return ev.Time
+			}
+		case recSample:
+			// Base time of the block is close enough (same batch).
+			rest := pl[1:]
+			if _, k := binary.Uvarint(rest); k > 0 {
+				if t, k2 := binary.Varint(rest[k:]); k2 > 0 {
+					return time.Unix(0, t)
+				}
+			}
+		}
+		p.off += int64(n)
+	}
+	return time.Time{}
+}
+
+func (q *queue) closed() bool { return q.w == nil }
+
+// cursor file: seg u64, off u64, skip u32, crc32c u32 of the first 20 bytes.
+func writeCursor(dir string, p pos, durable bool) error {
+	var b [24]byte
+	binary.LittleEndian.PutUint64(b[0:], p.seg)
+	binary.LittleEndian.PutUint64(b[8:], uint64(p.off))
+	binary.LittleEndian.PutUint32(b[16:], uint32(p.skip))
+	binary.LittleEndian.PutUint32(b[20:], crc32.Checksum(b[:20], castagnoli))
+	tmp := filepath.Join(dir, "cursor.tmp")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b[:])
+	if err == nil && durable {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, "cursor")); err != nil {
+		return err
+	}
+	if durable {
+		return syncDir(dir)
+	}
+	return nil
+}
+
+func readCursor(path string) (pos, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) != 24 || crc32.Checksum(b[:20], castagnoli) != binary.LittleEndian.Uint32(b[20:]) {
+		return pos{}, false
+	}
+	return pos{seg: binary.LittleEndian.Uint64(b[0:]), off: int64(binary.LittleEndian.Uint64(b[8:])),
+		skip: int(binary.LittleEndian.Uint32(b[16:]))}, true
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Unread returns how many entries of queue k Next has not handed out yet.
+func (o *Outbox) Unread(k Kind) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, s := range o.q[k].segs {
+		n += s.n - s.nread
+	}
+	return n
+}

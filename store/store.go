@@ -1,0 +1,377 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hazardgw/alarms"
+	"hazardgw/configs"
+	"hazardgw/drivers"
+)
+
+// Options are the store's injected dependencies and tuning knobs.
+type Options struct {
+	Log        *slog.Logger          // default: discard
+	Registerer prometheus.Registerer // nil: no metrics registered
+	// QueueSamples bounds the samples waiting in memory for the outbox
+	// (default 200,000). Beyond it the oldest queued batches are dropped
+	// and counted (reason "queue"). Alarm events are never dropped.
+	QueueSamples int
+	// SegmentBytes overrides the outbox segment size (tests).
+	SegmentBytes int64
+	// Now is the clock for health ages (default time.Now).
+	Now func() time.Time
+}
+
+// Health is the store's part of /api/health (SPEC §8 `store`), plus
+// details the console may show.
+type Health struct {
+	InfluxDB      string  `json:"influxdb"` // "up", "down" or "off"
+	OutboxBytes   int64   `json:"outbox_bytes"`
+	OutboxSamples int64   `json:"outbox_samples"`
+	OutboxEvents  int64   `json:"outbox_events"`
+	OldestAgeS    float64 `json:"oldest_age_s"`
+	// OutboxFull: only alarm events are left in the outbox and they exceed
+	// store.outbox.max_bytes; new samples are refused. The gateway raises
+	// this as a gateway alarm.
+	OutboxFull bool `json:"outbox_full"`
+	// DiskError is the last outbox write error, "" when writes succeed.
+	DiskError      string  `json:"disk_error,omitempty"`
+	WrittenLines   uint64  `json:"written_lines"`
+	WriteErrors    uint64  `json:"write_errors"`
+	RejectedLines  uint64  `json:"rejected_lines"`
+	DroppedSamples uint64  `json:"dropped_samples"`
+	WriteRate      float64 `json:"write_rate"` // lines/s over the last write interval
+	LastError      string  `json:"-"`
+}
+
+// Condition reports a store problem the gateway must raise as a gateway
+// alarm ("" when none): the outbox full of alarm events, or a disk that
+// refuses writes.
+func (h Health) Condition() string {
+	switch {
+	case h.DiskError != "":
+		return "outbox disk error: " + h.DiskError
+	case h.OutboxFull:
+		return "outbox full: only alarm events left"
+	}
+	return ""
+}
+
+// Store is the engine output that keeps samples and alarm events: the
+// durable outbox to InfluxDB (when [store.influxdb] is set) and the local
+// trend history (always).
+type Store struct {
+	site    string
+	dir     string
+	db      *configs.InfluxDB // nil: no InfluxDB
+	batch   int
+	flush   time.Duration
+	max     int64
+	devices map[drivers.PointID]string
+	log     *slog.Logger
+	now     func() time.Time
+	opts    Options
+	met     *metrics
+	hist    *History
+
+	mu       sync.Mutex
+	qs       [][]drivers.Sample // queued sample batches, oldest first
+	qn       int                // samples in qs
+	qev      []alarms.Event
+	closed   bool
+	wake     chan struct{} // 1-buffered: something was queued
+	ob       *Outbox       // set by Run
+	health   Health
+	logged   map[string]bool
+	kill     chan struct{} // test hook: abandon without flushing
+	sendWake chan struct{}
+}
+
+// New builds a store from the config; it does no I/O.
+func New(cfg *configs.Config, opts Options) (*Store, error) {
+	if cfg == nil {
+		return nil, errors.New("store: nil config")
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.QueueSamples <= 0 {
+		opts.QueueSamples = 200_000
+	}
+	s := &Store{
+		site: cfg.Site.ID, dir: cfg.Store.Dir, db: cfg.Store.InfluxDB, max: int64(cfg.Store.Outbox.MaxBytes),
+		devices: map[drivers.PointID]string{}, log: opts.Log.With("component", "store"), now: opts.Now, opts: opts,
+		hist: NewHistory(cfg.Store.History.D()), wake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1),
+		logged: map[string]bool{}, kill: make(chan struct{}),
+	}
+	if s.dir == "" {
+		s.dir = "var"
+	}
+	if s.max <= 0 {
+		s.max = 1 << 30
+	}
+	for _, d := range cfg.Devices {
+		for _, p := range d.Points {
+			s.devices[drivers.PointID(p.ID)] = d.ID
+		}
+	}
+	s.health.InfluxDB = "off"
+	if s.db != nil {
+		if s.db.URL == "" || s.db.Bucket == "" {
+			return nil, errors.New("store: [store.influxdb] needs url and bucket")
+		}
+		s.batch, s.flush = s.db.Batch, s.db.Flush.D()
+		if s.batch <= 0 {
+			s.batch = 5000
+		}
+		if s.flush <= 0 {
+			s.flush = time.Second
+		}
+		s.health.InfluxDB = "down"
+	}
+	s.met = newMetrics(opts.Registerer, s)
+	return s, nil
+}
+
+// Samples queues a batch (read-only, shared with other outputs) and never
+// blocks. Overflow policy: beyond Options.QueueSamples queued samples the
+// oldest batches are dropped and counted in
+// hazardgw_store_samples_dropped_total{reason="queue"}.
+func (s *Store) Samples(batch []drivers.Sample) {
+	if len(batch) == 0 {
+		return
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.met.dropped.WithLabelValues("closed").Add(float64(len(batch)))
+		return
+	}
+	s.qs = append(s.qs, batch)
+	s.qn += len(batch)
+	var dropped int
+	for s.qn > s.opts.QueueSamples && len(s.qs) > 1 {
+		dropped += len(s.qs[0])
+		s.qn -= len(s.qs[0])
+		s.qs[0] = nil
+		s.qs = s.qs[1:]
+	}
+	if dropped > 0 {
+		s.health.DroppedSamples += uint64(dropped)
+	}
+	s.mu.Unlock()
+	if dropped > 0 {
+		s.met.dropped.WithLabelValues("queue").Add(float64(dropped))
+	}
+	s.signal(s.wake)
+}
+
+// Event queues an alarm event and never blocks. Events are never dropped:
+// their queue is unbounded (events are rare and already in the journal).
+func (s *Store) Event(ev alarms.Event) {
+	s.mu.Lock()
+	s.qev = append(s.qev, ev)
+	s.mu.Unlock()
+	s.signal(s.wake)
+}
+
+func (s *Store) signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// History returns the local trend of point from since on (see History).
+func (s *Store) History(point drivers.PointID, since time.Time) []drivers.Sample {
+	return s.hist.Since(point, since)
+}
+
+// Health returns a copy of the store's health.
+func (s *Store) Health() Health {
+	s.mu.Lock()
+	h := s.health
+	ob := s.ob
+	s.mu.Unlock()
+	if ob != nil {
+		st := ob.Stats()
+		h.OutboxBytes, h.OutboxSamples, h.OutboxEvents, h.OutboxFull = st.Bytes, st.Samples, st.Events, st.Full
+		h.DroppedSamples += st.Dropped
+		if !st.Oldest.IsZero() {
+			h.OldestAgeS = s.now().Sub(st.Oldest).Seconds()
+		}
+	}
+	return h
+}
+
+// OutboxDir is where the outbox lives under store.dir.
+func (s *Store) OutboxDir() string { return filepath.Join(s.dir, "outbox") }
+
+// Run opens the outbox (when InfluxDB is configured), moves queued samples
+// and events to it and sends them to InfluxDB until ctx ends. It then
+// writes what is still queued in memory to the outbox, fsyncs it and
+// returns; entries not yet acknowledged by InfluxDB stay in the outbox for
+// the next start. Samples and Event calls after Run returned are dropped
+// (counted), so give Run a context that ends after the engine returned
+// (ARCHITECTURE.md shutdown order). Run may be called once.
+func (s *Store) Run(ctx context.Context) error {
+	if s.db == nil {
+		return s.runLocal(ctx)
+	}
+	ob, err := OpenOutbox(s.OutboxDir(), OutboxOptions{MaxBytes: s.max, SegmentBytes: s.opts.SegmentBytes})
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if st := ob.Stats(); st.Cut > 0 || st.Samples+st.Events > 0 {
+		s.log.Info("outbox opened", "samples", st.Samples, "events", st.Events, "bytes", st.Bytes, "torn_bytes_cut", st.Cut)
+	}
+	s.mu.Lock()
+	s.ob = ob
+	s.mu.Unlock()
+	w := newWriter(s)
+	sendCtx, stopSend := context.WithCancel(context.Background())
+	sent := make(chan struct{})
+	go func() { defer close(sent); w.run(sendCtx, ob) }()
+
+	tick := time.NewTicker(s.flush)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.kill:
+			stopSend()
+			<-sent
+			return nil
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.closed = true
+			s.mu.Unlock()
+			s.pump(ob)
+			stopSend()
+			<-sent
+			err := ob.Close()
+			if err != nil {
+				s.log.Error("outbox close", "err", err)
+			}
+			return err
+		case <-s.wake:
+			s.pump(ob)
+		case <-tick.C:
+			if err := ob.Sync(); err != nil {
+				s.diskError(err)
+			}
+			s.met.syncs.Inc()
+		}
+	}
+}
+
+// runLocal is Run without InfluxDB: only the trend history is kept.
+func (s *Store) runLocal(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			s.mu.Lock()
+			s.closed = true
+			s.mu.Unlock()
+			s.pump(nil)
+			return nil
+		case <-s.kill:
+			return nil
+		case <-s.wake:
+			s.pump(nil)
+		}
+	}
+}
+
+// pump moves everything queued in memory into the outbox (events first)
+// and the history.
+func (s *Store) pump(ob *Outbox) {
+	s.mu.Lock()
+	qs, evs := s.qs, s.qev
+	s.qs, s.qn, s.qev = nil, 0, nil
+	s.mu.Unlock()
+	for _, b := range qs {
+		s.hist.Add(b)
+	}
+	if ob == nil {
+		return
+	}
+	for i, ev := range evs {
+		if err := ob.AppendEvent(ev); err != nil {
+			// Keep the rest in memory and retry at the next wake-up.
+			s.diskError(err)
+			s.mu.Lock()
+			s.qev = append(append([]alarms.Event(nil), evs[i:]...), s.qev...)
+			s.mu.Unlock()
+			break
+		}
+		s.met.events.Inc()
+	}
+	n := 0
+	for _, b := range qs {
+		refused, err := ob.AppendSamples(b, s.device)
+		n += len(b) - refused
+		if refused > 0 {
+			reason := "outbox_full"
+			if err != nil {
+				reason = "disk_error"
+				s.diskError(err)
+			}
+			s.met.dropped.WithLabelValues(reason).Add(float64(refused))
+			s.mu.Lock()
+			s.health.DroppedSamples += uint64(refused)
+			s.mu.Unlock()
+			s.logOnce("drop:"+reason, "samples dropped", "reason", reason, "err", err)
+		} else if err == nil {
+			s.clearDiskError()
+		}
+	}
+	s.met.accepted.Add(float64(n))
+	if len(evs) > 0 || n > 0 {
+		s.signal(s.sendWake)
+	}
+}
+
+func (s *Store) device(p drivers.PointID) string { return s.devices[p] }
+
+func (s *Store) diskError(err error) {
+	s.mu.Lock()
+	first := s.health.DiskError == ""
+	s.health.DiskError = err.Error()
+	s.mu.Unlock()
+	s.met.diskErrors.Inc()
+	if first {
+		s.log.Error("outbox write failed", "err", err)
+	}
+}
+
+func (s *Store) clearDiskError() {
+	s.mu.Lock()
+	s.health.DiskError = ""
+	s.mu.Unlock()
+}
+
+// logOnce logs a message the first time its key is seen.
+func (s *Store) logOnce(key, msg string, args ...any) {
+	s.mu.Lock()
+	seen := s.logged[key]
+	s.logged[key] = true
+	s.mu.Unlock()
+	if !seen {
+		s.log.Warn(msg, args...)
+	}
+}
+
+// abandon stops Run without flushing or closing anything, as a kill -9
+// would (tests only).
+func (s *Store) abandon() { close(s.kill) }
