@@ -39,13 +39,23 @@ func (v *validator) walk(rv reflect.Value, path string, lookupEnv func(string) (
 			if tag == "" || tag == "-" || !f.IsExported() {
 				continue
 			}
-			p := join(path, tag)
-			if f.Type == durationType && v.ix != nil {
+			fv := rv.Field(i)
+			switch {
+			case f.Type == durationType:
+				if v.ix == nil {
+					continue
+				}
+				p := join(path, tag)
 				if k, ok := v.ix.kind[p]; ok && k != unstable.String {
 					v.errorf(p, `want a duration string such as "500ms" or "2m", got %s (a bare number would be nanoseconds)`, kindWord(k))
 				}
+			case fv.Kind() == reflect.String && !strings.HasPrefix(fv.String(), envPrefix),
+				fv.Kind() == reflect.Pointer && fv.Type().Elem().Kind() != reflect.Struct,
+				fv.Kind() >= reflect.Bool && fv.Kind() <= reflect.Complex128:
+				// Nothing to resolve: skip building the path.
+			default:
+				v.walk(fv, join(path, tag), lookupEnv)
 			}
-			v.walk(rv.Field(i), p, lookupEnv)
 		}
 	case reflect.Slice:
 		for i := range rv.Len() {

@@ -24,26 +24,28 @@ type index struct {
 	lines  []int                    // byte offset of the start of each line
 }
 
-func newIndex() *index {
+// newIndex sizes the maps for a document of about n key-values.
+func newIndex(n int) *index {
 	return &index{
-		at:     map[string]pos{},
-		kind:   map[string]unstable.Kind{},
-		byKey:  map[pos]string{},
-		byVal:  map[pos]string{},
-		valKey: map[pos]pos{},
+		at:     make(map[string]pos, n),
+		kind:   make(map[string]unstable.Kind, n),
+		byKey:  make(map[pos]string, n),
+		byVal:  make(map[pos]string, n),
+		valKey: make(map[pos]pos, n),
 	}
 }
 
 // buildIndex walks data with go-toml's unstable parser. It returns the
 // parser's error for a document that is not valid TOML syntax.
 func buildIndex(data []byte) (*index, error) {
-	ix := newIndex()
-	ix.lines = append(ix.lines, 0)
+	lines := []int{0}
 	for i, c := range data {
 		if c == '\n' {
-			ix.lines = append(ix.lines, i+1)
+			lines = append(lines, i+1)
 		}
 	}
+	ix := newIndex(len(lines))
+	ix.lines = lines
 	arrays := map[string]int{} // array-of-tables path -> elements so far
 	table := ""                // path of the current table
 	var p unstable.Parser
