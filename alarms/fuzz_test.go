@@ -1,0 +1,126 @@
+package alarms
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"hazardgw/drivers"
+)
+
+const fuzzConfig = `
+[site]
+id = "S"
+[console]
+max_shelve = "10m"
+[escalation]
+  [[escalation.stage]]
+  after = "0s"
+  notify = ["operator"]
+  [[escalation.stage]]
+  after = "20s"
+  notify = ["commander"]
+[[device]]
+id = "D"
+driver = "modbus"
+comm_after = 2
+  [[device.point]]
+  id = "A"
+  range = [0.0, 100.0]
+  hi = 30.0
+  hihi = 60.0
+  lo = 10.0
+  lolo = 5.0
+  deadband = 2.0
+  on_delay = "2s"
+  off_delay = "3s"
+  latch = true
+  fault_delay = "1s"
+  stale = "5s"
+  [[device.point]]
+  id = "B"
+  roc = 2.0
+  hi = 50.0
+  stale = "4s"
+  [[device.point]]
+  id = "C"
+  alarm_on = true
+  stale = "6s"
+`
+
+// FuzzMachine feeds arbitrary samples, commands and time steps. The
+// machine must not panic, seqs must increase by exactly one, and a point
+// out of service produces no event other than its oos/ios transitions.
+func FuzzMachine(f *testing.F) {
+	f.Add([]byte{0, 0, 200, 0, 1, 0, 10, 0, 2, 0, 0, 0, 3, 1, 0, 0})
+	f.Add([]byte{5, 0, 0, 0, 0, 0, 255, 0, 4, 2, 1, 0, 6, 0, 0, 0, 0, 1, 128, 2})
+	f.Add([]byte("oos then samples then ios then ack shelve reset"))
+	f.Fuzz(func(t *testing.T, data []byte) { runFuzzOnce(t, data) })
+}
+
+func runFuzzOnce(t *testing.T, data []byte) {
+	cfg := parseScenarioConfig(t, fuzzConfig)
+	points := []string{"A", "B", "C"}
+	conds := []string{"hihi", "hi", "lo", "lolo", "roc", "on", "fault", "comm", "stale"}
+	{
+		m, err := NewMachine(cfg, scenarioStart)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := scenarioStart
+		var seq uint64
+		oos := map[string]bool{}
+		check := func(cmd *Command) {
+			for _, ev := range m.Take() {
+				if ev.Seq != seq+1 {
+					t.Fatalf("seq %d after %d", ev.Seq, seq)
+				}
+				seq = ev.Seq
+				if oos[ev.Point] && (cmd == nil || (cmd.Op != OpOOS && cmd.Op != OpIOS) || cmd.Point != ev.Point) {
+					t.Fatalf("event for an out-of-service point: %+v", ev)
+				}
+			}
+		}
+		for len(data) >= 4 {
+			op, a, b, c := data[0], data[1], data[2], data[3]
+			data = data[4:]
+			p := points[int(a)%len(points)]
+			now = now.Add(time.Duration(c%8) * 500 * time.Millisecond)
+			m.Advance(now)
+			check(nil)
+			switch op % 8 {
+			case 0, 1, 2: // sample
+				v := float64(b) - 20
+				if b == 255 {
+					v = math.NaN()
+				}
+				s := drivers.Sample{Point: drivers.PointID(p), Value: v, Time: now}
+				switch op / 8 % 4 {
+				case 1:
+					s.Quality, s.Cause = drivers.Uncertain, drivers.CauseRange
+				case 2:
+					s.Quality, s.Cause = drivers.Bad, drivers.CauseRange
+				case 3:
+					s.Quality, s.Cause = drivers.Bad, drivers.CauseComm
+				}
+				if op/32%2 == 1 { // sample stamped in the past
+					s.Time = now.Add(-time.Duration(b) * time.Second)
+				}
+				m.Sample(now, s)
+				check(nil)
+			default:
+				ops := []Op{OpAck, OpReset, OpShelve, OpUnshelve, OpOOS, OpIOS, "bogus"}
+				cmd := Command{Op: ops[int(op/8)%len(ops)], Alarm: p + ":" + conds[int(b)%len(conds)], Point: p,
+					For: time.Duration(b) * 5 * time.Second, Comment: []string{"", "reason"}[c%2]}
+				_, err := m.Command(now, cmd)
+				check(&cmd)
+				if err == nil && cmd.Op == OpOOS {
+					oos[p] = true
+				}
+				if err == nil && cmd.Op == OpIOS {
+					oos[p] = false
+				}
+			}
+		}
+	}
+}
