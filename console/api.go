@@ -1,0 +1,238 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"hazardgw/alarms"
+	"hazardgw/drivers"
+)
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
+
+// auth wraps an API handler with SPEC §7's authentication: a wrong token is
+// 401; no token (or no users) is a viewer.
+func (s *Server) auth(h func(http.ResponseWriter, *http.Request, identity)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := s.identify(r)
+		if err != nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="console"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized")
+			return
+		}
+		h(w, r, id)
+	})
+}
+
+type healthJSON struct {
+	Status  string           `json:"status"` // ok | degraded
+	UptimeS int64            `json:"uptime_s"`
+	Flood   bool             `json:"flood"` // addition
+	Devices []drivers.Health `json:"devices"`
+	Store   StoreHealth      `json:"store"`
+}
+
+// apiHealth is open without a token and reveals no secrets.
+func (s *Server) apiHealth(w http.ResponseWriter, r *http.Request) {
+	h := healthJSON{Status: "ok", UptimeS: int64(s.opts.Now().Sub(s.opts.Started) / time.Second),
+		Flood: s.deps.Engine.Flood(), Devices: []drivers.Health{}, Store: StoreHealth{InfluxDB: "off"}}
+	if s.deps.Devices != nil {
+		h.Devices = append(h.Devices, s.deps.Devices()...)
+	}
+	if s.deps.Store != nil {
+		h.Store = s.deps.Store()
+	}
+	for _, d := range h.Devices {
+		if d.State != "up" {
+			h.Status = "degraded"
+		}
+	}
+	if h.Store.Down || h.Store.InfluxDB == "down" {
+		h.Status = "degraded"
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (s *Server) apiPoints(w http.ResponseWriter, r *http.Request, _ identity) {
+	var pts []pointJSON
+	if err := s.hub.call(r.Context(), func() { pts = s.hub.points() }); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, pts)
+}
+
+func (s *Server) apiAlarms(w http.ResponseWriter, r *http.Request, _ identity) {
+	var evs []alarms.Event
+	if err := s.hub.call(r.Context(), func() { evs = s.hub.alarmList() }); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, evs)
+}
+
+// maxEvents caps one /api/events page.
+const maxEvents = 1000
+
+func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ identity) {
+	q := r.URL.Query()
+	after, limit := uint64(0), 100
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "after: want a seq (unsigned integer)")
+			return
+		}
+		after = n
+	}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			writeError(w, http.StatusBadRequest, "limit: want a positive integer")
+			return
+		}
+		limit = min(n, maxEvents)
+	}
+	evs, err := s.deps.Engine.Events(after, limit)
+	if err != nil {
+		s.log.Warn("console: events", "err", err)
+		writeError(w, http.StatusInternalServerError, "journal: "+err.Error())
+		return
+	}
+	if evs == nil {
+		evs = []alarms.Event{}
+	}
+	writeJSON(w, http.StatusOK, evs)
+}
+
+type historyJSON struct {
+	Point   string       `json:"point"`
+	Unit    string       `json:"unit"`
+	Samples []sampleJSON `json:"samples"`
+}
+
+// apiHistory serves GET /api/history?point=ID&since=DURATION (an addition
+// to SPEC §8): the point's samples from the store's local history.
+func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, _ identity) {
+	q := r.URL.Query()
+	id := q.Get("point")
+	i, ok := s.index[id]
+	if !ok {
+		writeError(w, http.StatusNotFound, "unknown point")
+		return
+	}
+	since := time.Hour
+	if v := q.Get("since"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, "since: want a positive duration such as \"1h\"")
+			return
+		}
+		since = d
+	}
+	if s.deps.History == nil {
+		writeError(w, http.StatusNotFound, "no history store")
+		return
+	}
+	now := s.opts.Now()
+	ss, err := s.deps.History(r.Context(), drivers.PointID(id), now.Add(-since), now)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "history: "+err.Error())
+		return
+	}
+	out := historyJSON{Point: id, Unit: s.points[i].Unit, Samples: make([]sampleJSON, len(ss))}
+	for k, x := range ss {
+		out.Samples[k] = toSampleJSON(x)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// maxBody bounds a command's JSON body.
+const maxBody = 16 << 10
+
+func (s *Server) apiAlarmCommand(w http.ResponseWriter, r *http.Request, id identity) {
+	s.command(w, r, id, command{Type: r.PathValue("op"), Alarm: r.PathValue("id")}, "ack", "reset", "shelve", "unshelve")
+}
+
+// apiPointCommand serves POST /api/points/{id}/oos and .../ios (an
+// addition to SPEC §8).
+func (s *Server) apiPointCommand(w http.ResponseWriter, r *http.Request, id identity) {
+	s.command(w, r, id, command{Type: r.PathValue("op"), Point: r.PathValue("id")}, "oos", "ios")
+}
+
+func (s *Server) command(w http.ResponseWriter, r *http.Request, id identity, c command, ops ...string) {
+	known := false
+	for _, o := range ops {
+		known = known || c.Type == o
+	}
+	if !known {
+		writeError(w, http.StatusNotFound, "unknown operation "+strconv.Quote(c.Type))
+		return
+	}
+	var body struct {
+		Comment string `json:"comment"`
+		For     string `json:"for"`
+		Reason  string `json:"reason"`
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return
+	}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &body); err != nil {
+			writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
+			return
+		}
+	}
+	c.Comment, c.For, c.Reason = body.Comment, body.For, body.Reason
+	ec, err := toEngine(c, id, s.cfg.Console.MaxShelve.D())
+	if err == nil {
+		var ev alarms.Event
+		ev, err = s.deps.Engine.Do(r.Context(), ec)
+		if err == nil {
+			s.metrics.commands.WithLabelValues(c.Type, "ok").Inc()
+			writeJSON(w, http.StatusOK, ev)
+			return
+		}
+	}
+	s.metrics.commands.WithLabelValues(label(c.Type), outcome(err)).Inc()
+	writeError(w, statusOf(err), err.Error())
+}
+
+// statusOf maps a command error to SPEC §8's codes.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, errForbidden):
+		return http.StatusForbidden
+	case errors.Is(err, alarms.ErrUnknown):
+		return http.StatusNotFound
+	case errors.Is(err, alarms.ErrRefused):
+		return http.StatusConflict
+	case errors.Is(err, alarms.ErrInvalid):
+		return http.StatusBadRequest
+	}
+	var ce interface{ Timeout() bool }
+	if errors.As(err, &ce) && ce.Timeout() {
+		return http.StatusServiceUnavailable
+	}
+	if errors.Is(err, errUnavailable) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadRequest // our own validation (missing reason, bad duration)
+}
+
+var errUnavailable = errors.New("engine unavailable")

@@ -1,0 +1,38 @@
+// Package console serves the control room: the websocket /ws (SPEC §7), the
+// HTTP API (SPEC §8 plus /api/history), /metrics and the embedded page.
+//
+// # What it owns
+//
+//   - Server: the HTTP server, authentication (tokens with roles, compared
+//     in constant time) and the command path to the alarm engine, which it
+//     reaches through the small Engine interface declared here.
+//   - the hub: its own materialized copy of the alarm table (built from the
+//     engine's events) and the latest sample of every configured point, so
+//     that a snapshot and the live stream that follows are consistent at one
+//     alarm seq.
+//   - the page (web/, go:embed): plain HTML, CSS and JS, no build step.
+//
+// # Concurrency
+//
+// The engine calls Samples and Event (the alarms.Output contract) from its
+// own goroutine; neither blocks. Samples go into a bounded queue (overflow
+// policy: the oldest batches are dropped and counted in
+// console_samples_dropped_total); events go into an unbounded queue (alarm
+// events are never dropped; they are rare compared with samples).
+//
+// One hub goroutine owns the clients, the alarm table, the point table and
+// the replay ring (the gorilla chat example). Each websocket has one reader
+// goroutine (parses commands, calls Engine.Do, enforces the rate limit) and
+// one writer goroutine (the only one writing frames, with write deadlines
+// and pings). The hub never blocks on a client: each client has a bounded
+// queue of reliable frames (hello, snapshot, alarm, result) and a small
+// queue of samples frames. A full samples queue drops that frame for that
+// client; a full reliable queue disconnects the client (close code 1008),
+// which must reconnect and resume.
+//
+// # Shutdown
+//
+// Run (or Serve) returns when its context ends: the HTTP server stops
+// accepting, every websocket is sent a close frame (1001 going away) and
+// closed, and Run waits for every goroutine it started.
+package console

@@ -1,0 +1,192 @@
+package console
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"hazardgw/alarms"
+	"hazardgw/drivers"
+)
+
+// Frames of SPEC §7, server to client.
+
+type helloFrame struct {
+	Type       string `json:"type"` // "hello"
+	Site       string `json:"site"`
+	SiteName   string `json:"site_name"` // addition
+	User       string `json:"user"`
+	Role       string `json:"role"`
+	Seq        uint64 `json:"seq"`
+	ServerTime string `json:"server_time"`
+	MaxShelve  string `json:"max_shelve"` // addition: longest shelving, Go duration
+}
+
+type snapshotFrame struct {
+	Type   string         `json:"type"` // "snapshot"
+	Seq    uint64         `json:"seq"`  // addition: the alarm seq the snapshot is at
+	Flood  bool           `json:"flood"`
+	Points []pointJSON    `json:"points"`
+	Alarms []alarms.Event `json:"alarms"`
+}
+
+// pointJSON is one point's latest value (snapshot, /api/points). Value is
+// null when the point has never been seen (then quality bad, cause stale).
+type pointJSON struct {
+	Point   string    `json:"point"`
+	Value   *float64  `json:"value"`
+	Quality string    `json:"quality"`
+	Cause   string    `json:"cause"`
+	Time    *string   `json:"time"`
+	Unit    string    `json:"unit"`
+	Device  string    `json:"device"`
+	Name    string    `json:"name,omitempty"` // additions
+	Area    string    `json:"area,omitempty"`
+	Range   []float64 `json:"range,omitempty"`
+}
+
+type sampleJSON struct {
+	Point   string   `json:"point"`
+	Value   *float64 `json:"value"`
+	Quality string   `json:"quality"`
+	Cause   string   `json:"cause"`
+	Time    string   `json:"time"`
+}
+
+func toSampleJSON(s drivers.Sample) sampleJSON {
+	return sampleJSON{Point: string(s.Point), Value: fnum(s.Value), Quality: s.Quality.String(),
+		Cause: s.Cause.String(), Time: alarms.FormatTime(s.Time)}
+}
+
+func fnum(v float64) *float64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	return &v
+}
+
+type samplesFrame struct {
+	Type    string       `json:"type"` // "samples"
+	Samples []sampleJSON `json:"samples"`
+}
+
+type alarmFrame struct {
+	Type  string       `json:"type"` // "alarm"
+	Alarm alarms.Event `json:"alarm"`
+}
+
+type resultFrame struct {
+	Type  string          `json:"type"` // "result"
+	Ref   json.RawMessage `json:"ref"`
+	OK    bool            `json:"ok"`
+	Error string          `json:"error,omitempty"`
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("console: marshal %T: %v", v, err)) // our own types: a bug
+	}
+	return b
+}
+
+func resultJSON(ref json.RawMessage, err error) []byte {
+	if len(ref) == 0 {
+		ref = json.RawMessage("null")
+	}
+	f := resultFrame{Type: "result", Ref: ref, OK: err == nil}
+	if err != nil {
+		f.Error = err.Error()
+	}
+	return mustJSON(f)
+}
+
+// Client to server.
+
+// command is one client frame (SPEC §7). Ref is echoed back verbatim.
+type command struct {
+	Type    string          `json:"type"`
+	Ref     json.RawMessage `json:"ref"`
+	Alarm   string          `json:"alarm"`
+	Point   string          `json:"point"`
+	Comment string          `json:"comment"`
+	For     string          `json:"for"`
+	Reason  string          `json:"reason"`
+	Seq     *uint64         `json:"seq"`
+}
+
+var (
+	errForbidden   = errors.New("forbidden")
+	errRateLimited = errors.New("rate limited")
+)
+
+// parseCommand decodes a client frame. On error the returned command still
+// carries the ref when one could be read.
+func parseCommand(b []byte) (command, error) {
+	var c command
+	if err := json.Unmarshal(b, &c); err != nil {
+		// Try to salvage the ref so the client can match the error.
+		var r struct {
+			Ref json.RawMessage `json:"ref"`
+		}
+		_ = json.Unmarshal(b, &r)
+		return command{Ref: r.Ref}, fmt.Errorf("malformed frame: %v", err)
+	}
+	if c.Type == "" {
+		return c, errors.New("malformed frame: missing type")
+	}
+	return c, nil
+}
+
+// need is the role each command requires.
+var need = map[string]Role{
+	"ack": Operator, "reset": Operator, "shelve": Operator, "unshelve": Operator,
+	"oos": Commander, "ios": Commander, "resume": Viewer,
+}
+
+// toEngine checks a command's fields and builds the engine command; role is
+// checked first (a viewer's ack is "forbidden" whatever its fields).
+func toEngine(c command, id identity, maxShelve time.Duration) (alarms.Command, error) {
+	r, ok := need[c.Type]
+	if !ok || c.Type == "resume" {
+		return alarms.Command{}, fmt.Errorf("unknown command type %q", c.Type)
+	}
+	if id.role < r {
+		return alarms.Command{}, errForbidden
+	}
+	cmd := alarms.Command{Op: alarms.Op(c.Type), Alarm: c.Alarm, Point: c.Point, By: id.user, Comment: c.Comment}
+	switch c.Type {
+	case "ack", "reset", "unshelve":
+		if c.Alarm == "" {
+			return cmd, errors.New("missing alarm")
+		}
+	case "shelve":
+		if c.Alarm == "" {
+			return cmd, errors.New("missing alarm")
+		}
+		d, err := time.ParseDuration(c.For)
+		if err != nil || d <= 0 {
+			return cmd, fmt.Errorf("for: want a positive duration such as \"10m\", got %q", c.For)
+		}
+		if d > maxShelve {
+			return cmd, fmt.Errorf("for: %s exceeds console.max_shelve %s", d, maxShelve)
+		}
+		if c.Reason == "" {
+			return cmd, errors.New("reason required")
+		}
+		cmd.For, cmd.Comment = d, c.Reason
+	case "oos", "ios":
+		if c.Point == "" {
+			return cmd, errors.New("missing point")
+		}
+		if c.Type == "oos" && c.Reason == "" {
+			return cmd, errors.New("reason required")
+		}
+		if c.Reason != "" {
+			cmd.Comment = c.Reason
+		}
+	}
+	return cmd, nil
+}

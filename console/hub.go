@@ -1,0 +1,311 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync/atomic"
+
+	"hazardgw/alarms"
+	"hazardgw/drivers"
+)
+
+// hub is the one goroutine that owns the clients, the materialized alarm
+// table, the latest sample of every configured point and the replay ring.
+// Everything else reaches it through req (functions run in the hub, in
+// order) or the two queues from the engine.
+type hub struct {
+	s       *Server
+	samples sampleQueue
+	events  eventQueue
+	req     chan func()
+	running atomic.Bool
+	stopped chan struct{}
+
+	// Owned by the hub goroutine.
+	clients map[*client]struct{}
+	alarms  map[string]alarms.Event
+	seq     uint64
+	ring    []alarms.Event // the last events, oldest first, consecutive seqs
+	last    []drivers.Sample
+	seen    []bool
+	pending []sampleJSON
+}
+
+func newHub(s *Server) *hub {
+	h := &hub{s: s, req: make(chan func()), stopped: make(chan struct{}),
+		clients: map[*client]struct{}{}, alarms: map[string]alarms.Event{},
+		last: make([]drivers.Sample, len(s.points)), seen: make([]bool, len(s.points))}
+	h.samples = sampleQueue{max: s.opts.SampleBuffer, wake: make(chan struct{}, 1),
+		dropped: func(n int) { s.metrics.samplesDropped.WithLabelValues("hub").Add(float64(n)) }}
+	h.events = eventQueue{wake: make(chan struct{}, 1)}
+	return h
+}
+
+var errHubStopped = errors.New("console is not running")
+
+// call runs f in the hub goroutine and waits for it.
+func (h *hub) call(ctx context.Context, f func()) error {
+	if !h.running.Load() {
+		return errHubStopped
+	}
+	done := make(chan struct{})
+	select {
+	case h.req <- func() { f(); close(done) }:
+	case <-h.stopped:
+		return errHubStopped
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-done
+	return nil
+}
+
+// post runs f in the hub goroutine without waiting; false when the hub
+// has stopped.
+func (h *hub) post(f func()) bool {
+	select {
+	case h.req <- f:
+		return true
+	case <-h.stopped:
+		return false
+	}
+}
+
+func (h *hub) run(ctx context.Context) {
+	e := h.s.deps.Engine
+	// Seq first, then the table: events after seq that the table already
+	// reflects are applied again, which converges (each event carries the
+	// alarm's whole state).
+	h.seq = e.Seq()
+	for _, ev := range e.Alarms() {
+		h.alarms[ev.ID] = ev
+	}
+	h.running.Store(true)
+	defer close(h.stopped)
+	tick := newTicker(h.s.opts.FlushEvery)
+	defer tick.Stop()
+	for {
+		// Alarm events go ahead of everything else.
+		select {
+		case <-h.events.wake:
+			h.drainEvents()
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			h.running.Store(false)
+			for c := range h.clients {
+				delete(h.clients, c)
+				c.kick(closeGoingAway, "gateway shutting down")
+			}
+			h.s.metrics.clients.Set(0)
+			return
+		case <-h.events.wake:
+			h.drainEvents()
+		case <-h.samples.wake:
+			h.drainSamples()
+		case f := <-h.req:
+			f()
+		case <-tick.C:
+			h.flush()
+		}
+	}
+}
+
+func (h *hub) drainEvents() {
+	for _, ev := range h.events.take() {
+		if ev.Seq <= h.seq {
+			continue // already in the table read at start
+		}
+		if h.seq != 0 && ev.Seq != h.seq+1 {
+			h.s.log.Warn("console: gap in alarm events", "have", h.seq, "got", ev.Seq)
+			h.ring = h.ring[:0] // the ring must hold consecutive seqs
+		}
+		h.apply(ev)
+		frame := mustJSON(alarmFrame{Type: "alarm", Alarm: ev})
+		for c := range h.clients {
+			h.sendReliable(c, frame)
+		}
+		h.s.metrics.alarmFrames.Add(float64(len(h.clients)))
+	}
+}
+
+func (h *hub) apply(ev alarms.Event) {
+	if ev.State == alarms.Normal {
+		delete(h.alarms, ev.ID)
+	} else {
+		h.alarms[ev.ID] = ev
+	}
+	h.seq = ev.Seq
+	h.ring = append(h.ring, ev)
+	if n := h.s.opts.Ring; len(h.ring) > 2*n {
+		h.ring = append(h.ring[:0:0], h.ring[len(h.ring)-n:]...)
+	}
+}
+
+// flushAt is the pending size that flushes before the period ends, so one
+// frame stays small.
+const flushAt = 2000
+
+func (h *hub) drainSamples() {
+	for _, b := range h.samples.take() {
+		for _, s := range b {
+			if i, ok := h.s.index[string(s.Point)]; ok {
+				h.last[i], h.seen[i] = s, true
+			}
+			h.pending = append(h.pending, toSampleJSON(s))
+			if len(h.pending) >= flushAt {
+				h.flush()
+			}
+		}
+	}
+}
+
+// flush sends the pending samples as one frame to every client. A client
+// whose samples queue is full loses this frame (counted).
+func (h *hub) flush() {
+	if len(h.pending) == 0 {
+		return
+	}
+	frame := mustJSON(samplesFrame{Type: "samples", Samples: h.pending})
+	h.pending = h.pending[:0]
+	for c := range h.clients {
+		select {
+		case c.samples <- frame:
+		default:
+			h.s.metrics.samplesDropped.WithLabelValues("client").Inc()
+		}
+	}
+}
+
+// sendReliable queues a frame that must not be lost; a client whose queue
+// is full is disconnected (it must reconnect and resume).
+func (h *hub) sendReliable(c *client, frame []byte) bool {
+	select {
+	case c.reliable <- frame:
+		return true
+	default:
+		delete(h.clients, c)
+		h.s.metrics.clients.Set(float64(len(h.clients)))
+		h.s.metrics.disconnects.WithLabelValues("slow").Inc()
+		c.kick(closePolicy, "alarm queue overflow: reconnect and resume")
+		return false
+	}
+}
+
+func (h *hub) register(c *client) {
+	h.clients[c] = struct{}{}
+	h.s.metrics.clients.Set(float64(len(h.clients)))
+	s := h.s
+	hello := helloFrame{Type: "hello", Site: s.cfg.Site.ID, SiteName: s.cfg.Site.Name, User: c.id.user,
+		Role: c.id.role.String(), Seq: h.seq, ServerTime: alarms.FormatTime(s.opts.Now()),
+		MaxShelve: s.cfg.Console.MaxShelve.D().String()}
+	h.sendReliable(c, mustJSON(hello))
+	h.sendSnapshot(c)
+	if c.resumeFrom != nil {
+		h.resume(c, *c.resumeFrom)
+	}
+}
+
+func (h *hub) unregister(c *client) {
+	if _, ok := h.clients[c]; ok {
+		delete(h.clients, c)
+		h.s.metrics.clients.Set(float64(len(h.clients)))
+	}
+	c.kick(closeNormal, "")
+}
+
+func (h *hub) snapshot() []byte {
+	return mustJSON(snapshotFrame{Type: "snapshot", Seq: h.seq, Flood: h.s.deps.Engine.Flood(),
+		Points: h.points(), Alarms: h.alarmList()})
+}
+
+func (h *hub) points() []pointJSON {
+	out := make([]pointJSON, len(h.s.points))
+	for i, p := range h.s.points {
+		j := pointJSON{Point: p.ID, Unit: p.Unit, Device: p.Device, Name: p.Name, Area: p.Area,
+			Quality: drivers.Bad.String(), Cause: drivers.CauseStale.String()}
+		if p.Lo != nil {
+			j.Range = []float64{*p.Lo, *p.Hi}
+		}
+		if h.seen[i] {
+			s := h.last[i]
+			t := alarms.FormatTime(s.Time)
+			j.Value, j.Quality, j.Cause, j.Time = fnum(s.Value), s.Quality.String(), s.Cause.String(), &t
+		}
+		out[i] = j
+	}
+	return out
+}
+
+func (h *hub) alarmList() []alarms.Event {
+	out := make([]alarms.Event, 0, len(h.alarms))
+	for _, ev := range h.alarms {
+		out = append(out, ev)
+	}
+	slices.SortFunc(out, func(a, b alarms.Event) int { return compareU64(a.Seq, b.Seq) })
+	return out
+}
+
+func compareU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// resume replays to c the events after seq that it did not get live: the
+// ones up to the snapshot it was sent at connect (c.snapSeq); everything
+// after that reached it live. Each event thus reaches the client once, and
+// the replay is in seq order. When the ring and the journal no longer reach
+// back to seq+1, or the replay would not fit the client's queue, or seq is
+// ahead of the console (a gateway whose journal was lost), c gets a fresh
+// snapshot instead.
+//
+// A client that sends resume as a command may get live events (after its
+// snapshot) before the replay; one that connects with /ws?resume=SEQ gets
+// hello, snapshot, the replay, then live, strictly in that order.
+func (h *hub) resume(c *client, seq uint64) {
+	if _, ok := h.clients[c]; !ok {
+		return
+	}
+	upto := c.snapSeq
+	switch {
+	case seq > h.seq || upto > seq && upto-seq > uint64(h.s.opts.AlarmQueue/2):
+		h.sendSnapshot(c)
+		return
+	case seq >= upto:
+		return
+	}
+	want := int(upto - seq)
+	var evs []alarms.Event
+	if len(h.ring) > 0 && h.ring[0].Seq <= seq+1 && h.ring[len(h.ring)-1].Seq >= upto {
+		evs = h.ring[seq+1-h.ring[0].Seq:]
+	} else {
+		// Rare (a client away for longer than the ring): read the
+		// journal here, in the hub, bounded by want.
+		j, err := h.s.deps.Engine.Events(seq, want)
+		if err != nil {
+			h.s.log.Warn("console: resume: journal", "err", err)
+		}
+		evs = j
+	}
+	if len(evs) < want || evs[0].Seq != seq+1 || evs[want-1].Seq != upto {
+		h.sendSnapshot(c)
+		return
+	}
+	for _, ev := range evs[:want] {
+		if !h.sendReliable(c, mustJSON(alarmFrame{Type: "alarm", Alarm: ev})) {
+			return
+		}
+	}
+}
+
+func (h *hub) sendSnapshot(c *client) {
+	c.snapSeq = h.seq
+	h.sendReliable(c, h.snapshot())
+}

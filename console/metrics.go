@@ -1,0 +1,44 @@
+package console
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the console's collectors, registered on the registry the
+// gateway passes in Deps.Registry.
+type metrics struct {
+	clients        prometheus.Gauge
+	alarmFrames    prometheus.Counter
+	samplesDropped *prometheus.CounterVec // where: hub (queue from the engine) | client (a slow client's frame)
+	disconnects    *prometheus.CounterVec // reason: slow | unauthorized
+	commands       *prometheus.CounterVec // type, result
+}
+
+func newMetrics(r prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "console_clients",
+			Help: "Connected websocket clients."}),
+		alarmFrames: prometheus.NewCounter(prometheus.CounterOpts{Name: "console_alarm_frames_total",
+			Help: "Alarm frames queued to websocket clients."}),
+		samplesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "console_samples_dropped_total",
+			Help: "Samples dropped before the hub (where=hub, in samples) or samples frames dropped for a slow client (where=client, in frames)."},
+			[]string{"where"}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "console_rejects_total",
+			Help: "Websocket clients disconnected as too slow, or refused for a wrong token."}, []string{"reason"}),
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "console_commands_total",
+			Help: "Operator commands by type and result (ok, error, forbidden, rate_limited)."}, []string{"type", "result"}),
+	}
+	for _, c := range []prometheus.Collector{m.clients, m.alarmFrames, m.samplesDropped, m.disconnects, m.commands} {
+		if err := r.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{})
+}
