@@ -21,6 +21,8 @@ type index struct {
 	byVal  map[pos]string           // position of a value -> path
 	valKey map[pos]pos              // position of a key-value's value -> of its key
 	exprs  []unstable.Range         // top-level key-value expressions, in order
+	heads  []int                    // offsets of the table headers' '[', in order
+	headAt map[pos]pos              // position of a header's first key -> of its '['
 	lines  []int                    // byte offset of the start of each line
 }
 
@@ -32,6 +34,7 @@ func newIndex(n int) *index {
 		byKey:  make(map[pos]string, n),
 		byVal:  make(map[pos]string, n),
 		valKey: make(map[pos]pos, n),
+		headAt: map[pos]pos{},
 	}
 }
 
@@ -54,8 +57,11 @@ func buildIndex(data []byte) (*index, error) {
 		n := p.Expression()
 		switch n.Kind {
 		case unstable.Table, unstable.ArrayTable:
-			at := ix.pos(headerStart(data, int(n.Child().Raw.Offset)))
+			start := headerStart(data, int(n.Child().Raw.Offset))
+			ix.heads = append(ix.heads, start)
+			at := ix.pos(start)
 			keyAt := ix.pos(int(n.Child().Raw.Offset))
+			ix.headAt[keyAt] = at
 			parts := keyParts(n)
 			path := ""
 			for i, part := range parts {
@@ -204,4 +210,34 @@ func headerStart(data []byte, off int) int {
 		i++
 	}
 	return i
+}
+
+// span returns the byte range to set aside when the decoder rejects what
+// is at off: the top-level key-value holding it or, for a table header,
+// the whole table up to the next header. ok is false when off is in neither.
+func (ix *index) span(off, size int) (start, end int, ok bool) {
+	for _, r := range ix.exprs {
+		if int(r.Offset) <= off && off < int(r.Offset+r.Length) {
+			return int(r.Offset), int(r.Offset + r.Length), true
+		}
+	}
+	for i, h := range ix.heads {
+		if h <= off && off < ix.lineEnd(h) {
+			end := size
+			if i+1 < len(ix.heads) {
+				end = ix.heads[i+1]
+			}
+			return h, end, true
+		}
+	}
+	return 0, 0, false
+}
+
+// lineEnd is the offset of the end of the line holding off.
+func (ix *index) lineEnd(off int) int {
+	p := ix.pos(off)
+	if p.line < len(ix.lines) {
+		return ix.lines[p.line]
+	}
+	return int(^uint(0) >> 1)
 }

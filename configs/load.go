@@ -54,6 +54,8 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	add := func(p pos, path, msg string, table bool) {
 		if kp, ok := ix.valKey[p]; ok {
 			p = kp // a value of the wrong type: at its key
+		} else if hp, ok := ix.headAt[p]; ok {
+			p = hp // a table header: at its '['
 		} else if table {
 			p = ix.lookup(path) // an unknown table: at its '['
 		}
@@ -65,7 +67,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	// the document decoded again, so one run reports every error.
 	var c Config
 	doc := data
-	blanked := map[int]bool{}
+	blanked := map[int]bool{} // start offsets already set aside
 	for try := 0; ; try++ {
 		c = Config{}
 		dec := toml.NewDecoder(bytes.NewReader(doc))
@@ -107,23 +109,16 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 			path = strings.Join(de.Key(), ".")
 		}
 		add(p, path, decodeMsg(de.Error()), false)
-		// Blank the top-level key-value holding the error and go again.
-		off := ix.offset(p)
-		i := -1
-		for j, r := range ix.exprs {
-			if int(r.Offset) <= off && off < int(r.Offset+r.Length) {
-				i = j
-			}
-		}
-		if i < 0 || blanked[i] || try >= maxRetries {
+		// Blank what the decoder rejected and go again.
+		start, end, ok := ix.span(ix.offset(p), len(data))
+		if !ok || blanked[start] || try >= maxRetries {
 			return nil, errs.sortDedup()
 		}
-		blanked[i] = true
+		blanked[start] = true
 		if try == 0 {
 			doc = bytes.Clone(data)
 		}
-		r := ix.exprs[i]
-		for k := r.Offset; k < r.Offset+r.Length; k++ {
+		for k := start; k < end; k++ {
 			if doc[k] != '\n' && doc[k] != '\r' {
 				doc[k] = ' '
 			}

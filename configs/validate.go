@@ -60,6 +60,14 @@ func (v *validator) errorf(path, format string, args ...any) {
 	v.errs = append(v.errs, e)
 }
 
+// where names a definition for a message: "device[0] at line 12".
+func (v *validator) where(path string) string {
+	if v.ix == nil {
+		return path
+	}
+	return fmt.Sprintf("%s at line %d", path, v.ix.lookup(path).line)
+}
+
 func idx(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
 
 func oneOf(list []string) string { return strings.Join(list, " | ") }
@@ -174,25 +182,27 @@ func (v *validator) validate(c *Config) {
 		}
 	}
 
-	devices := map[string]bool{}
-	points := map[string]bool{}
+	devices := map[string]string{} // id -> path of its first definition
+	points := map[string]string{}
 	for i := range c.Devices {
 		d := &c.Devices[i]
 		p := idx("device", i)
 		v.id(p+".id", "device id", d.ID)
-		if devices[d.ID] && d.ID != "" {
-			v.errorf(p+".id", "duplicate device id %q", d.ID)
+		if first, dup := devices[d.ID]; dup && d.ID != "" {
+			v.errorf(p+".id", "duplicate device id %q (first %s)", d.ID, v.where(first))
+		} else {
+			devices[d.ID] = p
 		}
-		devices[d.ID] = true
 		v.device(p, d, knownBroker)
 		for j := range d.Points {
 			pt := &d.Points[j]
 			pp := idx(p+".point", j)
 			v.id(pp+".id", "point id", pt.ID)
-			if points[pt.ID] && pt.ID != "" {
-				v.errorf(pp+".id", "duplicate point id %q", pt.ID)
+			if first, dup := points[pt.ID]; dup && pt.ID != "" {
+				v.errorf(pp+".id", "duplicate point id %q (first %s)", pt.ID, v.where(first))
+			} else {
+				points[pt.ID] = pp
 			}
-			points[pt.ID] = true
 			v.point(pp, d, pt)
 		}
 	}
