@@ -194,16 +194,17 @@ func (sc *Scenario) validate() error {
 // Check reports every step and expectation that names a point or device
 // cfg does not have, so an installer learns it before the plant moves.
 func (sc *Scenario) Check(cfg *configs.Config) error {
-	points, devices := map[string]bool{}, map[string]bool{}
-	for _, d := range cfg.Devices {
+	points, devices := map[string]*configs.Point{}, map[string]bool{}
+	for i := range cfg.Devices {
+		d := &cfg.Devices[i]
 		devices[d.ID] = true
-		for _, p := range d.Points {
-			points[p.ID] = true
+		for j := range d.Points {
+			points[d.Points[j].ID] = &d.Points[j]
 		}
 	}
 	var errs []error
 	for i, s := range sc.Steps {
-		if s.Point != "" && !points[s.Point] {
+		if s.Point != "" && points[s.Point] == nil {
 			errs = append(errs, fmt.Errorf("%s: step[%d].point: %q is not a point of %s", sc.File, i, s.Point, cfg.File))
 		}
 		if s.Device != "" && !devices[s.Device] {
@@ -211,11 +212,43 @@ func (sc *Scenario) Check(cfg *configs.Config) error {
 		}
 	}
 	for i, e := range sc.Expect {
-		if p, _, _ := strings.Cut(e.Alarm, ":"); !points[p] {
-			errs = append(errs, fmt.Errorf("%s: expect[%d].alarm: %q is not a point of %s", sc.File, i, p, cfg.File))
+		id, cond, _ := strings.Cut(e.Alarm, ":")
+		p := points[id]
+		if p == nil {
+			errs = append(errs, fmt.Errorf("%s: expect[%d].alarm: %q is not a point of %s", sc.File, i, id, cfg.File))
+			continue
+		}
+		if why := cannotRaise(p, cond); why != "" {
+			errs = append(errs, fmt.Errorf("%s: expect[%d].alarm: %s can never be raised: %s in %s", sc.File, i, e.Alarm, why, cfg.File))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// cannotRaise says why point p has no alarm cond, or "" when it may have
+// one: an expectation on an alarm that cannot exist would pass (none) or
+// fail for the wrong reason.
+func cannotRaise(p *configs.Point, cond string) string {
+	limit := map[string]*float64{"hi": p.Hi, "hihi": p.HiHi, "lo": p.Lo, "lolo": p.LoLo}
+	switch cond {
+	case "hi", "hihi", "lo", "lolo":
+		if limit[cond] == nil {
+			return "the point has no " + cond + " limit"
+		}
+	case "on":
+		if p.AlarmOn == nil {
+			return "the point has no alarm_on"
+		}
+	case "roc":
+		if p.ROC == 0 {
+			return "the point has no roc"
+		}
+	case "fault":
+		if len(p.Range) != 2 {
+			return "the point has no range"
+		}
+	}
+	return ""
 }
 
 // End is when the scenario is over: its last step or the end of its last

@@ -1,12 +1,14 @@
 package scenario
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"hazardgw/alarms"
 	"hazardgw/configs"
+	"hazardgw/gateway/sim"
 )
 
 func TestParseRejects(t *testing.T) {
@@ -36,12 +38,14 @@ func TestCheckAgainstConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := Parse("x.toml", []byte("[[step]]\npoint = \"NH3-999\"\nset = 1.0\n[[step]]\ndevice = \"GC-9\"\ncomm = \"lost\"\n[[expect]]\nalarm = \"LT-1:hi\"\n"))
+	sc, err := Parse("x.toml", []byte("[[step]]\npoint = \"NH3-999\"\nset = 1.0\n[[step]]\ndevice = \"GC-9\"\ncomm = \"lost\"\n[[expect]]\nalarm = \"LT-1:hi\"\n[[expect]]\nalarm = \"NH3-101:lo\"\nnone = true\n[[expect]]\nalarm = \"NH3-101:on\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = sc.Check(cfg)
-	for _, want := range []string{`step[0].point: "NH3-999"`, `step[1].device: "GC-9"`, `expect[0].alarm: "LT-1"`} {
+	for _, want := range []string{`step[0].point: "NH3-999"`, `step[1].device: "GC-9"`, `expect[0].alarm: "LT-1"`,
+		"expect[1].alarm: NH3-101:lo can never be raised: the point has no lo limit",
+		"expect[2].alarm: NH3-101:on can never be raised: the point has no alarm_on"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Check: err = %v, want %q", err, want)
 		}
@@ -94,6 +98,44 @@ func TestEvaluate(t *testing.T) {
 			}
 			if tt.latency != "" && r.Latency != at(tt.latency) {
 				t.Errorf("latency %v, want %s", r.Latency, tt.latency)
+			}
+		})
+	}
+}
+
+// TestShippedScenarios loads every scenario of configs/scenarios with the
+// config it names and checks they agree.
+func TestShippedScenarios(t *testing.T) {
+	files, err := filepath.Glob("../../configs/scenarios/*.scenario.toml")
+	if err != nil || len(files) < 5 {
+		t.Fatalf("want at least 5 shipped scenarios, found %d (%v)", len(files), err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			sc, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := configs.Load(sc.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sc.Check(cfg); err != nil {
+				t.Error(err)
+			}
+			if cfg.Simulator != nil && cfg.Simulator.Enabled {
+				t.Errorf("%s enables the simulator: gateway run would serve the plant itself", sc.Config)
+			}
+			plant, err := sim.New(cfg, sim.Options{})
+			if err != nil {
+				t.Fatalf("plant: %v", err)
+			}
+			for i, s := range sc.Steps {
+				if s.Play != nil {
+					if err := plant.Play(s.Point, *s.Play); err != nil {
+						t.Errorf("step[%d]: %v", i, err)
+					}
+				}
 			}
 		})
 	}
