@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"hazardgw/alarms"
+	"hazardgw/configs"
+	"hazardgw/console"
+	"hazardgw/drivers"
+	"hazardgw/drivers/modbus"
+	"hazardgw/drivers/mqtt"
+	"hazardgw/gateway/sim"
+	"hazardgw/store"
+)
+
+// run wires the gateway and runs it until ctx ends (SIGINT/SIGTERM).
+//
+// Pipeline and shutdown order:
+//
+//	drivers (modbus buses, mqtt subscribers, simulator)
+//	   │ engine.Sink(): blocking, never drops
+//	   ▼
+//	alarms.Engine ── journal (fsync) ──► outputs, each with its own queue:
+//	                                      store (outbox → InfluxDB / local history)
+//	                                      mqtt uplink and notify targets
+//	                                      console (websocket hub, HTTP API)
+//
+//	1. ctx ends: the drivers' context is cancelled; wait for every driver
+//	   (the current poll finishes and is delivered).
+//	2. engine.CloseInput(): the engine evaluates what is queued, journals
+//	   and emits the last events, and returns.
+//	3. the outputs' context is cancelled: the store writes its queue to the
+//	   outbox on disk and fsyncs; the mqtt uplink publishes pending alarm
+//	   events and its offline status; the console closes every websocket
+//	   with a close frame.
+//
+// A component that fails at start (port in use, unwritable data dir) stops
+// the others in the same order and run returns its error (exit 1).
+func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log = log.With("site", cfg.Site.ID)
+
+	if err := writableDir(cfg.Store.Dir); err != nil {
+		return err
+	}
+	// Listen before anything starts, so a port in use is one line, exit 1.
+	ln, err := net.Listen("tcp", cfg.Console.Listen)
+	if err != nil {
+		return fmt.Errorf("console: cannot listen on %s: %w", cfg.Console.Listen, unwrapOp(err))
+	}
+	defer ln.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	journal, err := alarms.OpenJournal(filepath.Join(cfg.Store.Dir, "journal"), alarms.JournalOptions{})
+	if err != nil {
+		return fmt.Errorf("alarm journal in %s: %w", cfg.Store.Dir, err)
+	}
+	defer journal.Close()
+	engine, err := alarms.New(cfg, journal, alarms.Options{Log: log.With("component", "alarms"), Registerer: reg})
+	if err != nil {
+		return err
+	}
+	st, err := store.New(cfg, store.Options{Log: log.With("component", "store"), Registerer: reg})
+	if err != nil {
+		return err
+	}
+	bus, err := modbus.New(cfg, modbus.Options{Log: log.With("component", "modbus"), Registerer: reg})
+	if err != nil {
+		return err
+	}
+	mq, err := mqtt.New(cfg, mqtt.Options{Log: log.With("component", "mqtt"), Registerer: reg, Events: engine})
+	if err != nil {
+		return err
+	}
+	var plant *sim.Plant
+	if cfg.Simulator != nil && cfg.Simulator.Enabled {
+		if plant, err = sim.New(cfg, sim.Options{Log: log.With("component", "simulator")}); err != nil {
+			return err
+		}
+	}
+	con, err := console.New(cfg, console.Deps{
+		Engine: engine,
+		Devices: func() []drivers.Health {
+			return append(bus.Health(), mq.DeviceHealth()...)
+		},
+		Store: func() console.StoreHealth {
+			h := st.Health()
+			return console.StoreHealth{InfluxDB: h.InfluxDB, OutboxBytes: h.OutboxBytes,
+				OutboxSamples: h.OutboxSamples, Down: h.DiskError != "" || h.OutboxFull}
+		},
+		History: func(_ context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
+			var out []drivers.Sample
+			for _, s := range st.History(p, from) {
+				if !s.Time.After(to) {
+					out = append(out, s)
+				}
+			}
+			return out, nil
+		},
+		Registry: reg,
+		Log:      log.With("component", "console"),
+	}, console.Options{})
+	if err != nil {
+		return err
+	}
+
+	engine.Subscribe(st)
+	for _, o := range mq.Outputs() {
+		engine.Subscribe(o)
+	}
+	engine.Subscribe(con)
+
+	var (
+		failMu   sync.Mutex
+		failErr  error
+		inCtx, stopInputs = context.WithCancel(ctx)
+		outCtx, stopOutputs = context.WithCancel(context.Background())
+	)
+	defer stopInputs()
+	defer stopOutputs()
+	// fail records the first error of a component and starts the shutdown.
+	fail := func(what string, err error) {
+		if err == nil || errors.Is(err, context.Canceled) {
+			return
+		}
+		failMu.Lock()
+		if failErr == nil {
+			failErr = fmt.Errorf("%s: %w", what, err)
+		}
+		failMu.Unlock()
+		stopInputs()
+	}
+
+	// Outputs start first so nothing the engine emits waits for them.
+	var outputs errgroup.Group
+	outputs.Go(func() error { fail("store", st.Run(outCtx)); return nil })
+	outputs.Go(func() error { fail("mqtt", mq.Run(outCtx)); return nil })
+	outputs.Go(func() error {
+		fail("console", con.Serve(outCtx, ln)) // TLS inside when cert and key are set
+		return nil
+	})
+
+	engineDone := make(chan struct{})
+	go func() {
+		defer close(engineDone)
+		fail("alarm engine", engine.Run(context.Background()))
+	}()
+
+	var inputs errgroup.Group
+	sink := engine.Sink()
+	inputs.Go(func() error { fail("modbus", bus.Run(inCtx, sink)); return nil })
+	for _, r := range mq.Runners(sink, log.With("component", "mqtt")) {
+		inputs.Go(func() error { fail("mqtt "+r.ID, r.Run(inCtx)); return nil })
+	}
+	if plant != nil {
+		inputs.Go(func() error { fail("simulator", plant.Run(inCtx)); return nil })
+	}
+
+	scheme := "http"
+	if cfg.Console.Cert != "" {
+		scheme = "https"
+	}
+	log.Info("gateway running", "version", version, "console", scheme+"://"+ln.Addr().String(),
+		"devices", len(cfg.Devices), "data", cfg.Store.Dir)
+
+	<-inCtx.Done()
+	log.Info("shutting down: drivers")
+	_ = inputs.Wait()
+	log.Info("shutting down: alarm engine drain")
+	engine.CloseInput()
+	<-engineDone
+	log.Info("shutting down: store, mqtt, console")
+	stopOutputs()
+	_ = outputs.Wait()
+	failMu.Lock()
+	defer failMu.Unlock()
+	if failErr == nil {
+		log.Info("stopped cleanly")
+	}
+	return failErr
+}
+
+// writableDir creates dir if needed and proves it can be written.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("data dir %s: cannot create: %w", dir, unwrapOp(err))
+	}
+	f, err := os.CreateTemp(dir, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s: not writable: %w", dir, unwrapOp(err))
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// unwrapOp drops the *PathError / *OpError wrapping whose text repeats what
+// the caller's message already says.
+func unwrapOp(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		var se *os.SyscallError
+		if errors.As(oe.Err, &se) {
+			return se.Err
+		}
+		return oe.Err
+	}
+	return err
+}
