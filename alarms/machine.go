@@ -2,7 +2,9 @@ package alarms
 
 import (
 	"fmt"
+	"hash/maphash"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -30,7 +32,7 @@ type Machine struct {
 	points    []point
 	devs      []string
 	alarms    []alarm
-	byID      map[drivers.PointID]int32
+	byID      pointIndex
 	seq       uint64
 	minPrio   Priority
 	ladder    []rung
@@ -96,23 +98,29 @@ type alarm struct {
 	prio      Priority
 }
 
-// point is the per-point evaluation state.
+// point is the per-point evaluation state (kept small: 10,000 points
+// should fit in a few MiB; see docs/perf/alarms.md).
 type point struct {
-	cfg                           *configs.Point
-	hi, hihi, lo, lolo            float64 // NaN: no such limit
-	deadband, roc                 float64
-	value                         float64 // last value (good or not) for events
-	lastGood                      int64   // engine time of the last good sample
-	onDelay, offDelay             int64
-	faultDelay, stale             int64
-	win                           *rocWindow
-	first                         int32 // alarms[first : first+n]; process alarms first, then fault?, comm, stale
-	commCount                     uint32
-	commAfter                     uint32
-	dev                           uint16
-	n, nproc                      uint8
-	quality                       drivers.Quality
-	oos, latch, alarmOn, hasFault bool
+	cfg                *configs.Point
+	hi, hihi, lo, lolo float64 // NaN: no such limit
+	deadband           float64
+	value              float64    // last value (good or not) for events
+	lastGood           int64      // engine time of the last good sample, unix ns
+	win                *rocWindow // nil: no roc alarm
+	// Delays in milliseconds.
+	onDelay, offDelay, faultDelay, stale int32
+	first                                int32 // alarms[first : first+n]; process alarms first, then fault?, comm, stale
+	commCount, commAfter                 uint16
+	dev                                  uint16
+	n, nproc                             uint8
+	quality                              drivers.Quality
+	oos, latch, alarmOn, hasFault        bool
+}
+
+func ms(d int32) int64 { return int64(d) * int64(time.Millisecond) }
+
+func toMS(d configs.Duration) int32 {
+	return int32(min(d.D().Milliseconds(), 1<<31-1))
 }
 
 func nanOr(p *float64) float64 {
@@ -129,7 +137,6 @@ func nanOr(p *float64) float64 {
 func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 	m := &Machine{
 		site:      cfg.Site.ID,
-		byID:      map[drivers.PointID]int32{},
 		shelved:   map[int32]int64{},
 		notify:    map[int32][]string{},
 		maxShelve: int64(cfg.Console.MaxShelve),
@@ -167,15 +174,12 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		m.devs = append(m.devs, d.ID)
 		for pi := range d.Points {
 			pc := &d.Points[pi]
-			if _, dup := m.byID[drivers.PointID(pc.ID)]; dup {
-				return nil, fmt.Errorf("device %s: point %s: duplicate point id", d.ID, pc.ID)
-			}
 			p := point{
 				cfg: pc, hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
-				deadband: pc.Deadband, roc: pc.ROC, value: math.NaN(), lastGood: t0,
-				onDelay: int64(pc.OnDelay), offDelay: int64(pc.OffDelay), faultDelay: int64(pc.FaultDelay),
-				stale: int64(pc.Stale), first: int32(len(m.alarms)), dev: uint16(di), latch: pc.Latch,
-				commAfter: uint32(d.CommAfter),
+				deadband: pc.Deadband, value: math.NaN(), lastGood: t0,
+				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMS(pc.FaultDelay),
+				stale: toMS(pc.Stale), first: int32(len(m.alarms)), dev: uint16(di), latch: pc.Latch,
+				commAfter: uint16(min(max(d.CommAfter, 0), 1<<16-1)),
 			}
 			if p.commAfter == 0 {
 				p.commAfter = 3
@@ -184,7 +188,7 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 				}
 			}
 			if p.stale == 0 {
-				p.stale = max(3*int64(d.Interval), int64(3*time.Second))
+				p.stale = toMS(configs.Duration(max(3*d.Interval.D(), 3*time.Second)))
 			}
 			var override Priority
 			if pc.Priority != "" {
@@ -213,7 +217,7 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			}
 			if pc.ROC > 0 {
 				add(kROC, Medium)
-				p.win = &rocWindow{}
+				p.win = &rocWindow{roc: pc.ROC}
 			}
 			if pc.AlarmOn != nil {
 				p.alarmOn = *pc.AlarmOn
@@ -227,9 +231,17 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			add(kComm, Low)
 			add(kStale, Low)
 			p.n = uint8(len(m.alarms) - int(p.first))
-			m.byID[drivers.PointID(pc.ID)] = int32(len(m.points))
 			m.points = append(m.points, p)
 		}
+	}
+	m.byID.build(len(m.points))
+	for i := range m.points {
+		if !m.byID.insert(m.points, int32(i)) {
+			return nil, fmt.Errorf("point %s: duplicate point id", m.points[i].cfg.ID)
+		}
+	}
+	if cap(m.alarms) > len(m.alarms) {
+		m.alarms = slices.Clone(m.alarms)
 	}
 	m.nextScan = t0
 	return m, nil
@@ -256,7 +268,7 @@ func (p *point) faultIdx() int32 { return p.first + int32(p.n) - 3 }
 // Sample evaluates one sample at engine time now. A sample of a point out
 // of service, or of an unknown point, changes nothing.
 func (m *Machine) Sample(now time.Time, s drivers.Sample) {
-	pi, ok := m.byID[s.Point]
+	pi, ok := m.byID.find(m.points, string(s.Point))
 	if !ok {
 		m.Unknown++
 		return
@@ -286,7 +298,9 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 		p.value = s.Value
 		m.answered(p, t, now, s.Quality == drivers.Bad)
 	case s.Cause == drivers.CauseComm || s.Cause == drivers.CauseDecode:
-		p.commCount++
+		if p.commCount < 1<<16-1 {
+			p.commCount++
+		}
 		if p.commCount >= p.commAfter {
 			m.setCond(p.commIdx(), true, t, 0, 0, now)
 		}
@@ -303,7 +317,7 @@ func (m *Machine) answered(p *point, t int64, now time.Time, fault bool) {
 	if p.hasFault {
 		fi := p.faultIdx()
 		if a := &m.alarms[fi]; fault || a.flags&(fCond|fPendOn|fPendOff) != 0 {
-			m.setCond(fi, fault, t, p.faultDelay, 0, now)
+			m.setCond(fi, fault, t, ms(p.faultDelay), 0, now)
 		}
 	}
 }
@@ -331,12 +345,12 @@ func (m *Machine) evalProcess(p *point, v float64, t int64, now time.Time) {
 			cond = v <= p.lolo || (on && v <= p.lolo+p.deadband)
 		case kROC:
 			r := math.Abs(rate)
-			cond = r >= p.roc || (on && r >= rocClear*p.roc)
+			cond = r >= p.win.roc || (on && r >= rocClear*p.win.roc)
 		case kOn:
 			cond = (v != 0) == p.alarmOn
 		}
 		if cond != on || a.flags&(fPendOn|fPendOff) != 0 {
-			m.setCond(i, cond, t, p.onDelay, p.offDelay, now)
+			m.setCond(i, cond, t, ms(p.onDelay), ms(p.offDelay), now)
 		}
 	}
 }
@@ -500,7 +514,7 @@ func (m *Machine) limit(a *alarm, p *point) float64 {
 	case kLoLo:
 		return p.lolo
 	case kROC:
-		return p.roc
+		return p.win.roc
 	case kOn:
 		if p.alarmOn {
 			return 1
@@ -571,11 +585,11 @@ func (m *Machine) Advance(now time.Time) {
 		m.nextScan = n + int64(time.Second)
 		for i := range m.points {
 			p := &m.points[i]
-			if p.oos || n-p.lastGood < p.stale {
+			if p.oos || n-p.lastGood < ms(p.stale) {
 				continue
 			}
 			if si := p.staleIdx(); m.alarms[si].flags&fCond == 0 {
-				m.setCond(si, true, p.lastGood+p.stale, 0, 0, now)
+				m.setCond(si, true, p.lastGood+ms(p.stale), 0, 0, now)
 			}
 		}
 		m.updateFlood(n)
@@ -622,7 +636,7 @@ func (m *Machine) fire(tm timer, now time.Time) {
 func (m *Machine) Command(now time.Time, c Command) (Event, error) {
 	n := now.UnixNano()
 	if c.Op == OpOOS || c.Op == OpIOS {
-		pi, ok := m.byID[drivers.PointID(c.Point)]
+		pi, ok := m.byID.find(m.points, c.Point)
 		if !ok {
 			return Event{}, fmt.Errorf("point %q: %w", c.Point, ErrUnknown)
 		}
@@ -642,7 +656,7 @@ func (m *Machine) Command(now time.Time, c Command) (Event, error) {
 		p.commCount = 0
 		p.lastGood = n
 		if p.win != nil {
-			*p.win = rocWindow{}
+			*p.win = rocWindow{roc: p.win.roc}
 		}
 		for i := p.first; i < p.first+int32(p.n); i++ {
 			a := &m.alarms[i]
@@ -722,7 +736,7 @@ func (m *Machine) unshelve(ai int32, t int64, now time.Time, by, comment string)
 func (m *Machine) find(id string) (int32, error) {
 	i := strings.LastIndexByte(id, ':')
 	if i > 0 {
-		if pi, ok := m.byID[drivers.PointID(id[:i])]; ok {
+		if pi, ok := m.byID.find(m.points, id[:i]); ok {
 			p := &m.points[pi]
 			for ai := p.first; ai < p.first+int32(p.n); ai++ {
 				if kindNames[m.alarms[ai].kind] == id[i+1:] {
@@ -807,6 +821,7 @@ const rocClear = 0.9
 // Samples more than rocSpan older than the newest are ignored; fewer than
 // rocN usable samples give rate 0.
 type rocWindow struct {
+	roc  float64 // alarm threshold, units per second
 	t    [rocN]int64
 	v    [rocN]float64
 	next uint8
@@ -910,4 +925,54 @@ func (h *timerHeap) pop() timer {
 	}
 	*h = s
 	return top
+}
+
+// pointIndex finds a point by id: open addressing with linear probing over
+// int32 slots (index+1; 0 is empty), at most 5/8 full. It costs about 7
+// bytes per point where a Go map costs about 40; keys are the points' own
+// id strings.
+type pointIndex struct {
+	seed  maphash.Seed
+	slots []int32
+	mask  uint64
+}
+
+func (x *pointIndex) build(n int) {
+	size := 16
+	for size*5/8 < n {
+		size *= 2
+	}
+	x.seed = maphash.MakeSeed()
+	x.slots = make([]int32, size)
+	x.mask = uint64(size - 1)
+}
+
+// insert adds points[i]; false when its id is already there.
+func (x *pointIndex) insert(points []point, i int32) bool {
+	id := points[i].cfg.ID
+	for h := maphash.String(x.seed, id) & x.mask; ; h = (h + 1) & x.mask {
+		v := x.slots[h]
+		if v == 0 {
+			x.slots[h] = i + 1
+			return true
+		}
+		if points[v-1].cfg.ID == id {
+			return false
+		}
+	}
+}
+
+func (x *pointIndex) find(points []point, id string) (int32, bool) {
+	if len(x.slots) == 0 {
+		return 0, false
+	}
+	for h := maphash.String(x.seed, id) & x.mask; ; h = (h + 1) & x.mask {
+		v := x.slots[h]
+		if v == 0 {
+			return 0, false
+		}
+		if points[v-1].cfg.ID == id {
+			return v - 1, true
+		}
+	}
 }

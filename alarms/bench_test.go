@@ -1,0 +1,218 @@
+package alarms
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"hazardgw/configs"
+	"hazardgw/drivers"
+)
+
+// benchConfig builds a site of n points with mixed rules: 40 % gas heads
+// (range, hi, hihi, deadband, on-delay, fault), 20 % tank levels (lo,
+// lolo, hi, roc), 20 % discrete inputs (alarm_on), 20 % temperatures (hi,
+// deadband, on/off-delay, latch). 100 points per device.
+func benchConfig(n int) *configs.Config {
+	f := func(v float64) *float64 { return &v }
+	on := true
+	cfg := &configs.Config{Site: configs.Site{ID: "BENCH"}}
+	for i := 0; i < n; i++ {
+		if i%100 == 0 {
+			cfg.Devices = append(cfg.Devices, configs.Device{ID: fmt.Sprintf("D%03d", i/100), Driver: "modbus",
+				Interval: configs.Duration(time.Second)})
+		}
+		d := &cfg.Devices[len(cfg.Devices)-1]
+		p := configs.Point{ID: fmt.Sprintf("P%05d", i), Unit: "u", Stale: configs.Duration(time.Hour)}
+		switch i % 5 {
+		case 0, 1:
+			p.Range = []float64{0, 1000}
+			p.Hi, p.HiHi, p.Deadband, p.OnDelay = f(30), f(60), 2, configs.Duration(2*time.Second)
+		case 2:
+			p.Lo, p.LoLo, p.Hi, p.ROC = f(10), f(5), f(90), 5
+		case 3:
+			p.AlarmOn = &on
+			p.Tier = 2
+		case 4:
+			p.Hi, p.Deadband, p.Latch = f(80), 1, true
+			p.OnDelay, p.OffDelay = configs.Duration(15*time.Second), configs.Duration(15*time.Second)
+		}
+		d.Points = append(d.Points, p)
+	}
+	cfg.SetDefaults()
+	return cfg
+}
+
+// benchSamples: one scan of every point, values in the normal band with
+// noise, so the steady state produces no event.
+func benchSamples(n int, r *rand.Rand) []drivers.Sample {
+	s := make([]drivers.Sample, n)
+	for i := range s {
+		v := 20 + r.Float64()*5
+		if i%5 == 3 {
+			v = 0
+		}
+		if i%5 == 2 {
+			v = 50 + r.Float64()
+		}
+		s[i] = drivers.Sample{Point: drivers.PointID(fmt.Sprintf("P%05d", i)), Value: v}
+	}
+	return s
+}
+
+// BenchmarkEvaluate is Machine.Sample for 10,000 points of mixed rules in
+// steady state (one op = one sample).
+func BenchmarkEvaluate(b *testing.B) {
+	const n = 10000
+	m, err := NewMachine(benchConfig(n), scenarioStart)
+	if err != nil {
+		b.Fatal(err)
+	}
+	scans := make([][]drivers.Sample, 8)
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := range scans {
+		scans[i] = benchSamples(n, r)
+	}
+	now := scenarioStart
+	for i := range scans {
+		now = now.Add(time.Second)
+		for j := range scans[i] {
+			scans[i][j].Time = now
+			m.Sample(now, scans[i][j])
+		}
+	}
+	m.Take()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		s := &scans[(i/n)%len(scans)][i%n]
+		m.Sample(now, *s)
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+	if len(m.Take()) != 0 {
+		b.Fatal("steady state produced events")
+	}
+}
+
+// BenchmarkBareCompare is the floor: look the point up and compare the
+// value with one limit, nothing else.
+func BenchmarkBareCompare(b *testing.B) {
+	const n = 10000
+	r := rand.New(rand.NewPCG(1, 1))
+	samples := benchSamples(n, r)
+	idx := map[drivers.PointID]int32{}
+	lim := make([]float64, n)
+	for i := range samples {
+		idx[samples[i].Point] = int32(i)
+		lim[i] = 30
+	}
+	var hits int
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		s := &samples[i%n]
+		if s.Value >= lim[idx[s.Point]] {
+			hits++
+		}
+		i++
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "samples/s")
+	_ = hits
+}
+
+// BenchmarkMemoryPerPoint reports the heap held by a Machine of 10,000
+// mixed points, per point (the config itself excluded).
+func BenchmarkMemoryPerPoint(b *testing.B) {
+	const n = 10000
+	cfg := benchConfig(n)
+	var keep *Machine
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		m, err := NewMachine(cfg, scenarioStart)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		keep = m
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/point")
+	}
+	runtime.KeepAlive(keep)
+}
+
+// latencyOut records when each event reaches the outputs.
+type latencyOut struct{ events chan Event }
+
+func (o latencyOut) Samples([]drivers.Sample) {}
+func (o latencyOut) Event(ev Event) {
+	select {
+	case o.events <- ev:
+	default:
+	}
+}
+
+// BenchmarkActivationDurable measures, under 10,000 samples/s (batches of
+// 100 points every 10 ms), the time from the Sink call carrying an
+// activation to the event reaching an output, i.e. after its journal
+// fsync. One op = one activation (and its clearing) in a 10 ms slot.
+func BenchmarkActivationDurable(b *testing.B) {
+	const n = 10000
+	cfg := benchConfig(n)
+	j, err := OpenJournal(b.TempDir(), JournalOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer j.Close()
+	e, err := New(cfg, j, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := latencyOut{events: make(chan Event, 1024)}
+	e.Subscribe(out)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	sink := e.Sink()
+	r := rand.New(rand.NewPCG(2, 2))
+	all := benchSamples(n, r)
+	var lat []time.Duration
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	k := 0
+	for i := 0; b.Loop(); i++ {
+		<-tick.C
+		batch := make([]drivers.Sample, 100)
+		for x := range batch {
+			batch[x] = all[(k+x)%n]
+			batch[x].Time = time.Now()
+		}
+		k += 100
+		// P00003 is a discrete point: toggling it activates / clears.
+		batch[0] = drivers.Sample{Point: "P00003", Value: float64((i + 1) % 2), Time: time.Now()}
+		t0 := time.Now()
+		sink(batch)
+		for ev := range out.events {
+			if ev.ID == "P00003:on" {
+				lat = append(lat, time.Since(t0))
+				break
+			}
+		}
+	}
+	e.CloseInput()
+	<-done
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+	}
+}
+
