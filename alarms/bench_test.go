@@ -215,4 +215,3 @@ func BenchmarkActivationDurable(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 	}
 }
-

@@ -63,6 +63,7 @@ type Engine struct {
 	jerr    string
 
 	pending []Event // events of the batch being committed
+	replies []reply
 }
 
 type item struct {
@@ -265,13 +266,14 @@ func (e *Engine) step(group []item, marks []int) {
 	e.m.Advance(now)
 	e.pending = append(e.pending, e.m.Take()...)
 	marks = append(marks[:0], len(e.pending))
-	replies := make([]reply, len(group))
+	replies := e.replies[:0]
 	nsamples := 0
-	for i, it := range group {
+	for _, it := range group {
 		if it.cmd != nil {
 			ev, err := e.m.Command(now, it.cmd.c)
-			replies[i] = reply{ev, err}
+			replies = append(replies, reply{ev, err})
 		} else {
+			replies = append(replies, reply{})
 			for _, s := range it.samples {
 				e.m.Sample(now, s)
 			}
@@ -314,6 +316,7 @@ func (e *Engine) step(group []item, marks []int) {
 	} else {
 		e.met.flood.Set(0)
 	}
+	e.replies = replies
 	emit := func(from, to int) {
 		for _, ev := range e.pending[from:to] {
 			for _, o := range e.outs {

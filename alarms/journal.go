@@ -284,8 +284,20 @@ func (j *Journal) Append(evs []Event) error {
 		j.mu.Lock()
 		cur.first = evs[0].Seq
 		j.mu.Unlock()
-	} else if want := cur.first + uint64(len(cur.offs)); evs[0].Seq != want {
-		return fmt.Errorf("alarm journal: append seq %d, want %d", evs[0].Seq, want)
+	} else if want := cur.first + uint64(len(cur.offs)); evs[0].Seq < want {
+		return fmt.Errorf("alarm journal: append seq %d, want %d or later", evs[0].Seq, want)
+	} else if evs[0].Seq > want {
+		// A gap (events lost to an earlier write error): seqs inside a
+		// segment are consecutive, so the batch starts a new one.
+		if err := j.newSegment(evs[0].Seq); err != nil {
+			return err
+		}
+		cur = j.segs[len(j.segs)-1]
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Seq != evs[i-1].Seq+1 {
+			return fmt.Errorf("alarm journal: batch seqs %d, %d not consecutive", evs[i-1].Seq, evs[i].Seq)
+		}
 	}
 	j.buf = j.buf[:0]
 	offs := make([]uint32, 0, len(evs))

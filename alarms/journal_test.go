@@ -83,8 +83,13 @@ func TestJournalEventsAcrossSegments(t *testing.T) {
 	if evs, _ := j.Events(205, 100); len(evs) != 5 || evs[0].Seq != 206 {
 		t.Fatalf("after reopen: %d events", len(evs))
 	}
-	if err := j.Append([]Event{testEvent(300)}); err == nil {
-		t.Fatal("append with a seq gap succeeded")
+	if err := j.Append([]Event{testEvent(205)}); err == nil {
+		t.Fatal("append of an old seq succeeded")
+	}
+	// A gap (events lost to a failed write) starts a new segment.
+	appendSeqs(t, j, 300, 302, 3)
+	if evs, _ := j.Events(209, 10); len(evs) != 4 || evs[0].Seq != 210 || evs[1].Seq != 300 {
+		t.Fatalf("across a gap: %d events", len(evs))
 	}
 }
 

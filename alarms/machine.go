@@ -323,7 +323,7 @@ func (m *Machine) answered(p *point, t int64, now time.Time, fault bool) {
 }
 
 func (m *Machine) evalProcess(p *point, v float64, t int64, now time.Time) {
-	if p.nproc == 0 {
+	if p.nproc == 0 || v != v { // a NaN "good" value decides nothing
 		return
 	}
 	var rate float64
@@ -788,6 +788,7 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 	if !math.IsNaN(ev.Value) {
 		p.value = ev.Value
 	}
+	_ = p.quality.UnmarshalText([]byte(ev.Quality))
 	p.oos = ev.OOS
 	if a.kind == kComm && ev.Active {
 		p.commCount = p.commAfter
