@@ -149,3 +149,21 @@ func TestRTUWriteAndTypes(t *testing.T) {
 	c.waitAfter(t, c.mark(), 5*time.Second, "FAN=1", value("FAN", 1))
 	c.waitAfter(t, c.mark(), 5*time.Second, "SET=-2", value("SET", -2))
 }
+
+// TestRTUOverTCP polls two units behind one serial gateway on one
+// connection, one of them dead.
+func TestRTUOverTCP(t *testing.T) {
+	gw := modbustest.StartRTUOverTCP(t)
+	gw.Unit(1).SetInput(5, 0xFFFF, 0xFFFE)
+	gw.Unit(2).SetMode(modbustest.Silent)
+	a := dev("GW1", "rtu-over-tcp", gw.Addr(), 1, 100*time.Millisecond, 100*time.Millisecond, pt("X", "input", 5, "int32"))
+	b := dev("GW2", "rtu-over-tcp", gw.Addr(), 2, 100*time.Millisecond, 100*time.Millisecond, pt("Y", "input", 5, "int32"))
+	drv, c := start(t, Options{}, a, b)
+	c.wait(t, 5*time.Second, "X=-2", value("X", -2))
+	c.wait(t, 5*time.Second, "Y bad/comm", is("Y", drivers.Bad, drivers.CauseComm))
+	waitFor(t, 5*time.Second, "GW2 down", func() bool { return drv.Health()[1].State == "down" })
+	c.waitAfter(t, c.mark(), 5*time.Second, "X still read", value("X", -2))
+	if st := drv.Stats(); st[0].Bus != st[1].Bus || st[0].RTT <= 0 {
+		t.Errorf("stats %+v", st)
+	}
+}

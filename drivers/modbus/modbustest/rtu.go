@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -160,16 +162,22 @@ func openRaw(path string) (*os.File, error) {
 	return f, nil
 }
 
-// serve reads request frames (their length known from the function code)
-// and answers those addressed to a known unit.
+// serve answers on the pty until Close.
 func (s *RTUSlave) serve() {
 	defer s.wg.Done()
+	serveRTU(&s.units, s.f, s.done)
+}
+
+// serveRTU reads request frames (their length known from the function
+// code) from rw and answers those addressed to a known unit, until a read
+// fails or done is closed.
+func serveRTU(us *units, rw io.ReadWriter, done <-chan struct{}) {
 	var buf []byte
 	tmp := make([]byte, 512)
 	for {
-		n, err := s.f.Read(tmp)
+		n, err := rw.Read(tmp)
 		select {
-		case <-s.done:
+		case <-done:
 			return
 		default:
 		}
@@ -191,7 +199,7 @@ func (s *RTUSlave) serve() {
 				buf = buf[:0]
 				break
 			}
-			s.answer(frame)
+			answer(us, rw, frame, done)
 			buf = append(buf[:0], buf[need:]...)
 		}
 	}
@@ -212,8 +220,8 @@ func reqLength(b []byte) int {
 	return -1
 }
 
-func (s *RTUSlave) answer(req []byte) {
-	u := s.lookup(req[0])
+func answer(us *units, w io.Writer, req []byte, done <-chan struct{}) {
+	u := us.lookup(req[0])
 	if u == nil {
 		return
 	}
@@ -227,7 +235,7 @@ func (s *RTUSlave) answer(req []byte) {
 		t := time.NewTimer(b.delay)
 		select {
 		case <-t.C:
-		case <-s.done:
+		case <-done:
 			t.Stop()
 			return
 		}
@@ -246,7 +254,7 @@ func (s *RTUSlave) answer(req []byte) {
 	case Truncated:
 		adu = adu[:len(adu)/2]
 	}
-	s.f.Write(adu)
+	w.Write(adu)
 }
 
 // execute runs a request PDU on the unit's tables and returns the reply PDU.
@@ -332,3 +340,51 @@ func crc(b []byte) uint16 {
 	}
 	return c
 }
+
+// RTUOverTCP is a serial gateway on a loopback port: RTU frames over TCP,
+// any number of units behind it.
+type RTUOverTCP struct {
+	units
+	l    net.Listener
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+// StartRTUOverTCP listens on a free loopback port until the test ends.
+func StartRTUOverTCP(tb testing.TB) *RTUOverTCP {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("modbustest: %v", err)
+	}
+	s := &RTUOverTCP{l: l, done: make(chan struct{})}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				defer c.Close()
+				go func() { <-s.done; c.Close() }()
+				serveRTU(&s.units, c, s.done)
+			}()
+		}
+	}()
+	tb.Cleanup(func() {
+		close(s.done)
+		l.Close()
+		s.wg.Wait()
+	})
+	return s
+}
+
+// Addr is the gateway's host:port.
+func (s *RTUOverTCP) Addr() string { return s.l.Addr().String() }
+
+// Unit returns unit id, creating it.
+func (s *RTUOverTCP) Unit(id byte) *Unit { return s.unit(id) }
