@@ -107,7 +107,7 @@ bind-address = "127.0.0.1:%d"
 [continuous_queries]
   enabled = false
 [logging]
-  level = "warn"
+  level = "info"
 `, bindPort, filepath.Join(dir, "meta"), filepath.Join(dir, "data"), filepath.Join(dir, "wal"), httpPort)
 	if err := os.WriteFile(s.conf, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -187,6 +187,9 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// pingClient never reuses a connection to a stopped process.
+var pingClient = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+
 // launch starts the process and waits up to 30 s for /ping.
 func (s *Server) launch() error {
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -212,7 +215,7 @@ func (s *Server) launch() error {
 			return fmt.Errorf("influxd exited at start: %s", s.logTail())
 		default:
 		}
-		if resp, err := http.Get(s.URL + "/ping"); err == nil {
+		if resp, err := pingClient.Get(s.URL + "/ping"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusNoContent {
 				return nil
@@ -229,8 +232,8 @@ func (s *Server) launch() error {
 
 func (s *Server) logTail() string {
 	b, _ := os.ReadFile(s.logPath)
-	if len(b) > 2000 {
-		b = b[len(b)-2000:]
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
 	}
 	return string(b)
 }
