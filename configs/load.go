@@ -29,6 +29,8 @@ func Parse(name string, data []byte) (*Config, error) {
 	return parse(name, data, os.LookupEnv)
 }
 
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
 // maxRetries bounds how many key-values with a wrong type are set aside
 // (each costs one more decode) before the rest of the file is given up.
 const maxRetries = 64
@@ -36,6 +38,10 @@ const maxRetries = 64
 // parse runs the four steps: strict decode, env: secrets, defaults,
 // validation. lookupEnv is injected for tests.
 func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if bytes.HasPrefix(data, utf8BOM) {
+		// Windows editors write one; three spaces keep every column.
+		data = append([]byte("   "), data[len(utf8BOM):]...)
+	}
 	ix, err := buildIndex(data)
 	if err != nil {
 		// Not TOML at all: the decoder positions the syntax error.

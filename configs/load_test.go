@@ -33,6 +33,16 @@ func TestGolden(t *testing.T) {
 	}
 	var good, bad int
 	for _, f := range files {
+		if strings.HasSuffix(f, ".good.toml") {
+			good++
+		} else if strings.HasSuffix(f, ".bad.toml") {
+			bad++
+		}
+	}
+	if good == 0 || bad == 0 {
+		t.Errorf("%d good and %d bad files: want both", good, bad)
+	}
+	for _, f := range files {
 		name := filepath.Base(f)
 		t.Run(name, func(t *testing.T) {
 			data, err := os.ReadFile(f)
@@ -42,7 +52,6 @@ func TestGolden(t *testing.T) {
 			c, err := parse(name, data, lookupTestEnv)
 			switch {
 			case strings.HasSuffix(name, ".good.toml"):
-				good++
 				if err != nil {
 					t.Fatalf("want a valid config, got:\n%v", err)
 				}
@@ -50,7 +59,6 @@ func TestGolden(t *testing.T) {
 					t.Errorf("File = %q, want %q", c.File, name)
 				}
 			case strings.HasSuffix(name, ".bad.toml"):
-				bad++
 				var errs Errors
 				if !errors.As(err, &errs) {
 					t.Fatalf("want configs.Errors, got %T %v", err, err)
@@ -74,9 +82,6 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("testdata file %s must end in .good.toml or .bad.toml", name)
 			}
 		})
-	}
-	if good == 0 || bad == 0 {
-		t.Errorf("%d good and %d bad files: want both", good, bad)
 	}
 }
 
