@@ -93,6 +93,7 @@ type Store struct {
 	logged   map[string]bool
 	kill     chan struct{} // test hook: abandon without flushing
 	sendWake chan struct{}
+	scratch  []drivers.Sample // pump only
 }
 
 // New builds a store from the config; it does no I/O.
@@ -317,8 +318,25 @@ func (s *Store) pump(ob *Outbox) {
 		}
 		s.met.events.Inc()
 	}
+	// Coalesce the queued batches into blocks of up to maxBlock samples:
+	// fewer records, fewer write(2) calls, fewer bytes.
 	n := 0
-	for _, b := range qs {
+	for len(qs) > 0 {
+		b := qs[0]
+		if len(qs) > 1 && len(b) < maxBlock {
+			s.scratch = s.scratch[:0]
+			for len(qs) > 0 && len(s.scratch)+len(qs[0]) <= maxBlock {
+				s.scratch = append(s.scratch, qs[0]...)
+				qs = qs[1:]
+			}
+			if len(s.scratch) == 0 {
+				qs = qs[1:]
+			} else {
+				b = s.scratch
+			}
+		} else {
+			qs = qs[1:]
+		}
 		refused, err := ob.AppendSamples(b, s.device)
 		n += len(b) - refused
 		if refused > 0 {
