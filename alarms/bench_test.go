@@ -47,10 +47,16 @@ func benchConfig(n int) *configs.Config {
 	return cfg
 }
 
-// benchSamples: one scan of every point, values in the normal band with
-// noise, so the steady state produces no event.
-func benchSamples(n int, r *rand.Rand) []drivers.Sample {
-	s := make([]drivers.Sample, n)
+// benchSamples: one scan of every point of cfg, values in the normal band
+// with noise, so the steady state produces no event. Point ids are the
+// config's strings, as drivers build them.
+func benchSamples(cfg *configs.Config, r *rand.Rand) []drivers.Sample {
+	var s []drivers.Sample
+	for _, d := range cfg.Devices {
+		for _, p := range d.Points {
+			s = append(s, drivers.Sample{Point: drivers.PointID(p.ID)})
+		}
+	}
 	for i := range s {
 		v := 20 + r.Float64()*5
 		if i%5 == 3 {
@@ -59,7 +65,7 @@ func benchSamples(n int, r *rand.Rand) []drivers.Sample {
 		if i%5 == 2 {
 			v = 50 + r.Float64()
 		}
-		s[i] = drivers.Sample{Point: drivers.PointID(fmt.Sprintf("P%05d", i)), Value: v}
+		s[i].Value = v
 	}
 	return s
 }
@@ -68,14 +74,15 @@ func benchSamples(n int, r *rand.Rand) []drivers.Sample {
 // steady state (one op = one sample).
 func BenchmarkEvaluate(b *testing.B) {
 	const n = 10000
-	m, err := NewMachine(benchConfig(n), scenarioStart)
+	cfg := benchConfig(n)
+	m, err := NewMachine(cfg, scenarioStart)
 	if err != nil {
 		b.Fatal(err)
 	}
 	scans := make([][]drivers.Sample, 8)
 	r := rand.New(rand.NewPCG(1, 1))
 	for i := range scans {
-		scans[i] = benchSamples(n, r)
+		scans[i] = benchSamples(cfg, r)
 	}
 	now := scenarioStart
 	for i := range scans {
@@ -105,7 +112,7 @@ func BenchmarkEvaluate(b *testing.B) {
 func BenchmarkBareCompare(b *testing.B) {
 	const n = 10000
 	r := rand.New(rand.NewPCG(1, 1))
-	samples := benchSamples(n, r)
+	samples := benchSamples(benchConfig(n), r)
 	idx := map[drivers.PointID]int32{}
 	lim := make([]float64, n)
 	for i := range samples {
@@ -183,7 +190,7 @@ func BenchmarkActivationDurable(b *testing.B) {
 	go func() { done <- e.Run(ctx) }()
 	sink := e.Sink()
 	r := rand.New(rand.NewPCG(2, 2))
-	all := benchSamples(n, r)
+	all := benchSamples(cfg, r)
 	var lat []time.Duration
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
