@@ -25,7 +25,11 @@ func suggest(path string) string {
 	if i := strings.IndexByte(last, '['); i >= 0 {
 		last = last[:i]
 	}
-	best, bestD := "", 3
+	// At most one edit for short keys, two for longer ones.
+	best, bestD := "", 2
+	if len(last) > 5 {
+		bestD = 3
+	}
 	for _, k := range tags(t) {
 		if d := distance(last, k); d < bestD {
 			best, bestD = k, d
@@ -72,23 +76,28 @@ func tags(t reflect.Type) []string {
 	return out
 }
 
-// distance is the Levenshtein distance of two short keys.
+// distance is the optimal-string-alignment distance of two short keys:
+// insertions, deletions, substitutions and swaps of neighbours cost 1.
 func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
 	}
 	for i := 1; i <= len(a); i++ {
-		cur[0] = i
 		for j := 1; j <= len(b); j++ {
 			cost := 1
 			if a[i-1] == b[j-1] {
 				cost = 0
 			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	return d[len(a)][len(b)]
 }

@@ -207,6 +207,8 @@ func (v *validator) validate(c *Config) {
 		}
 	}
 
+	v.buses(c)
+
 	notifies := map[string]bool{}
 	for i := range c.Notify {
 		n := &c.Notify[i]
@@ -541,6 +543,48 @@ func (v *validator) limits(p string, pt *Point) {
 	if i := find("lolo"); i == 0 && len(set) > 1 {
 		if a := set[1]; *set[0].val >= *a.val {
 			v.errorf(p+".lolo", "lolo (%g) must be less than %s (%g)", *set[0].val, a.key, *a.val)
+		}
+	}
+}
+
+// buses checks devices that share a connection: the same (transport,
+// address, unit) twice would poll one slave as two devices, and devices on
+// one serial line must agree on its settings.
+func (v *validator) buses(c *Config) {
+	type slave struct {
+		transport, address string
+		unit               int
+	}
+	slaves := map[slave]string{}
+	lines := map[string]int{} // serial path -> index of its first device
+	for i := range c.Devices {
+		d := &c.Devices[i]
+		if d.Driver != "modbus" || d.Address == "" || d.Unit == nil {
+			continue
+		}
+		p := idx("device", i)
+		k := slave{d.Transport, d.Address, *d.Unit}
+		if first, dup := slaves[k]; dup {
+			v.errorf(p+".unit", "unit %d at %q is already polled as %s", *d.Unit, d.Address, v.where(first))
+		} else {
+			slaves[k] = p
+		}
+		if d.Transport != "rtu" {
+			continue
+		}
+		j, seen := lines[d.Address]
+		if !seen {
+			lines[d.Address] = i
+			continue
+		}
+		f := &c.Devices[j]
+		for _, s := range []struct {
+			key       string
+			got, want any
+		}{{"baud", d.Baud, f.Baud}, {"data_bits", d.DataBits, f.DataBits}, {"parity", d.Parity, f.Parity}, {"stop_bits", d.StopBits, f.StopBits}} {
+			if s.got != s.want {
+				v.errorf(p+"."+s.key, "%s %v differs from %v of %s on the same serial line %q", s.key, s.got, s.want, v.where(idx("device", j)), d.Address)
+			}
 		}
 	}
 }
