@@ -266,11 +266,10 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// The server is an alarms.Output (docs/ARCHITECTURE.md).
-var _ interface {
-	Samples([]drivers.Sample)
-	Event(alarms.Event)
-} = (*Server)(nil)
+var (
+	_ alarms.Output = (*Server)(nil)
+	_ Engine        = (*alarms.Engine)(nil)
+)
 
 // Samples hands a batch to the hub; it never blocks (alarms.Output). When
 // the hub's buffer is full the oldest batches are dropped and counted.

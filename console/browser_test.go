@@ -1,0 +1,130 @@
+package console
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"hazardgw/alarms"
+	"hazardgw/drivers"
+
+	"github.com/chromedp/chromedp"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// ensureChromium installs Debian's chromium when it is missing, or fails
+// the test loudly.
+func ensureChromium(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err == nil {
+		return
+	}
+	out, err := exec.Command("apt-get", "install", "-y", "chromium").CombinedOutput()
+	if err != nil {
+		out2, err2 := exec.Command("sh", "-c", "apt-get update && apt-get install -y chromium").CombinedOutput()
+		if err2 != nil {
+			t.Fatalf("chromium is missing and apt-get install -y chromium failed: %v\n%s\n%s", err2, out, out2)
+		}
+	}
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("apt-get installed chromium but %s is still missing", chromiumPath)
+	}
+}
+
+// TestBrowser loads the page in a real headless chromium from a console fed
+// by the fake engine: a value changes, an alarm appears, the operator
+// acknowledges it and the row turns acked. It saves a screenshot to
+// $ARTIFACTS_DIR (or the test's temp dir) and, with CONSOLE_DOCS_PNG=1, to
+// docs/console.png.
+func TestBrowser(t *testing.T) {
+	ensureChromium(t)
+	now := time.Now()
+	hist := func(_ context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
+		var out []drivers.Sample
+		for i := range 120 {
+			at := from.Add(time.Duration(i) * to.Sub(from) / 120)
+			v := 20 + 15*float64(i)/120
+			out = append(out, sample(string(p), v, at))
+		}
+		return out, nil
+	}
+	e := start(t, testConfig(true), Deps{History: hist}, Options{})
+	e.eng.samples([]drivers.Sample{sample("NH3-101", 12.5, now), sample("TK-101.LT", 71.3, now),
+		{Point: "FIRE-Z1", Value: 0, Quality: drivers.Bad, Cause: drivers.CauseComm, Time: now}})
+
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	defer cancelB()
+	if err := chromedp.Do(bctx, chromedp.Navigate(e.base+"/?lang=en&token="+tokOperator)); err != nil {
+		t.Fatalf("navigate: %v", err)
+	}
+	step := func(name string, a chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(ctx, a); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	poll := func(name, expr string) {
+		t.Helper()
+		step(name, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := chromedp.Poll[bool](expr)(ctx, tg)
+			return chromedp.Void{}, err
+		})
+	}
+	card := `document.querySelector('.pt[data-point="NH3-101"] .val')`
+	poll("banner connected as operator", `document.querySelector('#banner').classList.contains('up') && window.consoleState.role === 'operator'`)
+	poll("first value", card+` && `+card+`.textContent.includes('12.5')`)
+	poll("comm failure shown as its cause, not a number", `document.querySelector('.pt[data-point="FIRE-Z1"] .bad') !== null`)
+
+	e.eng.samples([]drivers.Sample{sample("NH3-101", 47.25, time.Now())})
+	poll("value change", card+`.textContent.includes('47.25')`)
+
+	e.eng.samples([]drivers.Sample{sample("NH3-101", 61.5, time.Now())})
+	e.eng.raise("NH3-101:hihi", alarms.High, 61.5)
+	e.eng.raise("TK-101.LT:comm", alarms.Low, 0)
+	row := `tr[data-id="NH3-101:hihi"]`
+	poll("alarm appears unacknowledged", `document.querySelector('`+row+`[data-state="unack"]') !== null`)
+	step("click acknowledge", chromedp.Click(chromedp.CSS(row+` button[data-act="ack"]`)))
+	step("comment", chromedp.SendKeys(chromedp.CSS("#dlg-text"), "checked on site"))
+	step("confirm", chromedp.Click(chromedp.CSS("#dlg-ok")))
+	poll("alarm turns acked", `document.querySelector('`+row+`[data-state="acked"]') !== null`)
+	e.eng.mu.Lock()
+	last := e.eng.cmds[len(e.eng.cmds)-1]
+	e.eng.mu.Unlock()
+	if last.Op != alarms.OpAck || last.By != "zhang" || last.Comment != "checked on site" {
+		t.Errorf("engine got %+v, want ack by zhang with the comment", last)
+	}
+	step("open trend", chromedp.Click(chromedp.CSS(`.pt[data-point="NH3-101"]`)))
+	poll("trend visible", `!document.querySelector('#trend-pane').hidden`)
+
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	path := filepath.Join(dir, "console.png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+	if os.Getenv("CONSOLE_DOCS_PNG") == "1" {
+		if err := os.WriteFile(filepath.Join("..", "docs", "console.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
