@@ -103,6 +103,7 @@ type queue struct {
 	wdict   map[drivers.PointID]uint32
 	wbuf    []byte // framed records of one append
 	pbuf    []byte // one payload
+	added   []drivers.PointID
 	segMax  int64
 	dirty   bool // written since the last Sync
 	ack     pos  // durable read cursor
@@ -388,11 +389,13 @@ func (o *Outbox) AppendSamples(batch []drivers.Sample, device func(drivers.Point
 		batch = batch[len(part):]
 		rec := q.wbuf[:0]
 		idx = idx[:0]
+		added := q.added[:0]
 		for _, s := range part {
 			i, ok := q.wdict[s.Point]
 			if !ok {
 				i = uint32(len(q.wdict))
 				q.wdict[s.Point] = i
+				added = append(added, s.Point)
 				q.pbuf = encodeDict(q.pbuf[:0], i, s.Point, device(s.Point))
 				rec = frame(rec, q.pbuf)
 			}
@@ -400,11 +403,12 @@ func (o *Outbox) AppendSamples(batch []drivers.Sample, device func(drivers.Point
 		}
 		q.pbuf = encodeBlock(q.pbuf[:0], part, idx)
 		rec = frame(rec, q.pbuf)
-		q.wbuf = rec
+		q.wbuf, q.added = rec, added
 		if err := q.write(rec, len(part)); err != nil {
-			// The dictionary entries of this record are lost with it.
-			for _, s := range part {
-				delete(q.wdict, s.Point)
+			// The dictionary entries this record defined are lost with it;
+			// they were the highest indexes, so the numbering stays dense.
+			for _, p := range added {
+				delete(q.wdict, p)
 			}
 			return len(part) + len(batch), err
 		}
