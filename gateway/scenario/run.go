@@ -384,7 +384,18 @@ func describe(s Step) string {
 	case s.Set != nil:
 		d = fmt.Sprintf("set %s = %g", s.Point, *s.Set)
 	case s.Play != nil:
-		d = fmt.Sprintf("play %s %s", s.Point, s.Play.Kind)
+		kind := s.Play.Kind
+		if kind == "" {
+			kind = "constant"
+		}
+		d = fmt.Sprintf("play %s %s", s.Point, kind)
+		if s.Play.HasFault() {
+			ma := 2.0
+			if s.Play.FaultMA != nil {
+				ma = *s.Play.FaultMA
+			}
+			d += fmt.Sprintf(", loop fault %g mA from %v", ma, s.Play.FaultAt.D())
+		}
 	case s.Release:
 		d = fmt.Sprintf("release %s", s.Point)
 	default:

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// simConfig is a self-contained gateway: a simulated Modbus TCP gas
+// controller on a free port whose NH3 head reads a constant nh3 ppm
+// (hi 30, hihi 60), polled every 200 ms.
+func simConfig(t testing.TB, dir, console, modbusAddr string, nh3 float64, extra string) string {
+	t.Helper()
+	return writeFile(t, dir, "gw.toml", fmt.Sprintf(`
+[site]
+id = "TEST-01"
+
+[console]
+listen = %q
+
+[store]
+dir = %q
+
+[simulator]
+enabled = true
+
+[[device]]
+id = "GC-1"
+driver = "modbus"
+transport = "tcp"
+address = %q
+unit = 1
+interval = "200ms"
+timeout = "300ms"
+
+  [[device.point]]
+  id = "NH3-101"
+  unit = "ppm"
+  register = "holding"
+  address = 0
+  type = "uint16"
+  scale = 0.1
+  range = [0.0, 1000.0]
+  hi = 30.0
+  hihi = 60.0
+  deadband = 2.0
+    [device.point.sim]
+    kind = "constant"
+    value = %g
+%s`, console, filepath.Join(dir, "var"), modbusAddr, nh3, extra))
+}
+
+func getJSON(t testing.TB, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+type alarmView struct {
+	Seq       uint64  `json:"seq"`
+	ID        string  `json:"id"`
+	State     string  `json:"state"`
+	Tier      int     `json:"tier"`
+	Value     float64 `json:"value"`
+	Activated string  `json:"activated"`
+}
+
+// waitAlarm polls /api/alarms until the alarm id is in state.
+func waitAlarm(t testing.TB, p *proc, base, id, state string, within time.Duration) alarmView {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	var last []alarmView
+	for time.Now().Before(deadline) {
+		select {
+		case <-p.done:
+			t.Fatalf("gateway exited (code %d) while waiting for %s %s", p.code, id, state)
+		default:
+		}
+		last = nil
+		getJSON(t, base+"/api/alarms", &last)
+		for _, a := range last {
+			if a.ID == id && a.State == state {
+				return a
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("alarm %s not %s within %v; alarms: %+v", id, state, within, last)
+	return alarmView{}
+}
+
+func TestRunServesHealthAndStopsCleanly(t *testing.T) {
+	dir := t.TempDir()
+	console := freePort(t)
+	cfg := simConfig(t, dir, console, freePort(t), 12.5, "")
+	p := startGateway(t, dir, cfg)
+	base := "http://" + console
+	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+
+	// The simulated head reads 12.5 ppm: a good value arrives at the console.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var pts []struct {
+			Point   string  `json:"point"`
+			Value   float64 `json:"value"`
+			Quality string  `json:"quality"`
+		}
+		getJSON(t, base+"/api/points", &pts)
+		if len(pts) == 1 && pts[0].Quality == "good" && pts[0].Value > 12.4 && pts[0].Value < 12.6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no good 12.5 ppm sample; points: %+v", pts)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var h struct {
+		Status  string `json:"status"`
+		Devices []struct {
+			ID, State string
+		} `json:"devices"`
+		Store struct {
+			InfluxDB string `json:"influxdb"`
+		} `json:"store"`
+	}
+	getJSON(t, base+"/api/health", &h)
+	if h.Status != "ok" || len(h.Devices) != 1 || h.Devices[0].State != "up" || h.Store.InfluxDB != "off" {
+		t.Fatalf("health: %+v", h)
+	}
+	if !strings.Contains(p.output(), console) {
+		t.Errorf("log does not say where the console listens (%s)", console)
+	}
+	if code := p.stop(t, os.Interrupt); code != 0 {
+		t.Fatalf("exit code after SIGINT: %d", code)
+	}
+}
+
+func TestRunPortInUse(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := simConfig(t, dir, l.Addr().String(), freePort(t), 1, "")
+	p := startGateway(t, dir, cfg)
+	if code := p.exited(t, 20*time.Second); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	out := strings.TrimSpace(p.output())
+	if strings.Count(out, "\n") != 0 || !strings.Contains(out, l.Addr().String()) || !strings.Contains(out, "in use") {
+		t.Fatalf("want one line naming the address in use, got:\n%s", out)
+	}
+}
+
+func TestRunUnwritableDataDir(t *testing.T) {
+	dir := t.TempDir()
+	cfg := simConfig(t, dir, freePort(t), freePort(t), 1, "")
+	// var exists as a file, so the data dir cannot be created (a
+	// read-only directory would not stop root, which CI runs as).
+	writeFile(t, dir, "var", "not a directory")
+	p := startGateway(t, dir, cfg)
+	if code := p.exited(t, 20*time.Second); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	out := strings.TrimSpace(p.output())
+	if strings.Count(out, "\n") != 0 || !strings.Contains(out, "data dir") {
+		t.Fatalf("want one line naming the data dir, got:\n%s", out)
+	}
+}
+
+func TestRunInvalidConfigStartsNothing(t *testing.T) {
+	dir := t.TempDir()
+	console := freePort(t)
+	cfg := simConfig(t, dir, console, freePort(t), 1, "  hihi_typo = 1.0\n")
+	r := runCLI(t, "run", "-config", cfg)
+	if r.code != 1 || !strings.Contains(r.stderr, "hihi_typo") {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "var")); err == nil {
+		t.Fatal("an invalid config created the data dir: something started")
+	}
+}
+
+// TestAlarmStateSurvivesKill9: an unacknowledged alarm is still
+// unacknowledged, with the same activation and seq, after SIGKILL.
+func TestAlarmStateSurvivesKill9(t *testing.T) {
+	dir := t.TempDir()
+	console := freePort(t)
+	cfg := simConfig(t, dir, console, freePort(t), 70, "")
+	base := "http://" + console
+
+	p := startGateway(t, dir, cfg)
+	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	before := waitAlarm(t, p, base, "NH3-101:hihi", "unack", 15*time.Second)
+	hi := waitAlarm(t, p, base, "NH3-101:hi", "unack", 5*time.Second)
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	if code := p.exited(t, 10*time.Second); code != -int(syscall.SIGKILL) {
+		t.Fatalf("exit %d, want killed", code)
+	}
+
+	p2 := startGateway(t, dir, cfg)
+	waitHTTP(t, p2, base+"/api/health", 20*time.Second)
+	var alarms []alarmView
+	getJSON(t, base+"/api/alarms", &alarms)
+	got := map[string]alarmView{}
+	for _, a := range alarms {
+		got[a.ID] = a
+	}
+	for _, want := range []alarmView{before, hi} {
+		a, ok := got[want.ID]
+		if !ok || a.State != "unack" || a.Activated != want.Activated || a.Seq < want.Seq {
+			t.Errorf("after kill -9: %s = %+v, want unack activated %s seq >= %d", want.ID, a, want.Activated, want.Seq)
+		}
+	}
+	if code := p2.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit code after SIGTERM: %d", code)
+	}
+}
