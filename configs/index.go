@@ -15,39 +15,46 @@ type pos struct{ line, col int }
 // validation can position its errors. Paths are written as validation names
 // them: "device[1].point[0].hihi", "escalation.stage[0].notify[2]".
 type index struct {
-	at     map[string]pos           // path -> position shown in errors (key start; table header '[')
-	kind   map[string]unstable.Kind // path of a key-value -> kind of its value
-	byKey  map[pos]string           // position of a key's first part -> path
-	byVal  map[pos]string           // position of a value -> path
-	valKey map[pos]pos              // position of a key-value's value -> of its key
-	exprs  []unstable.Range         // top-level key-value expressions, in order
-	heads  []int                    // offsets of the table headers' '[', in order
-	headAt map[pos]pos              // position of a header's first key -> of its '['
-	lines  []int                    // byte offset of the start of each line
+	at      map[string]pos           // path -> position shown in errors (key start; table header '[')
+	kind    map[string]unstable.Kind // path of a key-value -> kind of its value
+	byKey   map[pos]string           // position of a key's first part -> path
+	byVal   map[pos]string           // position of a value -> path
+	valKey  map[pos]pos              // position of a key-value's value -> of its key
+	exprs   []unstable.Range         // top-level key-value expressions, in order
+	heads   []int                    // offsets of the table headers' '[', in order
+	headAt  map[pos]pos              // position of a header's first key -> of its '['
+	reverse bool                     // byKey, byVal, valKey, headAt are filled
+	lines   []int                    // byte offset of the start of each line
 }
 
-// newIndex sizes the maps for a document of about n key-values.
-func newIndex(n int) *index {
-	return &index{
-		at:     make(map[string]pos, n),
-		kind:   make(map[string]unstable.Kind, n),
-		byKey:  make(map[pos]string, n),
-		byVal:  make(map[pos]string, n),
-		valKey: make(map[pos]pos, n),
-		headAt: map[pos]pos{},
+// newIndex sizes the maps for a document of about n key-values. The
+// reverse maps (position -> path) are only built when reverse is set: they
+// serve decoder errors, and a valid file has none.
+func newIndex(n int, reverse bool) *index {
+	ix := &index{
+		at:   make(map[string]pos, n),
+		kind: make(map[string]unstable.Kind, n),
 	}
+	if reverse {
+		ix.reverse = true
+		ix.byKey = make(map[pos]string, n)
+		ix.byVal = make(map[pos]string, n)
+		ix.valKey = make(map[pos]pos, n)
+		ix.headAt = map[pos]pos{}
+	}
+	return ix
 }
 
 // buildIndex walks data with go-toml's unstable parser. It returns the
 // parser's error for a document that is not valid TOML syntax.
-func buildIndex(data []byte) (*index, error) {
+func buildIndex(data []byte, reverse bool) (*index, error) {
 	lines := []int{0}
 	for i, c := range data {
 		if c == '\n' {
 			lines = append(lines, i+1)
 		}
 	}
-	ix := newIndex(len(lines))
+	ix := newIndex(len(lines), reverse)
 	ix.lines = lines
 	arrays := map[string]int{} // array-of-tables path -> elements so far
 	table := ""                // path of the current table
@@ -61,7 +68,9 @@ func buildIndex(data []byte) (*index, error) {
 			ix.heads = append(ix.heads, start)
 			at := ix.pos(start)
 			keyAt := ix.pos(int(n.Child().Raw.Offset))
-			ix.headAt[keyAt] = at
+			if reverse {
+				ix.headAt[keyAt] = at
+			}
 			parts := keyParts(n)
 			path := ""
 			for i, part := range parts {
@@ -77,7 +86,7 @@ func buildIndex(data []byte) (*index, error) {
 				}
 				ix.record(path, at)
 			}
-			if _, ok := ix.byKey[keyAt]; !ok {
+			if _, ok := ix.byKey[keyAt]; !ok && reverse {
 				ix.byKey[keyAt] = path
 			}
 			table = path
@@ -101,16 +110,18 @@ func (ix *index) keyValue(prefix string, n *unstable.Node) {
 		path = join(path, part)
 		ix.record(path, keyAt)
 	}
-	ix.byKey[keyAt] = path
-	if v := n.Value(); v.Raw.Length > 0 {
-		ix.valKey[ix.pos(int(v.Raw.Offset))] = keyAt
+	if ix.reverse {
+		ix.byKey[keyAt] = path
+		if v := n.Value(); v.Raw.Length > 0 {
+			ix.valKey[ix.pos(int(v.Raw.Offset))] = keyAt
+		}
 	}
 	ix.value(path, n.Value())
 }
 
 func (ix *index) value(path string, v *unstable.Node) {
 	ix.kind[path] = v.Kind
-	if v.Raw.Length > 0 {
+	if ix.reverse && v.Raw.Length > 0 {
 		ix.byVal[ix.pos(int(v.Raw.Offset))] = path
 	}
 	switch v.Kind {

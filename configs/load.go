@@ -42,7 +42,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		// Windows editors write one; three spaces keep every column.
 		data = append([]byte("   "), data[len(utf8BOM):]...)
 	}
-	ix, err := buildIndex(data)
+	ix, err := buildIndex(data, false)
 	if err != nil {
 		// Not TOML at all: the decoder positions the syntax error.
 		var de *toml.DecodeError
@@ -81,6 +81,12 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		err := dec.Decode(&c)
 		if err == nil {
 			break
+		}
+		if !ix.reverse {
+			// The decoder found something: map positions back to paths.
+			if full, err := buildIndex(data, true); err == nil {
+				ix, v.ix = full, full
+			}
 		}
 		var strict *toml.StrictMissingError
 		if errors.As(err, &strict) {
