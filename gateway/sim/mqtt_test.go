@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,8 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"hazardgw/configs"
 )
 
 // allowAll lets every client connect and publish (the auth package of
@@ -178,18 +181,6 @@ id = "X"
 [simulator]
 comm_loss = [{ device = "NOPE", at = "1s" }]
 `, `unknown device "NOPE"`},
-		{"two devices on one unit", `
-[site]
-id = "X"
-[[device]]
-id = "D1"
-driver = "modbus"
-address = "127.0.0.1:1502"
-[[device]]
-id = "D2"
-driver = "modbus"
-address = "127.0.0.1:1502"
-`, `unit 1 on 127.0.0.1:1502 is already device D1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -202,5 +193,18 @@ address = "127.0.0.1:1502"
 				t.Errorf("New: err = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestNewRejectsSharedUnit: the config loader refuses two devices on one
+// address and unit too; the plant does not rely on it.
+func TestNewRejectsSharedUnit(t *testing.T) {
+	one := 1
+	cfg := &configs.Config{Devices: []configs.Device{
+		{ID: "D1", Driver: "modbus", Transport: "tcp", Address: "127.0.0.1:1502", Unit: &one},
+		{ID: "D2", Driver: "modbus", Transport: "tcp", Address: "127.0.0.1:1502", Unit: &one},
+	}}
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "unit 1 on 127.0.0.1:1502 is already device D1") {
+		t.Errorf("New: err = %v", err)
 	}
 }
