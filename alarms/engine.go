@@ -214,7 +214,7 @@ const maxGroup = 64
 // fire from a timer set to the machine's next due time.
 func (e *Engine) Run(ctx context.Context) error {
 	defer close(e.quit)
-	tm := time.NewTimer(time.Until(e.m.NextDue()))
+	tm := time.NewTimer(max(e.m.NextDue().Sub(e.now()), 0))
 	defer tm.Stop()
 	group := make([]item, 0, maxGroup)
 	marks := make([]int, 0, maxGroup+1)
@@ -246,7 +246,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		if draining {
 			continue
 		}
-		d := time.Until(e.m.NextDue())
+		d := e.m.NextDue().Sub(e.now())
 		if !tm.Stop() {
 			select {
 			case <-tm.C:

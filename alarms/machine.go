@@ -101,6 +101,7 @@ type alarm struct {
 // point is the per-point evaluation state (kept small: 10,000 points
 // should fit in a few MiB; see docs/perf/alarms.md).
 type point struct {
+	id                 string // cfg.ID, here so lookups stay in this cache line
 	cfg                *configs.Point
 	hi, hihi, lo, lolo float64 // NaN: no such limit
 	deadband           float64
@@ -175,7 +176,7 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		for pi := range d.Points {
 			pc := &d.Points[pi]
 			p := point{
-				cfg: pc, hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
+				id: pc.ID, cfg: pc, hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
 				deadband: pc.Deadband, value: math.NaN(), lastGood: t0,
 				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMS(pc.FaultDelay),
 				stale: toMS(pc.Stale), first: int32(len(m.alarms)), dev: uint16(di), latch: pc.Latch,
@@ -950,14 +951,14 @@ func (x *pointIndex) build(n int) {
 
 // insert adds points[i]; false when its id is already there.
 func (x *pointIndex) insert(points []point, i int32) bool {
-	id := points[i].cfg.ID
+	id := points[i].id
 	for h := maphash.String(x.seed, id) & x.mask; ; h = (h + 1) & x.mask {
 		v := x.slots[h]
 		if v == 0 {
 			x.slots[h] = i + 1
 			return true
 		}
-		if points[v-1].cfg.ID == id {
+		if points[v-1].id == id {
 			return false
 		}
 	}
@@ -972,7 +973,7 @@ func (x *pointIndex) find(points []point, id string) (int32, bool) {
 		if v == 0 {
 			return 0, false
 		}
-		if points[v-1].cfg.ID == id {
+		if points[v-1].id == id {
 			return v - 1, true
 		}
 	}
