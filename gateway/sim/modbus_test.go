@@ -28,7 +28,7 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 var t0 = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
 
 // freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -39,7 +39,7 @@ func freePort(t *testing.T) int {
 }
 
 // loadConfig parses a testdata config with PORT replaced by port.
-func loadConfig(t *testing.T, file string, port int) *configs.Config {
+func loadConfig(t testing.TB, file string, port int) *configs.Config {
 	t.Helper()
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -84,7 +84,7 @@ func startPlant(t *testing.T, cfg *configs.Config, opts Options) *Plant {
 	return p
 }
 
-func client(t *testing.T, addr string, unit byte, timeout time.Duration) (modbus.Client, *modbus.TCPClientHandler) {
+func client(t testing.TB, addr string, unit byte, timeout time.Duration) (modbus.Client, *modbus.TCPClientHandler) {
 	t.Helper()
 	h := modbus.NewTCPClientHandler(addr)
 	h.SlaveId = unit
@@ -239,3 +239,16 @@ func TestModbusAddressInUse(t *testing.T) {
 func configsParse(name, s string) (*configs.Config, error) { return configs.Parse(name, []byte(s)) }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// runForBench runs p until the returned stop is called.
+func runForBench(b *testing.B, p *Plant) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	select {
+	case <-p.Ready():
+	case err := <-done:
+		b.Fatal(err)
+	}
+	return func() { cancel(); <-done }
+}
