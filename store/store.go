@@ -393,3 +393,5 @@ func (s *Store) logOnce(key, msg string, args ...any) {
 // abandon stops Run without flushing or closing anything, as a kill -9
 // would (tests only).
 func (s *Store) abandon() { close(s.kill) }
+
+var _ alarms.Output = (*Store)(nil)
