@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"hazardgw/alarms"
 	"hazardgw/configs"
 	"hazardgw/drivers"
 	"hazardgw/store/influxtest"
@@ -351,7 +350,6 @@ func TestLocalHistory(t *testing.T) {
 	if m, _ := filepathGlob(dir); len(m) != 0 {
 		t.Fatalf("outbox written without InfluxDB: %v", m)
 	}
-	_ = alarms.Event{}
 }
 
 func filepathGlob(dir string) ([]string, error) {

@@ -4,6 +4,13 @@
 // creates the database "db". The server can be stopped and started again on
 // the same port with the same data, to simulate an outage.
 //
+// influxd 1.8 takes about 5 s to start (it evaluates Flux's built-ins), so
+// share a server between subtests where the test allows it. influxd reads
+// INFLUXDB_* environment variables as overrides of the generated config
+// (e.g. INFLUXDB_DATA_WAL_FSYNC_DELAY); the helper passes the environment
+// through unchanged. Its log (level info) is in the server's temp dir and its
+// tail is shown when it fails to start.
+//
 // # Concurrency
 //
 // A Server's methods may be called from any goroutine. Building influxd is
