@@ -10,6 +10,12 @@ type Simulator struct {
 	Enabled bool     `toml:"enabled"` // run the simulator inside `gateway run`
 	Loop    Duration `toml:"loop"`    // restart every behaviour's clock after this long (0: never)
 	Publish Duration `toml:"publish"` // MQTT publish period (default 1s)
+	// RTU serves every `transport = "rtu"` device through a pty pair made
+	// by socat: the gateway opens the device's `address` (a symlink socat
+	// creates), the simulator the other end, `address` + ".sim". Devices
+	// sharing an address share the line. Needs socat; an address that is a
+	// real device (not a symlink) is refused.
+	RTU bool `toml:"rtu"`
 	// CommLoss lists windows during which a simulated device stops
 	// answering (Modbus: requests get no answer; MQTT: nothing published).
 	CommLoss []SimCommLoss `toml:"comm_loss"`

@@ -46,6 +46,7 @@ type Plant struct {
 	devices map[string]*device
 	slaves  []*slave     // one per Modbus TCP address
 	pubs    []*publisher // one per broker
+	buses   []*rtuBus    // one per simulated RTU line ([simulator] rtu)
 
 	ready chan struct{}
 	done  chan struct{}
@@ -140,6 +141,9 @@ func New(cfg *configs.Config, opts Options) (*Plant, error) {
 	slaves, err := p.buildSlaves()
 	errs = append(errs, err)
 	p.slaves = slaves
+	buses, err := p.buildBuses()
+	errs = append(errs, err)
+	p.buses = buses
 	pubs, err := p.buildPublishers()
 	errs = append(errs, err)
 	p.pubs = pubs
@@ -169,25 +173,38 @@ func (p *Plant) Run(ctx context.Context) error {
 	p.mu.Lock()
 	p.start = p.now()
 	p.mu.Unlock()
-	for i, s := range p.slaves {
+	stopAll := func() {
+		for _, s := range p.slaves {
+			s.stop()
+		}
+		for _, b := range p.buses {
+			b.stop()
+		}
+	}
+	for _, s := range p.slaves {
 		if err := s.listen(); err != nil {
-			for _, t := range p.slaves[:i] {
-				t.stop()
-			}
+			stopAll()
+			return err
+		}
+	}
+	for _, b := range p.buses {
+		if err := b.start(); err != nil {
+			stopAll()
 			return err
 		}
 	}
 	close(p.ready)
-	p.log.Info("simulated plant running", "modbus_slaves", len(p.slaves), "mqtt_brokers", len(p.pubs))
+	p.log.Info("simulated plant running", "modbus_slaves", len(p.slaves), "rtu_lines", len(p.buses), "mqtt_brokers", len(p.pubs))
 	var wg sync.WaitGroup
 	for _, pub := range p.pubs {
 		wg.Go(func() { pub.run(ctx) })
 	}
+	for _, b := range p.buses {
+		wg.Go(func() { b.serve(ctx) })
+	}
 	<-ctx.Done()
 	close(p.done) // wakes requests held by comm loss
-	for _, s := range p.slaves {
-		s.stop()
-	}
+	stopAll()     // closes the ptys: the RTU loops end
 	wg.Wait()
 	return nil
 }
