@@ -186,6 +186,10 @@ func (e *Engine) Alarms() []Event {
 // Events answers from the journal: up to limit events after seq.
 func (e *Engine) Events(after uint64, limit int) ([]Event, error) { return e.j.Events(after, limit) }
 
+// FirstSeq is the oldest seq the journal still holds. A client resuming
+// from before it must take a fresh snapshot (SPEC §7 resume).
+func (e *Engine) FirstSeq() uint64 { return e.j.First() }
+
 // Seq is the seq of the last event journaled.
 func (e *Engine) Seq() uint64 { return e.seq.Load() }
 

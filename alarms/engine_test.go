@@ -222,3 +222,62 @@ func TestEngineSinkAfterStop(t *testing.T) {
 		}
 	})
 }
+
+// Readers (console, HTTP) call Events, Alarms and Health while the engine
+// writes and rotates segments; run under -race.
+func TestEngineConcurrentReaders(t *testing.T) {
+	j, err := OpenJournal(t.TempDir(), JournalOptions{SegmentBytes: 4 << 10, MaxBytes: 16 << 10, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	e, err := New(parseScenarioConfig(t, fuzzConfig), j, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				evs, err := e.Events(e.FirstSeq()-1, 50)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for i := 1; i < len(evs); i++ {
+					if evs[i].Seq != evs[i-1].Seq+1 {
+						t.Errorf("Events not consecutive: %d then %d", evs[i-1].Seq, evs[i].Seq)
+						return
+					}
+				}
+				_ = e.Alarms()
+				_ = e.Health()
+			}
+		}()
+	}
+	sink := e.Sink()
+	for i := range 2000 {
+		sink([]drivers.Sample{{Point: "C", Value: float64(i % 2), Time: time.Now()}})
+	}
+	e.CloseInput()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+	// The first sample (0) is normal; each of the 1999 others toggles C:on.
+	if e.Seq() != 1999 {
+		t.Fatalf("seq %d after 1999 toggles", e.Seq())
+	}
+}

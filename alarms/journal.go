@@ -450,9 +450,8 @@ func (j *Journal) Events(after uint64, limit int) ([]Event, error) {
 	}
 	j.mu.RLock()
 	type span struct {
-		s        *segment
-		from, to int // record indexes [from, to)
-		end      int64
+		s          *segment
+		start, end int64 // byte range of the records wanted
 	}
 	var spans []span
 	want := after + 1
@@ -470,7 +469,7 @@ func (j *Journal) Events(after uint64, limit int) ([]Event, error) {
 		if to < len(s.offs) {
 			end = int64(s.offs[to])
 		}
-		spans = append(spans, span{s, from, to, end})
+		spans = append(spans, span{s, int64(s.offs[from]), end})
 		n += to - from
 		want = s.last() + 1
 		if n >= limit {
@@ -480,9 +479,8 @@ func (j *Journal) Events(after uint64, limit int) ([]Event, error) {
 	j.mu.RUnlock()
 	out := make([]Event, 0, n)
 	for _, sp := range spans {
-		start := int64(sp.s.offs[sp.from])
-		b := make([]byte, sp.end-start)
-		if _, err := sp.s.f.ReadAt(b, start); err != nil {
+		b := make([]byte, sp.end-sp.start)
+		if _, err := sp.s.f.ReadAt(b, sp.start); err != nil {
 			if errors.Is(err, os.ErrClosed) {
 				continue // segment removed by retention meanwhile
 			}
