@@ -84,6 +84,8 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 			errs = append(errs, err)
 			continue
 		}
+		d.demote.Max = opts.MaxDemote
+		d.demote.Min = min(d.demote.Min, opts.MaxDemote)
 		if _, dup := drv.byDev[d.id]; dup {
 			errs = append(errs, fmt.Errorf("modbus %s: duplicate device id", d.id))
 			continue

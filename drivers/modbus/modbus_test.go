@@ -397,3 +397,32 @@ func TestWriteTCP(t *testing.T) {
 		t.Errorf("write refused: %v", err)
 	}
 }
+
+// TestTCPDeadDeviceDoesNotBlindOthers: TCP devices at different addresses
+// poll in parallel; one that times out does not slow the other.
+func TestTCPDeadDeviceDoesNotBlindOthers(t *testing.T) {
+	dead, live := modbustest.StartTCP(t), modbustest.StartTCP(t)
+	dead.Unit(1).SetMode(modbustest.Silent)
+	live.Unit(1).SetHolding(0, 5)
+	const interval = 100 * time.Millisecond
+	drv, c := start(t, Options{},
+		dev("DEAD", "tcp", dead.Addr(), 1, interval, 300*time.Millisecond, pt("X", "holding", 0, "uint16")),
+		dev("LIVE", "tcp", live.Addr(), 1, interval, 300*time.Millisecond, pt("Y", "holding", 0, "uint16")))
+	c.wait(t, 5*time.Second, "X bad/comm", is("X", drivers.Bad, drivers.CauseComm))
+	from := time.Now()
+	c.waitAfter(t, c.mark(), 5*time.Second, "2 s of polls", func(s drivers.Sample) bool { return s.Time.Sub(from) > 2*time.Second })
+	n := 0
+	for _, s := range c.all("Y") {
+		if s.Time.After(from) && s.Time.Sub(from) <= 2*time.Second && s.Quality == drivers.Good {
+			n++
+		}
+	}
+	// 20 polls expected; one connection shared with the dead device would
+	// allow about 5 (100 ms + a 300 ms timeout each).
+	if n < 12 {
+		t.Errorf("live device: %d good polls in 2 s at %v", n, interval)
+	}
+	if h := drv.Health(); h[0].ID != "DEAD" || h[1].State != "up" {
+		t.Errorf("health %+v", h)
+	}
+}

@@ -45,15 +45,26 @@ func NewTCP(addr string) (*TCPServer, error) {
 		l.Close()
 	}
 	s := &TCPServer{addr: addr, stop: make(chan struct{})}
+	return s, s.listen()
+}
+
+// listen starts a fresh simonvetter server on s.addr: restarting a stopped
+// simonvetter server object races with its old accept loop.
+func (s *TCPServer) listen() error {
 	srv, err := smb.NewServer(&smb.ServerConfiguration{
-		URL: "tcp://" + addr, Timeout: time.Minute, MaxClients: 1000,
+		URL: "tcp://" + s.addr, Timeout: time.Minute, MaxClients: 1000,
 		Logger: log.New(io.Discard, "", 0),
 	}, &handler{s})
 	if err != nil {
-		return nil, err
+		return err
 	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	s.mu.Lock()
 	s.srv = srv
-	return s, srv.Start()
+	s.mu.Unlock()
+	return nil
 }
 
 // Addr is the server's host:port; it stays the same across Stop and Start.
@@ -71,8 +82,9 @@ func (s *TCPServer) Stop() error {
 	default:
 		close(s.stop)
 	}
+	srv := s.srv
 	s.mu.Unlock()
-	return s.srv.Stop()
+	return srv.Stop()
 }
 
 // Start listens again on the same address after Stop.
@@ -80,7 +92,7 @@ func (s *TCPServer) Start() error {
 	s.mu.Lock()
 	s.stop = make(chan struct{})
 	s.mu.Unlock()
-	return s.srv.Start()
+	return s.listen()
 }
 
 func (s *TCPServer) stopped() <-chan struct{} {
