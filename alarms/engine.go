@@ -100,7 +100,11 @@ func New(cfg *configs.Config, j *Journal, opts Options) (*Engine, error) {
 		return nil, fmt.Errorf("alarms: %w", err)
 	}
 	t := now()
-	if err := j.Replay(func(ev Event) { m.Restore(ev, t) }); err != nil {
+	// last is each alarm's latest journaled event: after a restart the
+	// current alarms are shown exactly as they were last emitted (same seq,
+	// time and value), not as fresh events without a seq.
+	last := map[string]Event{}
+	if err := j.Replay(func(ev Event) { m.Restore(ev, t); last[ev.ID] = ev }); err != nil {
 		return nil, fmt.Errorf("alarms: restore: %w", err)
 	}
 	m.seq = max(m.seq, j.Last())
@@ -117,6 +121,9 @@ func New(cfg *configs.Config, j *Journal, opts Options) (*Engine, error) {
 	}
 	j.observe = func(d time.Duration) { e.met.fsync.Observe(d.Seconds()) }
 	for _, ev := range m.Current(t) {
+		if l, ok := last[ev.ID]; ok && l.State == ev.State {
+			ev = l
+		}
 		e.current[ev.ID] = ev
 	}
 	e.seq.Store(m.seq)
