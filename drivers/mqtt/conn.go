@@ -11,6 +11,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	ppackets "github.com/eclipse/paho.mqtt.golang/packets"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -82,7 +83,8 @@ func newConn(b *configs.Broker, w *will, log *slog.Logger, m *metrics) (*Conn, e
 		SetConnectTimeout(5 * time.Second).SetKeepAlive(15 * time.Second).SetPingTimeout(5 * time.Second).
 		SetWriteTimeout(10 * time.Second).
 		SetOrderMatters(true). // the handler only queues; order of samples is kept
-		SetMessageChannelDepth(1000)
+		SetMessageChannelDepth(1000).
+		SetStore(nullStore{})
 	if b.CA != "" || b.Cert != "" {
 		tc, err := tlsConfig(b)
 		if err != nil {
@@ -248,3 +250,17 @@ func (h *authHook) OnConnectAuthenticate(_ *mochi.Client, pk packets.Packet) boo
 }
 
 func (h *authHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
+
+// nullStore keeps nothing. paho re-sends the publishes of its store after
+// every automatic reconnect, even with a clean session, under new tokens:
+// an alarm event would then reach the receiver twice (once from paho, once
+// from the journal replay). The journal is our store; paho's is not needed.
+type nullStore struct{}
+
+func (nullStore) Open()                              {}
+func (nullStore) Put(string, ppackets.ControlPacket) {}
+func (nullStore) Get(string) ppackets.ControlPacket  { return nil }
+func (nullStore) All() []string                      { return nil }
+func (nullStore) Del(string)                         {}
+func (nullStore) Close()                             {}
+func (nullStore) Reset()                             {}

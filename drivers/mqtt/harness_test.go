@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -261,3 +262,32 @@ func (g *gate) Kill() {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+func contextWithCancel() (context.Context, context.CancelFunc) {
+	return context.WithCancel(context.Background())
+}
+
+func waitHealthy(tb testing.TB, c *mqtt.Conns) {
+	tb.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok := true
+		for _, h := range c.Health() {
+			ok = ok && h.State == "up"
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("brokers not up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -312,6 +312,7 @@ func (c *Conns) Run(ctx context.Context) error {
 	defer fcancel()
 	for _, p := range pubs {
 		if up, _, down, gen := p.conn.state(); up && gen == p.gen && len(errs) == 0 {
+			p.settle(fctx, down) // the publish interrupted by the cancellation
 			if _, err := p.pump(fctx, down); err != nil {
 				c.log.Warn("mqtt final flush incomplete; the rest goes after the restart", "target", p.target, "err", err)
 			}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"hazardgw/alarms"
 	"hazardgw/drivers"
 )
@@ -55,6 +57,42 @@ type publisher struct {
 	// (the uplink's online status).
 	onSession func(ctx context.Context, down <-chan struct{}) error
 	gen       uint64
+
+	// pending is the publish that was in flight when the connection went
+	// down. paho may still send it on the next connection (it sits in its
+	// outbound queue), so it is settled before anything is replayed: if it
+	// completes, the cursor moves past it; if not, it is published again.
+	pending    paho.Token
+	pendingSeq uint64
+}
+
+// SettleWait bounds how long a new connection waits for the publish that
+// was in flight when the previous one dropped.
+const SettleWait = 2 * time.Second
+
+// settle resolves the pending publish at the start of a connection.
+func (p *publisher) settle(ctx context.Context, down <-chan struct{}) {
+	if p.pending == nil {
+		return
+	}
+	tok, seq := p.pending, p.pendingSeq
+	p.pending = nil
+	t := time.NewTimer(SettleWait)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		if tok.Error() == nil && seq > p.cursor {
+			p.cursor = seq
+			p.m.published.WithLabelValues(p.target).Inc()
+			p.m.cursor.WithLabelValues(p.target).Set(float64(seq))
+			if err := p.saveCursor(); err != nil {
+				p.log.Error("mqtt cursor not saved; events may be sent again after a restart", "target", p.target, "err", err)
+			}
+		}
+	case <-t.C:
+	case <-down:
+	case <-ctx.Done():
+	}
 }
 
 // Event wakes the publisher; the event itself is read from the journal.
@@ -135,6 +173,7 @@ func (p *publisher) run(ctx context.Context) error {
 				}
 			}
 			p.gen = gen
+			p.settle(ctx, downCh)
 		}
 		n, err := p.pump(ctx, downCh)
 		if err != nil && ctx.Err() == nil {
@@ -215,6 +254,9 @@ func (p *publisher) publish(ctx context.Context, down <-chan struct{}, ev *alarm
 	if err != nil {
 		return fmt.Errorf("marshal event %d: %w", ev.Seq, err)
 	}
+	if !p.conn.client.IsConnectionOpen() {
+		return errDown
+	}
 	tok := p.conn.client.Publish(p.topic, p.qos, false, b)
 	select {
 	case <-tok.Done():
@@ -223,8 +265,10 @@ func (p *publisher) publish(ctx context.Context, down <-chan struct{}, ev *alarm
 		}
 		return nil
 	case <-down:
+		p.pending, p.pendingSeq = tok, ev.Seq
 		return errDown
 	case <-ctx.Done():
+		p.pending, p.pendingSeq = tok, ev.Seq
 		return ctx.Err()
 	}
 }
@@ -263,25 +307,48 @@ type Uplink struct {
 	// Chunk is the most samples in one PREFIX/samples message. Default 1000.
 	Chunk int
 
-	mu  sync.Mutex
-	buf []drivers.Sample
+	mu   sync.Mutex
+	ring []drivers.Sample // MaxSamples long once used
+	head int
+	n    int
 }
 
 var _ Output = (*Uplink)(nil)
 
 // Samples buffers a batch for the next PREFIX/samples message. It never
-// blocks; see the overflow policy above.
+// blocks and costs O(len(batch)); see the overflow policy above.
 func (u *Uplink) Samples(batch []drivers.Sample) {
 	u.mu.Lock()
-	u.buf = append(u.buf, batch...)
-	over := len(u.buf) - u.MaxSamples
-	if over > 0 {
-		u.buf = append(u.buf[:0:0], u.buf[over:]...)
+	if u.ring == nil {
+		u.ring = make([]drivers.Sample, u.MaxSamples)
+	}
+	dropped := 0
+	for _, x := range batch {
+		if u.n == len(u.ring) { // full: overwrite the oldest
+			u.ring[u.head] = x
+			u.head = (u.head + 1) % len(u.ring)
+			dropped++
+			continue
+		}
+		u.ring[(u.head+u.n)%len(u.ring)] = x
+		u.n++
 	}
 	u.mu.Unlock()
-	if over > 0 {
-		u.m.samplesDrop.WithLabelValues(u.conn.name).Add(float64(over))
+	if dropped > 0 {
+		u.m.samplesDrop.WithLabelValues(u.conn.name).Add(float64(dropped))
 	}
+}
+
+// take removes and returns the buffered samples, oldest first.
+func (u *Uplink) take() []drivers.Sample {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := make([]drivers.Sample, u.n)
+	for i := range out {
+		out[i] = u.ring[(u.head+i)%len(u.ring)]
+	}
+	u.head, u.n = 0, 0
+	return out
 }
 
 type statusMsg struct {
@@ -348,10 +415,7 @@ func (u *Uplink) runSamples(ctx context.Context) {
 }
 
 func (u *Uplink) flushSamples() {
-	u.mu.Lock()
-	buf := u.buf
-	u.buf = nil
-	u.mu.Unlock()
+	buf := u.take()
 	if len(buf) == 0 {
 		return
 	}

@@ -159,6 +159,13 @@ func (c *Collector) Messages() []Message {
 	return append([]Message(nil), c.msgs...)
 }
 
+// Session returns how many times the collector has connected.
+func (c *Collector) Session() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.session
+}
+
 // Reset forgets the messages received so far.
 func (c *Collector) Reset() {
 	c.mu.Lock()
