@@ -143,3 +143,44 @@ func TestFaultNAMUR(t *testing.T) {
 		})
 	}
 }
+
+// TestFollowCycle: a scenario that makes two points follow each other gets
+// a value, not a stack overflow.
+func TestFollowCycle(t *testing.T) {
+	cfg, err := configs.Parse("cycle.toml", []byte(`
+[site]
+id = "X"
+[[device]]
+id = "D"
+driver = "modbus"
+address = "127.0.0.1:1502"
+  [[device.point]]
+  id = "A"
+  register = "holding"
+  address = 0
+  type = "uint16"
+  sim = { value = 1 }
+  [[device.point]]
+  id = "B"
+  register = "holding"
+  address = 1
+  type = "uint16"
+  sim = { kind = "follow", follow = "A", value = 1 }
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := p.Value("B", time.Now()); v != 2 {
+		t.Errorf("B = %v, want A + 1 = 2", v)
+	}
+	p.mu.Lock()
+	p.points["A"].override = &configs.SimPoint{Kind: "follow", Follow: "B"}
+	p.mu.Unlock()
+	if _, err := p.Value("A", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -230,6 +230,12 @@ func (p *Plant) elapsedLocked(now time.Time) time.Duration {
 }
 
 func (p *Plant) valueLocked(pt *point, now time.Time) float64 {
+	return p.valueDepth(pt, now, 0)
+}
+
+// valueDepth computes a value; depth bounds follow chains (a scenario may
+// Play a follow behaviour onto a leader at run time).
+func (p *Plant) valueDepth(pt *point, now time.Time, depth int) float64 {
 	b, t := pt.sim, p.elapsedLocked(now)
 	if pt.override != nil {
 		b, t = pt.override, max(now.Sub(pt.overrideAt), 0)
@@ -239,9 +245,8 @@ func (p *Plant) valueLocked(pt *point, now time.Time) float64 {
 	}
 	v := Shape(b, t, pt.seed)
 	if b.Kind == "follow" {
-		if l := p.points[b.Follow]; l != nil && l != pt {
-			// check keeps leaders from being followers, so this ends.
-			v += p.valueLocked(l, now) + Drift(b, t)
+		if l := p.points[b.Follow]; l != nil && depth < 8 {
+			v += p.valueDepth(l, now, depth+1) + Drift(b, t)
 		}
 	}
 	v += Noise(b, t, pt.seed)
