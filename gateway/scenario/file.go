@@ -67,3 +67,5 @@ func RunFile(ctx context.Context, o FileOptions) (Report, error) {
 	}
 	return rep, err
 }
+
+var _ Plant = (*sim.Plant)(nil)
