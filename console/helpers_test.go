@@ -151,7 +151,12 @@ type wsClient struct {
 // dial connects with a ?token (or none) and reads hello and snapshot.
 func (e *env) dial(token string) (*wsClient, frame, frame) {
 	e.t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial(e.wsURL(token), nil)
+	return e.dialWith(websocket.DefaultDialer, token)
+}
+
+func (e *env) dialWith(d *websocket.Dialer, token string) (*wsClient, frame, frame) {
+	e.t.Helper()
+	conn, resp, err := d.Dial(e.wsURL(token), nil)
 	if err != nil {
 		code := 0
 		if resp != nil {

@@ -1,6 +1,8 @@
 package console
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"net/http"
 	"strings"
@@ -472,23 +474,32 @@ func TestSlowClient(t *testing.T) {
 		// The slow client reads nothing while the plant sends far more
 		// samples than its socket buffers hold and some alarms.
 		t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
-		batch := make([]drivers.Sample, 1000)
+		batch := make([]drivers.Sample, 500)
 		var raised []alarms.Event
 		fastAlarms := make(chan uint64, 1000)
 		go func() { // the fast client reads everything
 			defer close(fastAlarms)
+			_ = fast.conn.SetReadDeadline(time.Time{})
 			for {
-				f, err := fast.tryRead(10 * time.Second)
+				_, b, err := fast.conn.ReadMessage()
 				if err != nil {
 					return
 				}
-				if f.Type == "alarm" {
+				if bytes.HasPrefix(b, []byte(`{"type":"alarm"`)) {
+					var f frame
+					if err := json.Unmarshal(b, &f); err != nil {
+						t.Error(err)
+						return
+					}
 					fastAlarms <- f.Alarm.Seq
 				}
 			}
 		}()
 		dropped := func() float64 { return counterValue(t, e.reg, "console_samples_dropped_total", "client") }
-		for i := 0; dropped() == 0; i++ {
+		t0w := time.Now()
+		n := 0
+		for i := 0; i%10 != 0 || dropped() == 0; i++ {
+			n = i
 			if i > 100000 {
 				t.Fatal("no samples frame dropped for a client that does not read")
 			}
@@ -496,21 +507,40 @@ func TestSlowClient(t *testing.T) {
 				batch[k] = sample("NH3-101", float64(i), t0)
 			}
 			e.eng.samples(append([]drivers.Sample(nil), batch...))
-			if i%50 == 0 && len(raised) < 30 {
+			if i%5 == 0 && len(raised) < 30 {
 				raised = append(raised, e.eng.raise("TK-101.LT:hi", alarms.Medium, float64(i)))
 				raised = append(raised, e.eng.clear("TK-101.LT:hi"))
 			}
 		}
+		t.Logf("first drop after %d batches, %s", n, time.Since(t0w))
 		raised = append(raised, e.eng.raise("FIRE-Z1:on", alarms.Urgent, 1))
-		// Now the slow client reads: every alarm, in order.
+		// Now the slow client reads (with a normal buffer): every alarm,
+		// in order.
+		_ = slow.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+		slowAlarm := func() alarms.Event {
+			for {
+				_, b, err := slow.conn.ReadMessage()
+				if err != nil {
+					t.Fatalf("slow client: %v", err)
+				}
+				if bytes.HasPrefix(b, []byte(`{"type":"alarm"`)) {
+					var f frame
+					if err := json.Unmarshal(b, &f); err != nil {
+						t.Fatal(err)
+					}
+					return f.Alarm
+				}
+			}
+		}
 		next := snap.Seq + 1
 		for _, want := range raised {
-			f := slow.next("alarm")
-			if f.Alarm.Seq != next || f.Alarm.Seq != want.Seq {
-				t.Fatalf("slow client got seq %d, want %d", f.Alarm.Seq, want.Seq)
+			a := slowAlarm()
+			if a.Seq != next || a.Seq != want.Seq {
+				t.Fatalf("slow client got seq %d, want %d", a.Seq, want.Seq)
 			}
 			next++
 		}
+		t.Logf("slow client read all, %s", time.Since(t0w))
 		for _, want := range raised {
 			if got := <-fastAlarms; got != want.Seq {
 				t.Fatalf("fast client got seq %d, want %d", got, want.Seq)
