@@ -118,8 +118,11 @@ func BenchmarkRTU10Registers(b *testing.B) {
 	// silence is the driver's (and the pty's and the slave's) own time.
 	b.Run("own-instant", func(b *testing.B) { own(b, 0, rtuSil) })
 	// The floor: a bare write and read of the same frames on the same pty
-	// with no Modbus code and no silence (socat relays each frame twice).
-	b.Run("raw-pty", func(b *testing.B) {
+	// with no Modbus code (socat relays each frame twice), back to back
+	// ("raw-pty") and with the 1.75 ms silence before each request
+	// ("raw-pty-silence": the line, socat and the slave go idle in between,
+	// as they do for our transport).
+	raw := func(b *testing.B, silence time.Duration) {
 		sl := modbustest.StartRTU(b)
 		sl.Unit(1).SetHolding(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 		f, err := openSerial(sl.Path, rtuBaud, 8, "E", 1)
@@ -131,7 +134,9 @@ func BenchmarkRTU10Registers(b *testing.B) {
 		h.SlaveId = 1
 		req, _ := h.Encode(&gmb.ProtocolDataUnit{FunctionCode: 3, Data: []byte{0, 0, 0, 10}})
 		buf := make([]byte, 64)
-		run(b, 0, func() ([]byte, error) {
+		last := time.Now()
+		run(b, silence, func() ([]byte, error) {
+			waitUntil(last.Add(silence))
 			if _, err := f.Write(req); err != nil {
 				return nil, err
 			}
@@ -143,9 +148,12 @@ func BenchmarkRTU10Registers(b *testing.B) {
 				}
 				n += m
 			}
+			last = time.Now()
 			return buf[3:23], nil
 		})
-	})
+	}
+	b.Run("raw-pty", func(b *testing.B) { raw(b, 0) })
+	b.Run("raw-pty-silence", func(b *testing.B) { raw(b, rtuSil) })
 	b.Run("goburrow", func(b *testing.B) {
 		sl := modbustest.StartRTU(b)
 		sl.Unit(1).SetDelay(slaveDelay)
