@@ -27,7 +27,6 @@ type device struct {
 	points    []*point
 	reqs      []*request
 	client    gmb.Client
-	log       *slog.Logger
 	m         *devMetrics
 
 	// Owned by the bus goroutine.

@@ -334,3 +334,35 @@ func (p *point) encode(v float64) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// Encode returns what a slave must hold so that the driver reads value for
+// the configured point: registers (big-endian words as on the wire) for a
+// register point, a single 0 or 1 for a coil or discrete input. The inverse
+// of scale/offset is applied; a bit point yields the register with only
+// that bit set or clear (merge it into the slave's register yourself). For
+// simulators and tests.
+func Encode(cp configs.Point, value float64) ([]uint16, error) {
+	p, err := compilePoint(&cp)
+	if err != nil {
+		return nil, err
+	}
+	if p.kind.bits() || p.bit >= 0 {
+		v := uint16(0)
+		if value != 0 {
+			v = 1
+			if p.bit >= 0 {
+				v = 1 << p.bit
+			}
+		}
+		return []uint16{v}, nil
+	}
+	b, err := p.encode(value)
+	if err != nil {
+		return nil, fmt.Errorf("point %s: %w", cp.ID, err)
+	}
+	out := make([]uint16, len(b)/2)
+	for i := range out {
+		out[i] = binary.BigEndian.Uint16(b[2*i:])
+	}
+	return out, nil
+}

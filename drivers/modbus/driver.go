@@ -79,7 +79,7 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 		if cd.Driver != "modbus" {
 			continue
 		}
-		d, err := newDevice(cd, log, m)
+		d, err := newDevice(cd, m)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -188,7 +188,7 @@ func or(v, def int) int {
 	return v
 }
 
-func newDevice(cd *configs.Device, log *slog.Logger, m *metrics) (*device, error) {
+func newDevice(cd *configs.Device, m *metrics) (*device, error) {
 	unit := 1
 	if cd.Unit != nil {
 		unit = *cd.Unit
@@ -202,7 +202,6 @@ func newDevice(cd *configs.Device, log *slog.Logger, m *metrics) (*device, error
 		interval:  cd.Interval.D(),
 		timeout:   cd.Timeout.D(),
 		commAfter: cd.CommAfter,
-		log:       log.With("device", cd.ID),
 		badAddr:   map[*request]bool{},
 		health:    drivers.Health{ID: cd.ID, State: "down"},
 	}

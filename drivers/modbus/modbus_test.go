@@ -426,3 +426,32 @@ func TestTCPDeadDeviceDoesNotBlindOthers(t *testing.T) {
 		t.Errorf("health %+v", h)
 	}
 }
+
+// TestEncodeForSimulators: Encode yields what the driver reads back.
+func TestEncodeForSimulators(t *testing.T) {
+	srv := modbustest.StartTCP(t)
+	u := srv.Unit(1)
+	sc := 0.5
+	pts := []configs.Point{pt("F", "holding", 0, "float32"), pt("I", "input", 10, "int64"), pt("C", "coil", 3, "bool"), pt("S", "holding", 20, "uint16")}
+	pts[0].Order, pts[1].Order = "CDAB", "DCBA"
+	pts[3].Scale, pts[3].Offset = &sc, -10
+	want := map[string]float64{"F": 61.5, "I": -7, "C": 1, "S": 40}
+	for _, p := range pts {
+		regs, err := Encode(p, want[p.ID])
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch p.Register {
+		case "holding":
+			u.SetHolding(*p.Address, regs...)
+		case "input":
+			u.SetInput(*p.Address, regs...)
+		case "coil":
+			u.SetCoil(*p.Address, regs[0] == 1)
+		}
+	}
+	_, c := start(t, Options{}, dev("E", "tcp", srv.Addr(), 1, time.Hour, time.Second, pts...))
+	for id, v := range want {
+		c.wait(t, 5*time.Second, id, value(id, v))
+	}
+}
