@@ -15,6 +15,8 @@
 //     out of step, goburrow #64/#103) and read RTU replies as they arrive
 //     while keeping the 3.5-character silence (goburrow sleeps a fixed time
 //     per request).
+//   - Encode (decode.go): the inverse, for simulators that must hold what
+//     the driver will read.
 //   - The bus scheduler (bus.go): one goroutine per bus (a serial line, or a
 //     TCP host:port with all its units) polls each device at its interval,
 //     demotes a device after comm_after failed polls (probed with backoff up
