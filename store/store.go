@@ -94,6 +94,7 @@ type Store struct {
 	kill     chan struct{} // test hook: abandon without flushing
 	sendWake chan struct{}
 	scratch  []drivers.Sample // pump only
+	onWrite  func(Kind, int)  // test hook: called by the sender after each 2xx
 }
 
 // New builds a store from the config; it does no I/O.

@@ -215,7 +215,17 @@ func TestCrash(t *testing.T) {
 	})
 	a.kill()
 	db := influxtest.Start(t)
-	b := run(t, config(dir, db.URL, db.Bucket, 1<<30, points...), Options{})
+	var order []Kind
+	var orderMu sync.Mutex
+	sb, err := New(config(dir, db.URL, db.Bucket, 1<<30, points...), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.onWrite = func(k Kind, n int) { orderMu.Lock(); order = append(order, k); orderMu.Unlock() }
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &running{Store: sb, cancel: cancel, done: make(chan error, 1)}
+	go func() { b.done <- sb.Run(ctx) }()
+	t.Cleanup(func() { b.stop(t) })
 	waitFor(t, 30*time.Second, "the outbox to drain", func() bool {
 		h := b.Health()
 		return h.OutboxSamples == 0 && h.OutboxEvents == 0 && h.InfluxDB == "up"
@@ -227,6 +237,11 @@ func TestCrash(t *testing.T) {
 	}
 	if got := db.Count(t, "alarm_event", nil); got != events {
 		t.Errorf("%d events in InfluxDB, want %d", got, events)
+	}
+	orderMu.Lock()
+	defer orderMu.Unlock()
+	if len(order) == 0 || order[0] != Events {
+		t.Errorf("backlog written in order %v, want the alarm events first", order)
 	}
 }
 

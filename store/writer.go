@@ -190,6 +190,9 @@ func (w *writer) failed(err error) {
 func (w *writer) succeeded(b *Batch) {
 	s := w.s
 	s.met.written.WithLabelValues(b.Kind.String()).Add(float64(b.Len()))
+	if s.onWrite != nil {
+		s.onWrite(b.Kind, b.Len())
+	}
 	w.backoff.Reset()
 	now := time.Now()
 	if w.rateStart.IsZero() {
