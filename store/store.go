@@ -95,6 +95,10 @@ type Store struct {
 	sendWake chan struct{}
 	scratch  []drivers.Sample // pump only
 	onWrite  func(Kind, int)  // test hook: called by the sender after each 2xx
+
+	statsMu   sync.Mutex
+	statsAt   time.Time
+	lastStats Stats
 }
 
 // New builds a store from the config; it does no I/O.
@@ -207,7 +211,7 @@ func (s *Store) Health() Health {
 	ob := s.ob
 	s.mu.Unlock()
 	if ob != nil {
-		st := ob.Stats()
+		st := s.stats(ob)
 		h.OutboxBytes, h.OutboxSamples, h.OutboxEvents, h.OutboxFull = st.Bytes, st.Samples, st.Events, st.Full
 		h.DroppedSamples += st.Dropped
 		if !st.Oldest.IsZero() {
@@ -215,6 +219,17 @@ func (s *Store) Health() Health {
 		}
 	}
 	return h
+}
+
+// stats returns the outbox's Stats, reusing them for 100 ms so a metrics
+// scrape (six gauges) reads the disk once.
+func (s *Store) stats(ob *Outbox) Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	if now := time.Now(); now.Sub(s.statsAt) >= 100*time.Millisecond {
+		s.lastStats, s.statsAt = ob.Stats(), now
+	}
+	return s.lastStats
 }
 
 // OutboxDir is where the outbox lives under store.dir.

@@ -378,3 +378,30 @@ func counter(c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// TestMissingDatabase: a 404 (database not found) is an installation
+// problem, not a bad point: the data waits and is written once the
+// database exists.
+func TestMissingDatabase(t *testing.T) {
+	t.Parallel()
+	db := influxtest.Start(t)
+	s := run(t, config(t.TempDir(), db.URL, "late/autogen", 1<<30, "P1"), Options{})
+	base := time.Now().Add(-time.Minute).Truncate(time.Second)
+	for i := 0; i < 100; i++ {
+		s.Samples([]drivers.Sample{{Point: "P1", Value: float64(i), Time: base.Add(time.Duration(i) * time.Millisecond)}})
+	}
+	s.Event(event(1))
+	waitFor(t, 10*time.Second, "write errors", func() bool { return s.Health().WriteErrors >= 2 })
+	if h := s.Health(); h.InfluxDB != "down" || h.OutboxSamples != 100 || h.OutboxEvents != 1 || h.RejectedLines != 0 {
+		t.Fatalf("health %+v: want down, everything waiting, nothing rejected", h)
+	}
+	db.Exec(t, "CREATE DATABASE late")
+	waitFor(t, 15*time.Second, "the outbox to drain", func() bool {
+		h := s.Health()
+		return h.OutboxSamples == 0 && h.OutboxEvents == 0
+	})
+	q := db.Query(t, `SELECT count("quality") FROM "late"."autogen"."sample"`)
+	if len(q) != 1 || fmt.Sprint(q[0].Values[0][1]) != "100" {
+		t.Fatalf("count in db late: %+v", q)
+	}
+}

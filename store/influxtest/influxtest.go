@@ -428,3 +428,12 @@ func (s *Server) Flux(t testing.TB, q string) string {
 	}
 	return string(b)
 }
+
+// Exec runs an InfluxQL statement that changes state (CREATE, DROP, ...)
+// with POST, failing the test on an error.
+func (s *Server) Exec(t testing.TB, stmt string) {
+	t.Helper()
+	if _, err := s.influxQL(stmt, true); err != nil {
+		t.Fatalf("influxtest: %q: %v", stmt, err)
+	}
+}
