@@ -213,8 +213,11 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request, id identity, c 
 	writeError(w, statusOf(err), err.Error())
 }
 
-// statusOf maps a command error to SPEC §8's codes.
+// statusOf maps a command error to SPEC §8's codes. An error that is
+// neither the console's validation nor one of the engine's sentinels (the
+// engine stopped, the request was cancelled) is 503.
 func statusOf(err error) int {
+	var inv invalidError
 	switch {
 	case errors.Is(err, errForbidden):
 		return http.StatusForbidden
@@ -222,17 +225,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case errors.Is(err, alarms.ErrRefused):
 		return http.StatusConflict
-	case errors.Is(err, alarms.ErrInvalid):
+	case errors.Is(err, alarms.ErrInvalid), errors.As(err, &inv):
 		return http.StatusBadRequest
 	}
-	var ce interface{ Timeout() bool }
-	if errors.As(err, &ce) && ce.Timeout() {
-		return http.StatusServiceUnavailable
-	}
-	if errors.Is(err, errUnavailable) {
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusBadRequest // our own validation (missing reason, bad duration)
+	return http.StatusServiceUnavailable
 }
-
-var errUnavailable = errors.New("engine unavailable")

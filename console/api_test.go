@@ -2,10 +2,20 @@ package console
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +23,7 @@ import (
 	"hazardgw/alarms"
 	"hazardgw/drivers"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -42,6 +53,7 @@ func TestHTTPCommands(t *testing.T) {
 		{"operator oos forbidden", "POST", "/api/points/TK-101.LT/oos", tokOperator, `{"reason":"cal"}`, 403, "", "forbidden"},
 		{"commander oos", "POST", "/api/points/TK-101.LT/oos", tokCommander, `{"reason":"calibration"}`, 200, "oos", ""},
 		{"commander ios", "POST", "/api/points/TK-101.LT/ios", tokCommander, `{}`, 200, "normal", ""},
+		{"engine stopped", "POST", "/api/alarms/ENGINE:stopped/ack", tokOperator, `{}`, 503, "", "engine stopped"},
 		{"ack after unshelve", "POST", "/api/alarms/NH3-101:hi/ack", tokOperator, `{}`, 200, "acked", ""},
 	}
 	for _, tc := range cases {
@@ -286,3 +298,56 @@ type recorder struct {
 func (r *recorder) Header() http.Header         { return r.h }
 func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
 func (r *recorder) WriteHeader(c int)           { r.code = c }
+
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(true)
+	cfg.Console.Cert, cfg.Console.Key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(cfg.Console.Cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(cfg.Console.Key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	e := start(t, cfg, Deps{}, Options{})
+	pool := x509.NewCertPool()
+	pool.AddCert(must(x509.ParseCertificate(der)))
+	tc := &tls.Config{RootCAs: pool}
+	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: tc}}
+	resp, err := cl.Get(strings.Replace(e.base, "http://", "https://", 1) + "/api/health")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.TLS == nil {
+		t.Errorf("HTTP %d over TLS %v", resp.StatusCode, resp.TLS != nil)
+	}
+	d := websocket.Dialer{TLSClientConfig: tc}
+	conn, _, err := d.Dial(strings.Replace(e.wsURL(""), "ws://", "wss://", 1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if f := (&wsClient{t: t, conn: conn}).read(); f.Type != "hello" {
+		t.Errorf("first frame over wss: %s", f.raw)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

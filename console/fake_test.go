@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -118,6 +119,9 @@ func (f *fakeEngine) Do(ctx context.Context, c alarms.Command) (alarms.Event, er
 		}
 		ev.By, ev.Comment = c.By, c.Comment
 		return f.emitLocked(ev), nil
+	}
+	if c.Alarm == "ENGINE:stopped" {
+		return alarms.Event{}, errors.New("alarms: engine stopped")
 	}
 	ev, ok := f.table[c.Alarm]
 	if !ok {

@@ -148,10 +148,18 @@ var need = map[string]Role{
 
 // toEngine checks a command's fields and builds the engine command; role is
 // checked first (a viewer's ack is "forbidden" whatever its fields).
+// invalidError is a command the console itself rejects before the engine
+// (HTTP 400).
+type invalidError string
+
+func (e invalidError) Error() string { return string(e) }
+
+func invalid(msg string) error { return invalidError(msg) }
+
 func toEngine(c command, id identity, maxShelve time.Duration) (alarms.Command, error) {
 	r, ok := need[c.Type]
 	if !ok || c.Type == "resume" {
-		return alarms.Command{}, fmt.Errorf("unknown command type %q", c.Type)
+		return alarms.Command{}, invalid(fmt.Sprintf("unknown command type %q", c.Type))
 	}
 	if id.role < r {
 		return alarms.Command{}, errForbidden
@@ -160,29 +168,29 @@ func toEngine(c command, id identity, maxShelve time.Duration) (alarms.Command, 
 	switch c.Type {
 	case "ack", "reset", "unshelve":
 		if c.Alarm == "" {
-			return cmd, errors.New("missing alarm")
+			return cmd, invalid("missing alarm")
 		}
 	case "shelve":
 		if c.Alarm == "" {
-			return cmd, errors.New("missing alarm")
+			return cmd, invalid("missing alarm")
 		}
 		d, err := time.ParseDuration(c.For)
 		if err != nil || d <= 0 {
-			return cmd, fmt.Errorf("for: want a positive duration such as \"10m\", got %q", c.For)
+			return cmd, invalid(fmt.Sprintf("for: want a positive duration such as \"10m\", got %q", c.For))
 		}
 		if d > maxShelve {
-			return cmd, fmt.Errorf("for: %s exceeds console.max_shelve %s", d, maxShelve)
+			return cmd, invalid(fmt.Sprintf("for: %s exceeds console.max_shelve %s", d, maxShelve))
 		}
 		if c.Reason == "" {
-			return cmd, errors.New("reason required")
+			return cmd, invalid("reason required")
 		}
 		cmd.For, cmd.Comment = d, c.Reason
 	case "oos", "ios":
 		if c.Point == "" {
-			return cmd, errors.New("missing point")
+			return cmd, invalid("missing point")
 		}
 		if c.Type == "oos" && c.Reason == "" {
-			return cmd, errors.New("reason required")
+			return cmd, invalid("reason required")
 		}
 		if c.Reason != "" {
 			cmd.Comment = c.Reason

@@ -56,7 +56,7 @@ func testConfig(users bool) *configs.Config {
 }
 
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	srv  *Server
 	eng  *fakeEngine
 	base string // http://127.0.0.1:port
@@ -66,7 +66,7 @@ type env struct {
 
 // start serves a console fed by a fake engine on a loopback port; it stops
 // at the end of the test.
-func start(t *testing.T, cfg *configs.Config, deps Deps, opts Options) *env {
+func start(t testing.TB, cfg *configs.Config, deps Deps, opts Options) *env {
 	t.Helper()
 	eng := newFakeEngine("NH3-101", "FIRE-Z1", "TK-101.LT")
 	if deps.Engine == nil {
@@ -144,7 +144,7 @@ type frame struct {
 }
 
 type wsClient struct {
-	t    *testing.T
+	t    testing.TB
 	conn *websocket.Conn
 }
 
