@@ -178,8 +178,22 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	for _, b := range drv.buses {
+		if len(b.devices) == 1 {
+			// Alone on its connection, a dead device delays nobody: probe
+			// it at most SoloDemote apart so its return shows within
+			// seconds (like a returning MQTT broker, SPEC §3).
+			d := b.devices[0]
+			d.demote.Max = min(d.demote.Max, max(SoloDemote, d.interval))
+			d.demote.Min = min(d.demote.Min, d.demote.Max)
+		}
+	}
 	return drv, nil
 }
+
+// SoloDemote is the longest a down device that has its bus to itself waits
+// between probes. Devices sharing a bus wait up to Options.MaxDemote.
+const SoloDemote = 5 * time.Second
 
 func or(v, def int) int {
 	if v == 0 {
