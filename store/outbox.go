@@ -113,6 +113,7 @@ type queue struct {
 	rfSeg   uint64
 	rdict   []dictEntry // dictionary of segment rd.seg up to rd.off
 	cut     int64
+	total   int64 // bytes of segs
 }
 
 // OpenOutbox opens (creating if needed) the outbox in dir. A torn record at
@@ -214,6 +215,9 @@ func openQueue(dir string, kind Kind, segMax int64) (*queue, error) {
 	}
 	if err := q.create(max(next, 1)); err != nil {
 		return nil, err
+	}
+	for _, s := range q.segs {
+		q.total += s.size
 	}
 	if len(q.segs) == 1 && q.ack.seg < q.segs[0].id {
 		q.ack = pos{seg: q.segs[0].id}
@@ -321,6 +325,7 @@ func (q *queue) write(rec []byte, n int) error {
 		return err
 	}
 	s.size += int64(len(rec))
+	q.total += int64(len(rec))
 	s.n += n
 	q.dirty = true
 	return nil
@@ -336,12 +341,17 @@ func (q *queue) rotateIfFull() error {
 	return nil
 }
 
-func (q *queue) bytes() int64 {
-	var n int64
-	for _, s := range q.segs {
-		n += s.size
-	}
-	return n
+// bytes is the size on disk of the queue's segments (kept as a running
+// total: makeRoom asks on every append).
+func (q *queue) bytes() int64 { return q.total }
+
+// removeFirst deletes the oldest segment file.
+func (q *queue) removeFirst() *segment {
+	s := q.segs[0]
+	_ = os.Remove(filepath.Join(q.dir, segName(s.id)))
+	q.segs = q.segs[1:]
+	q.total -= s.size
+	return s
 }
 
 func (q *queue) unacked() int64 {
@@ -459,10 +469,8 @@ func (o *Outbox) makeRoom() {
 				break
 			}
 		}
-		s := q.segs[0]
+		s := q.removeFirst()
 		o.dropped += uint64(s.n - s.nread)
-		_ = os.Remove(filepath.Join(q.dir, segName(s.id)))
-		q.segs = q.segs[1:]
 		next := pos{seg: q.segs[0].id}
 		if q.ack.less(next) {
 			q.ack = next
@@ -626,8 +634,7 @@ func (o *Outbox) Ack(b *Batch) error {
 		q.ackSync = true
 	}
 	for len(q.segs) > 1 && q.segs[0].id < q.ack.seg {
-		_ = os.Remove(filepath.Join(q.dir, segName(q.segs[0].id)))
-		q.segs = q.segs[1:]
+		q.removeFirst()
 	}
 	if o.full {
 		o.makeRoom()
