@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +107,20 @@ func TestBrowser(t *testing.T) {
 	if last.Op != alarms.OpAck || last.By != "zhang" || last.Comment != "checked on site" {
 		t.Errorf("engine got %+v, want ack by zhang with the comment", last)
 	}
+	// The server drops the page's connection; an alarm happens while it
+	// is away: the page reconnects by itself, resumes and shows it.
+	if err := e.srv.hub.call(context.Background(), func() {
+		for c := range e.srv.hub.clients {
+			e.srv.hub.unregister(c)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e.eng.raise("FIRE-Z1:on", alarms.Urgent, 1)
+	poll("reconnected", `document.querySelector('#banner').classList.contains('up') && window.consoleState.seq >= `+
+		fmt.Sprint(e.eng.Seq()))
+	poll("alarm raised while away is shown", `document.querySelector('tr[data-id="FIRE-Z1:on"][data-state="unack"]') !== null`)
+
 	step("open trend", chromedp.Click(chromedp.CSS(`.pt[data-point="NH3-101"]`)))
 	poll("trend visible", `!document.querySelector('#trend-pane').hidden`)
 
