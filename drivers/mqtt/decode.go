@@ -111,26 +111,21 @@ const (
 
 var reasons = []string{reasonEmpty, reasonNotJSON, reasonNoPath, reasonNotNumber, reasonNoTime, reasonBadTime}
 
-// payload is one message's body, parsed at most once for all the points
-// that share its topic.
+// payload is one message's body; it is validated at most once for all the
+// points that share its topic.
 type payload struct {
-	raw    []byte
-	parsed bool
-	doc    any
-	err    error
+	raw     []byte
+	checked bool
+	valid   bool
 }
 
-func (p *payload) json() (any, error) {
-	if !p.parsed {
-		p.parsed = true
-		d := json.NewDecoder(bytes.NewReader(p.raw))
-		d.UseNumber()
-		p.err = d.Decode(&p.doc)
-		if p.err == nil && d.More() {
-			p.err = fmt.Errorf("trailing data")
-		}
+// json reports whether the payload is exactly one JSON value (white space
+// around it allowed).
+func (p *payload) json() bool {
+	if !p.checked {
+		p.checked, p.valid = true, json.Valid(p.raw)
 	}
-	return p.doc, p.err
+	return p.valid
 }
 
 // decode turns a message into this point's sample. arrived is when the
@@ -157,14 +152,13 @@ func (pt *point) decode(pl *payload, arrived time.Time) (s drivers.Sample, reaso
 		if len(bytes.TrimSpace(pl.raw)) == 0 {
 			return bad(reasonEmpty)
 		}
-		doc, err := pl.json()
-		if err != nil {
+		if !pl.json() {
 			return bad(reasonNotJSON)
 		}
-		v := doc
+		v := pl.raw
 		if pt.path != nil {
 			var ok bool
-			v, ok = walk(doc, pt.path)
+			v, ok = find(pl.raw, pt.path)
 			if !ok {
 				if pt.wildcard {
 					return s, "", true
@@ -177,7 +171,7 @@ func (pt *point) decode(pl *payload, arrived time.Time) (s drivers.Sample, reaso
 			return bad(r)
 		}
 		if pt.timePath != nil {
-			tv, ok := walk(doc, pt.timePath)
+			tv, ok := find(pl.raw, pt.timePath)
 			if !ok {
 				return bad(reasonNoTime)
 			}
@@ -226,39 +220,75 @@ func bareValue(b []byte) (float64, string) {
 	return v, ""
 }
 
-func jsonValue(v any) (float64, string) {
-	switch x := v.(type) {
-	case json.Number:
-		f, err := strconv.ParseFloat(string(x), 64)
-		if err != nil || math.IsInf(f, 0) {
-			return 0, reasonNotNumber
-		}
-		return f, ""
-	case bool:
-		if x {
-			return 1, ""
-		}
-		return 0, ""
-	}
-	return 0, reasonNotNumber
-}
+// The functions below read JSON that json.Valid accepted, without building
+// a document: find returns the raw bytes of the value at a path, the others
+// read one value's raw bytes. FuzzFind checks them against encoding/json.
 
-// walk follows a dot path through objects (and arrays, by index).
-func walk(v any, path []string) (any, bool) {
+// find follows a dot path through objects (and arrays, by index) and
+// returns the raw value there. As encoding/json, the last of duplicate keys
+// wins.
+func find(data []byte, path []string) ([]byte, bool) {
+	v := trimWS(data)
 	for _, k := range path {
-		switch x := v.(type) {
-		case map[string]any:
-			n, ok := x[k]
+		if len(v) == 0 {
+			return nil, false
+		}
+		switch v[0] {
+		case '{':
+			var (
+				found []byte
+				ok    bool
+			)
+			i := 1
+			for {
+				i = skipWS(v, i)
+				if v[i] == '}' {
+					break
+				}
+				ke := skipString(v, i)
+				key := v[i:ke]
+				i = skipWS(v, ke)
+				i = skipWS(v, i+1) // ':'
+				ve := skipValue(v, i)
+				if keyEquals(key, k) {
+					found, ok = v[i:ve], true
+				}
+				i = skipWS(v, ve)
+				if v[i] == ',' {
+					i++
+				}
+			}
 			if !ok {
 				return nil, false
 			}
-			v = n
-		case []any:
-			i, err := strconv.Atoi(k)
-			if err != nil || i < 0 || i >= len(x) {
+			v = found
+		case '[':
+			idx, err := strconv.Atoi(k)
+			if err != nil || idx < 0 {
 				return nil, false
 			}
-			v = x[i]
+			i, n := 1, 0
+			var found []byte
+			for {
+				i = skipWS(v, i)
+				if v[i] == ']' {
+					break
+				}
+				ve := skipValue(v, i)
+				if n == idx {
+					found = v[i:ve]
+					break
+				}
+				n++
+				i = skipWS(v, ve)
+				if v[i] == ',' {
+					i++
+				}
+			}
+			if found == nil {
+				return nil, false
+			}
+			v = found
 		default:
 			return nil, false
 		}
@@ -266,19 +296,123 @@ func walk(v any, path []string) (any, bool) {
 	return v, true
 }
 
-// jsonTime reads an RFC 3339 string or Unix milliseconds.
-func jsonTime(v any) (time.Time, bool) {
-	switch x := v.(type) {
-	case string:
-		t, err := time.Parse(time.RFC3339Nano, x)
+func isWS(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func trimWS(b []byte) []byte {
+	for len(b) > 0 && isWS(b[0]) {
+		b = b[1:]
+	}
+	for len(b) > 0 && isWS(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && isWS(b[i]) {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string starting at b[i] == '"'.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(b)
+}
+
+// skipValue returns the index after the value starting at b[i].
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(b)
+	}
+	for i < len(b) && !isWS(b[i]) && b[i] != ',' && b[i] != '}' && b[i] != ']' {
+		i++
+	}
+	return i
+}
+
+// keyEquals compares a raw JSON string token with a path element.
+func keyEquals(raw []byte, k string) bool {
+	inner := raw[1 : len(raw)-1]
+	plain := true
+	for _, c := range inner {
+		if c == '\\' || c >= 0x80 {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return string(inner) == k
+	}
+	var s string
+	return json.Unmarshal(raw, &s) == nil && s == k
+}
+
+// jsonValue reads a number or true/false token.
+func jsonValue(v []byte) (float64, string) {
+	switch {
+	case len(v) == 0:
+		return 0, reasonNotNumber
+	case string(v) == "true":
+		return 1, ""
+	case string(v) == "false":
+		return 0, ""
+	case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || math.IsInf(f, 0) {
+			return 0, reasonNotNumber
+		}
+		return f, ""
+	}
+	return 0, reasonNotNumber
+}
+
+// jsonTime reads an RFC 3339 string or Unix milliseconds token.
+func jsonTime(v []byte) (time.Time, bool) {
+	if len(v) == 0 {
+		return time.Time{}, false
+	}
+	switch {
+	case v[0] == '"':
+		var str string
+		if err := json.Unmarshal(v, &str); err != nil {
+			return time.Time{}, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, str)
 		if err != nil {
 			return time.Time{}, false
 		}
 		return t, true
-	case json.Number:
-		ms, err := strconv.ParseInt(string(x), 10, 64)
+	case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+		x := string(v)
+		ms, err := strconv.ParseInt(x, 10, 64)
 		if err != nil {
-			f, ferr := strconv.ParseFloat(string(x), 64)
+			f, ferr := strconv.ParseFloat(x, 64)
 			if ferr != nil || f < 0 || f > 1e15 {
 				return time.Time{}, false
 			}
