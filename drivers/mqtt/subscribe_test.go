@@ -195,6 +195,9 @@ func TestTLS(t *testing.T) {
 		{"mochi", func(t testing.TB) *mqtttest.Broker {
 			return mqtttest.StartMochiWith(t, mqtttest.MochiOptions{TLS: ca.ServerTLS(true)})
 		}},
+		{"mochi wss", func(t testing.TB) *mqtttest.Broker {
+			return mqtttest.StartMochiWith(t, mqtttest.MochiOptions{TLS: ca.ServerTLS(true), Websocket: true})
+		}},
 		{"mosquitto", func(t testing.TB) *mqtttest.Broker {
 			return mqtttest.StartMosquittoWith(t, mqtttest.MosquittoOptions{CAFile: ca.CAFile, CertFile: ca.ServerCertFile,
 				KeyFile: ca.ServerKeyFile, Extra: []string{"require_certificate true"}})
@@ -249,4 +252,15 @@ func TestManyTopics(t *testing.T) {
 		}
 		return len(seen) == 300
 	})
+}
+
+// TestWebsocket: ws:// to mochi's websocket listener.
+func TestWebsocket(t *testing.T) {
+	b := mqtttest.StartMochiWith(t, mqtttest.MochiOptions{Websocket: true})
+	cfg := baseConfig(t, b.URL)
+	cfg.Devices = []configs.Device{mqttDevice(1, configs.Point{ID: "W", Topic: "ws/t"})}
+	g := startGW(t, cfg, mqtt.Options{})
+	g.waitUp(t)
+	pub(t, b.Publisher(t), "ws/t", "3")
+	g.sink.wait(t, "a value over a websocket", has("W", 3, drivers.Good, 0))
 }

@@ -79,7 +79,8 @@ func (b *Broker) Restart() {
 // MochiOptions configures StartMochiWith.
 type MochiOptions struct {
 	Username, Password string      // when set, only this user may connect
-	TLS                *tls.Config // when set, the listener speaks TLS (URL is ssl://)
+	TLS                *tls.Config // when set, the listener speaks TLS (URL is ssl://, or wss:// with Websocket)
+	Websocket          bool        // MQTT over websocket (URL is ws:// or wss://)
 	Hooks              []mochi.Hook
 }
 
@@ -91,11 +92,19 @@ func StartMochiWith(t testing.TB, o MochiOptions) *Broker {
 	t.Helper()
 	addr := freeAddr(t)
 	scheme := "tcp"
-	if o.TLS != nil {
+	switch {
+	case o.Websocket && o.TLS != nil:
+		scheme = "wss"
+	case o.Websocket:
+		scheme = "ws"
+	case o.TLS != nil:
 		scheme = "ssl"
 	}
 	var srv *mochi.Server
 	b := &Broker{URL: scheme + "://" + addr, Addr: addr, t: t}
+	if o.Websocket {
+		b.URL += "/mqtt"
+	}
 	b.start = func() error {
 		s := mochi.New(&mochi.Options{InlineClient: true, Logger: discard()})
 		if err := s.AddHook(&authHook{user: o.Username, pass: o.Password}, nil); err != nil {
@@ -106,7 +115,11 @@ func StartMochiWith(t testing.TB, o MochiOptions) *Broker {
 				return err
 			}
 		}
-		if err := s.AddListener(listeners.NewTCP(listeners.Config{ID: "t", Address: addr, TLSConfig: o.TLS})); err != nil {
+		var l listeners.Listener = listeners.NewTCP(listeners.Config{ID: "t", Address: addr, TLSConfig: o.TLS})
+		if o.Websocket {
+			l = listeners.NewWebsocket(listeners.Config{ID: "t", Address: addr, TLSConfig: o.TLS})
+		}
+		if err := s.AddListener(l); err != nil {
 			return err
 		}
 		if err := s.Serve(); err != nil {
