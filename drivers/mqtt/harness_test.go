@@ -261,7 +261,13 @@ func (g *gate) Kill() {
 	g.conns = nil
 }
 
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
+func TestMain(m *testing.M) {
+	if os.Getenv("MQTT_BENCH_PUB") != "" {
+		runBenchPublisher()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
 
 func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
