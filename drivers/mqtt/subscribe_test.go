@@ -264,3 +264,26 @@ func TestWebsocket(t *testing.T) {
 	pub(t, b.Publisher(t), "ws/t", "3")
 	g.sink.wait(t, "a value over a websocket", has("W", 3, drivers.Good, 0))
 }
+
+// TestPersistentSession: with clean_session = false, QoS 1 values published
+// while the gateway was cut off arrive when it is back (the broker kept
+// its session).
+func TestPersistentSession(t *testing.T) {
+	b := mqtttest.StartMosquitto(t)
+	gt := newGate(t, b.Addr)
+	cfg := baseConfig(t, gt.URL())
+	keep := false
+	cfg.Brokers[0].CleanSession = &keep
+	cfg.Devices = []configs.Device{mqttDevice(1, configs.Point{ID: "Q", Topic: "q/t"})}
+	g := startGW(t, cfg, mqtt.Options{})
+	g.waitUp(t)
+	p := b.Publisher(t)
+	pub(t, p, "q/t", "1")
+	g.sink.wait(t, "the first value", has("Q", 1, drivers.Good, 0))
+	gt.open.Store(false)
+	gt.Kill()
+	g.sink.wait(t, "comm while cut off", hasCause("Q", drivers.CauseComm))
+	pub(t, p, "q/t", "2") // the gateway is away: the broker queues it in the session
+	gt.open.Store(true)
+	g.sink.wait(t, "the value published while away", has("Q", 2, drivers.Good, 0))
+}
