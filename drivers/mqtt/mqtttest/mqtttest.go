@@ -1,15 +1,3 @@
-// Package mqtttest starts real MQTT brokers for tests: mochi-mqtt in-process
-// and Mosquitto as a child process, each on a random loopback port, each
-// restartable on the same port, plus a subscriber that collects messages.
-//
-// # Concurrency
-//
-// A Broker's methods are safe for concurrent use. A Collector is filled by
-// paho's goroutine and read by the test through its methods.
-//
-// # Shutdown
-//
-// Everything a helper starts is stopped by t.Cleanup.
 package mqtttest
 
 import (
