@@ -278,7 +278,10 @@ func (p *publisher) publish(ctx context.Context, down <-chan struct{}, ev *alarm
 // journal after an outage like the uplink.
 type Notifier struct{ publisher }
 
-var _ Output = (*Notifier)(nil)
+var (
+	_ Output        = (*Notifier)(nil)
+	_ alarms.Output = (*Notifier)(nil)
+)
 
 // Name is the [[notify]] name.
 func (n *Notifier) Name() string { return n.target }
@@ -313,7 +316,10 @@ type Uplink struct {
 	n    int
 }
 
-var _ Output = (*Uplink)(nil)
+var (
+	_ Output        = (*Uplink)(nil)
+	_ alarms.Output = (*Uplink)(nil)
+)
 
 // Samples buffers a batch for the next PREFIX/samples message. It never
 // blocks and costs O(len(batch)); see the overflow policy above.
