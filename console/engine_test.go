@@ -52,18 +52,23 @@ func TestRealEngine(t *testing.T) {
 	if !ok || hihi.State != alarms.Unack || hihi.Seq <= snap.Seq {
 		t.Fatalf("alarms %+v, want NH3-101:hihi unack", got)
 	}
-	if r := c.do(map[string]any{"type": "ack", "ref": 1, "alarm": "NH3-101:hihi", "comment": "real"}); !r.OK {
-		t.Fatalf("ack: %s", r.raw)
-	}
-	for { // other alarms (stale points) may come in between
-		a := c.next("alarm").Alarm
-		if a.ID != "NH3-101:hihi" {
-			continue
+	// The acked event and the result may come in either order.
+	c.send(map[string]any{"type": "ack", "ref": 1, "alarm": "NH3-101:hihi", "comment": "real"})
+	var acked, result bool
+	for !acked || !result {
+		f := c.read()
+		switch {
+		case f.Type == "result":
+			if !f.OK {
+				t.Fatalf("ack: %s", f.raw)
+			}
+			result = true
+		case f.Type == "alarm" && f.Alarm.ID == "NH3-101:hihi": // other alarms (stale points) may come in between
+			if a := f.Alarm; a.State != alarms.Acked || a.By != "zhang" || a.Comment != "real" {
+				t.Errorf("after ack: %+v", a)
+			}
+			acked = true
 		}
-		if a.State != alarms.Acked || a.By != "zhang" || a.Comment != "real" {
-			t.Errorf("after ack: %+v", a)
-		}
-		break
 	}
 	for _, tc := range []struct {
 		path string
