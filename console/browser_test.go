@@ -116,10 +116,17 @@ func TestBrowser(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	e.eng.mu.Lock()
+	e.eng.flood = true
+	e.eng.mu.Unlock()
 	e.eng.raise("FIRE-Z1:on", alarms.Urgent, 1)
 	poll("reconnected", `document.querySelector('#banner').classList.contains('up') && window.consoleState.seq >= `+
 		fmt.Sprint(e.eng.Seq()))
 	poll("alarm raised while away is shown", `document.querySelector('tr[data-id="FIRE-Z1:on"][data-state="unack"]') !== null`)
+	poll("flood indicator", `!document.querySelector('#flood').hidden`)
+	poll("horn sounding for the new alarm", `!document.querySelector('#silence').disabled`)
+	step("silence", chromedp.Click(chromedp.CSS("#silence")))
+	poll("silenced until the next new alarm", `document.querySelector('#silence').disabled`)
 
 	step("open trend", chromedp.Click(chromedp.CSS(`.pt[data-point="NH3-101"]`)))
 	poll("trend visible", `!document.querySelector('#trend-pane').hidden`)
