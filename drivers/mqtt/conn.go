@@ -137,6 +137,10 @@ func tlsConfig(b *configs.Broker) (*tls.Config, error) {
 }
 
 // connected runs in its own goroutine (paho starts it) after each CONNACK.
+// paho starts the connection-lost handler in a goroutine too, so the two
+// may arrive out of order on a fast bounce: each connected call starts a
+// new session (gen+1; the previous session's down channel is closed so its
+// users settle), and lost ignores a connection that is already back.
 func (c *Conn) connected(cl paho.Client) {
 	for _, f := range c.onConnect {
 		if err := f(cl); err != nil {
@@ -149,11 +153,12 @@ func (c *Conn) connected(cl paho.Client) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.up {
-		return
+		close(c.downCh) // the previous session ended unnoticed
+	} else {
+		close(c.upCh)
 	}
 	c.up = true
 	c.gen++
-	close(c.upCh)
 	c.downCh = make(chan struct{})
 	c.health.State, c.health.LastOK, c.health.Err = "up", time.Now(), ""
 	c.m.connects.WithLabelValues(c.name).Inc()
@@ -169,8 +174,8 @@ func (c *Conn) lost(err error) {
 		c.health.Err = err.Error()
 	}
 	c.log.Warn("mqtt connection lost", "err", err)
-	if !c.up {
-		return
+	if !c.up || c.client.IsConnectionOpen() {
+		return // already down, or already back (connected starts the new session)
 	}
 	c.up = false
 	c.health.LastOK = time.Now()
