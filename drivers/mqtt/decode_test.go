@@ -216,3 +216,26 @@ func TestEnqueueNeverBlocks(t *testing.T) {
 		t.Fatalf("dropped = %v, want 96", got)
 	}
 }
+
+func TestLogLimiter(t *testing.T) {
+	l := logLimiter{every: 10 * time.Second}
+	t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	steps := []struct {
+		at         time.Duration
+		ok         bool
+		suppressed int
+	}{
+		{0, true, 0},
+		{time.Second, false, 0},
+		{5 * time.Second, false, 0},
+		{10 * time.Second, true, 2},
+		{19 * time.Second, false, 0},
+		{30 * time.Second, true, 1},
+	}
+	for _, s := range steps {
+		n, ok := l.allow(t0.Add(s.at))
+		if ok != s.ok || n != s.suppressed {
+			t.Errorf("at %v: allow = %d, %v; want %d, %v", s.at, n, ok, s.suppressed, s.ok)
+		}
+	}
+}
