@@ -99,7 +99,7 @@ type alarm struct {
 }
 
 // point is the per-point evaluation state (kept small: 10,000 points
-// should fit in a few MiB; see docs/perf/alarms.md).
+// should fit in a few MiB; see docs/PERFORMANCE.md).
 type point struct {
 	id                 string // cfg.ID, here so lookups stay in this cache line
 	cfg                *configs.Point
