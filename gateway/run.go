@@ -63,6 +63,10 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	}
 	defer ln.Close()
 
+	devices := len(cfg.Devices)
+	if err := addSelfDevice(cfg); err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -101,7 +105,8 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 		Store: func() console.StoreHealth {
 			h := st.Health()
 			return console.StoreHealth{InfluxDB: h.InfluxDB, OutboxBytes: h.OutboxBytes,
-				OutboxSamples: h.OutboxSamples, Down: h.DiskError != "" || h.OutboxFull}
+				OutboxSamples: h.OutboxSamples,
+				Down: h.Condition() != "" || engine.Health().JournalErr != ""}
 		},
 		History: func(_ context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
 			var out []drivers.Sample
@@ -167,6 +172,12 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	for _, r := range mq.Runners(sink, log.With("component", "mqtt")) {
 		inputs.Go(func() error { fail("mqtt "+r.ID, r.Run(inCtx)); return nil })
 	}
+	inputs.Go(func() error {
+		return selfMonitor(inCtx, sink, map[drivers.PointID]func() bool{
+			selfOutbox:  func() bool { return st.Health().Condition() != "" },
+			selfJournal: func() bool { return engine.Health().JournalErr != "" },
+		})
+	})
 	if plant != nil {
 		inputs.Go(func() error { fail("simulator", plant.Run(inCtx)); return nil })
 	}
@@ -176,7 +187,7 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 		scheme = "https"
 	}
 	log.Info("gateway running", "version", version, "console", scheme+"://"+ln.Addr().String(),
-		"devices", len(cfg.Devices), "data", cfg.Store.Dir)
+		"devices", devices, "data", cfg.Store.Dir)
 
 	<-inCtx.Done()
 	log.Info("shutting down: drivers")

@@ -122,7 +122,11 @@ func TestRunServesHealthAndStopsCleanly(t *testing.T) {
 			Quality string  `json:"quality"`
 		}
 		getJSON(t, base+"/api/points", &pts)
-		if len(pts) == 1 && pts[0].Quality == "good" && pts[0].Value > 12.4 && pts[0].Value < 12.6 {
+		ok := false
+		for _, p := range pts {
+			ok = ok || p.Point == "NH3-101" && p.Quality == "good" && p.Value > 12.4 && p.Value < 12.6
+		}
+		if ok {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -232,4 +236,35 @@ func TestAlarmStateSurvivesKill9(t *testing.T) {
 	if code := p2.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code after SIGTERM: %d", code)
 	}
+}
+
+// TestOutboxFullIsAnAlarm: with InfluxDB unreachable and a disk bound
+// smaller than the alarm events waiting, the gateway raises its own alarm.
+func TestOutboxFullIsAnAlarm(t *testing.T) {
+	dir := t.TempDir()
+	console := freePort(t)
+	cfg := simConfig(t, dir, console, freePort(t), 70, fmt.Sprintf(`
+[store.influxdb]
+url = "http://%s"
+token = "any"
+bucket = "db/autogen"
+
+[store.outbox]
+max_bytes = "100B"
+`, freePort(t)))
+	p := startGateway(t, dir, cfg)
+	base := "http://" + console
+	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	a := waitAlarm(t, p, base, "_GW.OUTBOX:on", "unack", 20*time.Second)
+	if a.Tier != 1 {
+		t.Errorf("outbox alarm tier %d, want 1", a.Tier)
+	}
+	var h struct {
+		Status string `json:"status"`
+	}
+	getJSON(t, base+"/api/health", &h)
+	if h.Status != "degraded" {
+		t.Errorf("health status %q with the outbox full, want degraded", h.Status)
+	}
+	p.stop(t, syscall.SIGTERM)
 }
