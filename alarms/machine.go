@@ -590,6 +590,10 @@ func (m *Machine) Advance(now time.Time) {
 				continue
 			}
 			if si := p.staleIdx(); m.alarms[si].flags&fCond == 0 {
+				// SPEC §4: no good sample within `stale` makes the point
+				// bad/stale; the stale event says so even for a point
+				// never heard from (whose quality was the zero value).
+				p.quality = drivers.Bad
 				m.setCond(si, true, p.lastGood+ms(p.stale), 0, 0, now)
 			}
 		}
@@ -691,6 +695,11 @@ func (m *Machine) Command(now time.Time, c Command) (Event, error) {
 		}
 		if a.flags&fLatched == 0 {
 			return Event{}, fmt.Errorf("reset %s: not latched: %w", c.Alarm, ErrRefused)
+		}
+		if a.flags&fAcked == 0 {
+			// SPEC §5: only `latched` (returned and acknowledged) resets;
+			// rtn_unack goes to latched on ack first.
+			return Event{}, fmt.Errorf("reset %s: acknowledge it first: %w", c.Alarm, ErrRefused)
 		}
 		a.flags &^= fLatched
 		a.flags |= fAcked
@@ -840,6 +849,8 @@ func (w *rocWindow) add(t int64, v float64) float64 {
 	w.next = (w.next + 1) % rocN
 	if w.n < rocN {
 		w.n++
+	}
+	if w.n < rocN {
 		return 0
 	}
 	var sl [rocN * (rocN - 1) / 2]float64
