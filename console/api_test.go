@@ -171,8 +171,8 @@ func TestHTTPReads(t *testing.T) {
 	})
 	t.Run("metrics", func(t *testing.T) {
 		resp, b := e.get("/metrics", tokAdmin)
-		if resp.StatusCode != 200 || !strings.Contains(string(b), "console_clients 1") {
-			t.Errorf("HTTP %d, body lacks console_clients 1:\n%s", resp.StatusCode, b)
+		if resp.StatusCode != 200 || !strings.Contains(string(b), "hazardgw_console_clients 1") {
+			t.Errorf("HTTP %d, body lacks hazardgw_console_clients 1:\n%s", resp.StatusCode, b)
 		}
 	})
 	t.Run("page", func(t *testing.T) {

@@ -128,6 +128,17 @@ func TestBrowser(t *testing.T) {
 	step("silence", chromedp.Click(chromedp.CSS("#silence")))
 	poll("silenced until the next new alarm", `document.querySelector('#silence').disabled`)
 
+	// A point whose stale alarm goes active is shown as stale, never as
+	// its last value.
+	e.eng.mu.Lock()
+	old := e.eng.now.Add(-time.Minute)
+	e.eng.mu.Unlock()
+	e.eng.samples([]drivers.Sample{sample("TK-101.LT", 71.3, old)})
+	tank := `document.querySelector('.pt[data-point="TK-101.LT"] .val')`
+	poll("tank value", tank+`.textContent.includes('71.3')`)
+	e.eng.raise("TK-101.LT:stale", alarms.Low, 71.3)
+	poll("stale point shows STALE, not a number", tank+`.textContent === 'STALE'`)
+
 	step("open trend", chromedp.Click(chromedp.CSS(`.pt[data-point="NH3-101"]`)))
 	poll("trend visible", `!document.querySelector('#trend-pane').hidden`)
 

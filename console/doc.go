@@ -17,7 +17,7 @@
 // The engine calls Samples and Event (the alarms.Output contract) from its
 // own goroutine; neither blocks. Samples go into a bounded queue (overflow
 // policy: the oldest batches are dropped and counted in
-// console_samples_dropped_total); events go into an unbounded queue (alarm
+// hazardgw_console_samples_dropped_total); events go into an unbounded queue (alarm
 // events are never dropped; they are rare compared with samples).
 //
 // One hub goroutine owns the clients, the alarm table, the point table and

@@ -81,7 +81,7 @@ type resultFrame struct {
 	Type  string          `json:"type"` // "result"
 	Ref   json.RawMessage `json:"ref"`
 	OK    bool            `json:"ok"`
-	Error string          `json:"error,omitempty"`
+	Error string          `json:"error"` // "" when ok
 }
 
 func mustJSON(v any) []byte {

@@ -19,16 +19,16 @@ type metrics struct {
 
 func newMetrics(r prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "console_clients",
+		clients: prometheus.NewGauge(prometheus.GaugeOpts{Name: "hazardgw_console_clients",
 			Help: "Connected websocket clients."}),
-		alarmFrames: prometheus.NewCounter(prometheus.CounterOpts{Name: "console_alarm_frames_total",
+		alarmFrames: prometheus.NewCounter(prometheus.CounterOpts{Name: "hazardgw_console_alarm_frames_total",
 			Help: "Alarm frames queued to websocket clients."}),
-		samplesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "console_samples_dropped_total",
+		samplesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hazardgw_console_samples_dropped_total",
 			Help: "Samples dropped before the hub (where=hub, in samples) or samples frames dropped for a slow client (where=client, in frames)."},
 			[]string{"where"}),
-		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "console_rejects_total",
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hazardgw_console_rejects_total",
 			Help: "Websocket clients disconnected as too slow, or refused for a wrong token."}, []string{"reason"}),
-		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "console_commands_total",
+		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hazardgw_console_commands_total",
 			Help: "Operator commands by type and result (ok, error, forbidden, rate_limited)."}, []string{"type", "result"}),
 	}
 	for _, c := range []prometheus.Collector{m.clients, m.alarmFrames, m.samplesDropped, m.disconnects, m.commands} {

@@ -495,7 +495,7 @@ func TestSlowClient(t *testing.T) {
 				}
 			}
 		}()
-		dropped := func() float64 { return counterValue(t, e.reg, "console_samples_dropped_total", "client") }
+		dropped := func() float64 { return counterValue(t, e.reg, "hazardgw_console_samples_dropped_total", "client") }
 		t0w := time.Now()
 		n := 0
 		for i := 0; i%10 != 0 || dropped() == 0; i++ {
@@ -555,7 +555,7 @@ func TestSlowClient(t *testing.T) {
 		for i := range big {
 			big[i] = sample("NH3-101", 1, time.Now())
 		}
-		for i := 0; counterValue(t, e.reg, "console_rejects_total", "slow") == 0; i++ {
+		for i := 0; counterValue(t, e.reg, "hazardgw_console_rejects_total", "slow") == 0; i++ {
 			if i > 10000 {
 				t.Fatal("client never disconnected")
 			}

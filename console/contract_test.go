@@ -1,0 +1,166 @@
+package console
+
+import (
+	"encoding/json"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"hazardgw/alarms"
+	"hazardgw/drivers"
+)
+
+// Conformance checks of SPEC §7 and §8 shapes found missing by the
+// contract audit (gateway/contract_test.go checks the same against the
+// real binary).
+
+var specTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
+
+func keys(m map[string]any) []string {
+	var k []string
+	for n := range m {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return k
+}
+
+// TestHealthExactShape: /api/health is exactly SPEC §8's object, and
+// last_ok is a SPEC time (RFC 3339, UTC, milliseconds), null when the
+// device never answered.
+func TestHealthExactShape(t *testing.T) {
+	cst := time.FixedZone("CST", 8*3600)
+	devs := []drivers.Health{
+		{ID: "GC-ROOM1", State: "up", LastOK: time.Date(2026, 11, 28, 16, 0, 1, 250_123_456, cst), Errors: 2},
+		{ID: "TANKS", State: "down", Errors: 7, Err: "dial tcp: refused"},
+	}
+	e := start(t, testConfig(true), Deps{Devices: func() []drivers.Health { return devs }}, Options{})
+	resp, b := e.get("/api/health", "")
+	var h map[string]any
+	if resp.StatusCode != 200 || json.Unmarshal(b, &h) != nil {
+		t.Fatalf("HTTP %d %s", resp.StatusCode, b)
+	}
+	if got := keys(h); !slices.Equal(got, []string{"devices", "status", "store", "uptime_s"}) {
+		t.Errorf("health keys %v, want exactly devices status store uptime_s", got)
+	}
+	ds, _ := h["devices"].([]any)
+	if len(ds) != 2 {
+		t.Fatalf("devices %v", h["devices"])
+	}
+	for _, d := range ds {
+		if got := keys(d.(map[string]any)); !slices.Equal(got, []string{"errors", "id", "last_ok", "state"}) {
+			t.Errorf("device keys %v", got)
+		}
+	}
+	if lo := ds[0].(map[string]any)["last_ok"]; lo != "2026-11-28T08:00:01.250Z" {
+		t.Errorf("last_ok %v, want 2026-11-28T08:00:01.250Z", lo)
+	}
+	if lo := ds[1].(map[string]any)["last_ok"]; lo != nil {
+		t.Errorf("last_ok of a device never seen %v, want null", lo)
+	}
+	if got := keys(h["store"].(map[string]any)); !slices.Equal(got, []string{"influxdb", "outbox_bytes", "outbox_samples"}) {
+		t.Errorf("store keys %v", got)
+	}
+}
+
+// TestResultFrameFields: every result frame carries ref, ok and error
+// (empty when ok), as SPEC §7 lists them.
+func TestResultFrameFields(t *testing.T) {
+	e := start(t, testConfig(true), Deps{}, Options{})
+	e.eng.raise("NH3-101:hihi", alarms.High, 61.5)
+	c, _, _ := e.dial(tokOperator)
+	for _, tc := range []struct {
+		cmd map[string]any
+		ok  bool
+	}{
+		{map[string]any{"type": "ack", "alarm": "NH3-101:hihi", "ref": "a"}, true},
+		{map[string]any{"type": "ack", "alarm": "NH3-101:hihi", "ref": "b"}, false},
+		{map[string]any{"type": "resume", "seq": 0, "ref": "c"}, true},
+	} {
+		f := c.do(tc.cmd)
+		var m map[string]any
+		if err := json.Unmarshal(f.raw, &m); err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(m); !slices.Equal(got, []string{"error", "ok", "ref", "type"}) {
+			t.Errorf("%v: result keys %v, want error ok ref type", tc.cmd, got)
+		}
+		if m["ok"] != tc.ok || (tc.ok && m["error"] != "") || (!tc.ok && m["error"] == "") {
+			t.Errorf("%v: result %s", tc.cmd, f.raw)
+		}
+	}
+}
+
+// TestMetricNames: the console's metrics carry the gateway's prefix like
+// every other package's (hazardgw_modbus_*, hazardgw_alarm_*, ...).
+func TestMetricNames(t *testing.T) {
+	e := start(t, testConfig(true), Deps{}, Options{})
+	c, _, _ := e.dial(tokOperator)
+	c.do(map[string]any{"type": "ack", "alarm": "NOPE:hi", "ref": 1})
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) == 0 {
+		t.Fatal("no console metrics")
+	}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "hazardgw_console_") {
+			t.Errorf("metric %s lacks the hazardgw_console_ prefix", mf.GetName())
+		}
+	}
+}
+
+// TestStalePointIsNotGood: a point whose stale alarm is active shows
+// bad/stale in /api/points and in a snapshot, not its last good value as
+// if it were current (SPEC §4); a newer sample shows again.
+func TestStalePointIsNotGood(t *testing.T) {
+	e := start(t, testConfig(true), Deps{}, Options{})
+	t0 := e.eng.now
+	e.eng.samples([]drivers.Sample{sample("NH3-101", 12, t0)})
+	point := func() pointJSON {
+		_, b := e.get("/api/points", "")
+		var pts []pointJSON
+		if err := json.Unmarshal(b, &pts); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pts {
+			if p.Point == "NH3-101" {
+				return p
+			}
+		}
+		t.Fatal("no NH3-101")
+		return pointJSON{}
+	}
+	waitFor := func(what string, ok func(p pointJSON) bool) pointJSON {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			p := point()
+			if ok(p) {
+				return p
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: NH3-101 = %+v", what, p)
+			}
+			time.Sleep(10 * time.Millisecond) // polling the API for the hub's state
+		}
+	}
+	waitFor("good sample", func(p pointJSON) bool { return p.Quality == "good" })
+	e.eng.raise("NH3-101:stale", alarms.Low, 12)
+	p := waitFor("stale alarm", func(p pointJSON) bool { return p.Quality != "good" })
+	if p.Quality != "bad" || p.Cause != "stale" {
+		t.Errorf("stale point %+v, want bad/stale", p)
+	}
+	_, _, snap := e.dial("")
+	for _, sp := range snap.Points {
+		if sp.Point == "NH3-101" && (sp.Quality != "bad" || sp.Cause != "stale") {
+			t.Errorf("snapshot shows stale NH3-101 as %+v", sp)
+		}
+	}
+	e.eng.samples([]drivers.Sample{sample("NH3-101", 13, e.eng.now.Add(time.Minute))})
+	waitFor("fresh sample after stale", func(p pointJSON) bool { return p.Quality == "good" && *p.Value == 13 })
+}
