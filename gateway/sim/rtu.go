@@ -1,19 +1,15 @@
 package sim
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"hazardgw/drivers/modbus/pty"
 )
 
 // rtuBus is one simulated RS-485 line: a socat pty pair whose gateway end
@@ -24,8 +20,8 @@ type rtuBus struct {
 	path  string // the gateway's end (a symlink made by socat)
 	units map[uint8]*device
 
-	cmd *exec.Cmd
-	f   *os.File
+	pair *pty.Pair
+	f    *os.File
 }
 
 // buildBuses collects the rtu devices by address when [simulator] rtu is
@@ -67,46 +63,15 @@ func (b *rtuBus) start() error {
 	if fi, err := os.Lstat(b.path); err == nil && fi.Mode()&os.ModeSymlink == 0 {
 		return fmt.Errorf("simulated rtu line %s: the address exists and is not a symlink (a real device?): refusing to replace it", b.path)
 	}
-	if _, err := exec.LookPath("socat"); err != nil {
-		return fmt.Errorf("simulated rtu line %s: socat is needed (apt-get install socat): %w", b.path, err)
-	}
 	if err := os.MkdirAll(filepath.Dir(b.path), 0o755); err != nil {
 		return fmt.Errorf("simulated rtu line %s: %w", b.path, err)
 	}
-	sim := b.path + ".sim"
-	b.cmd = exec.Command("socat", "-d", "-d", "pty,raw,echo=0,link="+b.path, "pty,raw,echo=0,link="+sim)
-	stderr, err := b.cmd.StderrPipe()
+	pair, err := pty.Start(b.path, b.path+".sim")
 	if err != nil {
-		return err
+		return fmt.Errorf("simulated rtu line %s: %w", b.path, err)
 	}
-	if err := b.cmd.Start(); err != nil {
-		return fmt.Errorf("simulated rtu line %s: start socat: %w", b.path, err)
-	}
-	// socat says "starting data transfer loop" once both ptys exist.
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var lines []string
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if strings.Contains(sc.Text(), "starting data transfer loop") {
-				ready <- nil
-				for sc.Scan() {
-				}
-				return
-			}
-		}
-		ready <- fmt.Errorf("socat ended before the ptys were ready: %s", strings.Join(lines, "; "))
-	}()
-	select {
-	case err = <-ready:
-	case <-time.After(10 * time.Second):
-		err = errors.New("socat: ptys not ready after 10s")
-	}
-	if err == nil {
-		b.f, err = openRaw(sim)
-	}
-	if err != nil {
+	b.pair = pair
+	if b.f, err = pty.OpenRaw(pair.B); err != nil {
 		b.kill()
 		return fmt.Errorf("simulated rtu line %s: %w", b.path, err)
 	}
@@ -114,9 +79,8 @@ func (b *rtuBus) start() error {
 }
 
 func (b *rtuBus) kill() {
-	if b.cmd != nil && b.cmd.Process != nil {
-		_ = b.cmd.Process.Kill()
-		_ = b.cmd.Wait()
+	if b.pair != nil {
+		b.pair.Close()
 	}
 }
 
@@ -127,38 +91,6 @@ func (b *rtuBus) stop() {
 		_ = b.f.Close()
 	}
 	b.kill()
-}
-
-// openRaw opens a pty end in raw mode, non-blocking (so Close ends a Read).
-func openRaw(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	var terr error
-	cerr := rc.Control(func(fd uintptr) {
-		var tio *unix.Termios
-		if tio, terr = unix.IoctlGetTermios(int(fd), unix.TCGETS); terr != nil {
-			return
-		}
-		tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		tio.Oflag &^= unix.OPOST
-		tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		tio.Cflag &^= unix.CSIZE | unix.PARENB
-		tio.Cflag |= unix.CS8 | unix.CREAD | unix.CLOCAL
-		tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
-		terr = unix.IoctlSetTermios(int(fd), unix.TCSETS, tio)
-	})
-	if err := errors.Join(cerr, terr); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }
 
 // serve answers request frames until the pty is closed or ctx ends. A

@@ -1,20 +1,17 @@
 package modbustest
 
 import (
-	"bufio"
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"hazardgw/drivers/modbus/pty"
 )
 
 // RTUSlave answers Modbus RTU on one end of a socat pty pair; the driver
@@ -25,7 +22,7 @@ type RTUSlave struct {
 	// Path is the pty the master (the driver under test) opens.
 	Path string
 
-	cmd  *exec.Cmd
+	pair *pty.Pair
 	f    *os.File
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -65,49 +62,16 @@ func StartRTU(tb testing.TB) *RTUSlave {
 // NewRTU is StartRTU for programs: the pty links are made in dir; the
 // caller calls Close.
 func NewRTU(dir string) (*RTUSlave, error) {
-	master, slave := filepath.Join(dir, "master"), filepath.Join(dir, "slave")
-	cmd := exec.Command("socat", "-d", "-d",
-		"pty,raw,echo=0,link="+master, "pty,raw,echo=0,link="+slave)
-	stderr, err := cmd.StderrPipe()
+	pair, err := pty.Start(filepath.Join(dir, "master"), filepath.Join(dir, "slave"))
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start socat: %w", err)
-	}
-	// socat prints "starting data transfer loop" once both ptys exist.
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		var lines []string
-		for sc.Scan() {
-			lines = append(lines, sc.Text())
-			if strings.Contains(sc.Text(), "starting data transfer loop") {
-				ready <- nil
-				for sc.Scan() {
-				}
-				return
-			}
-		}
-		ready <- fmt.Errorf("socat ended before the ptys were ready:\n%s", strings.Join(lines, "\n"))
-	}()
-	select {
-	case err = <-ready:
-	case <-time.After(10 * time.Second):
-		err = fmt.Errorf("socat: ptys not ready after 10s")
-	}
+	f, err := pty.OpenRaw(pair.B)
 	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
+		pair.Close()
 		return nil, err
 	}
-	f, err := openRaw(slave)
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, err
-	}
-	s := &RTUSlave{Path: master, cmd: cmd, f: f, done: make(chan struct{})}
+	s := &RTUSlave{Path: pair.A, pair: pair, f: f, done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.serve()
 	return s, nil
@@ -127,39 +91,7 @@ func (s *RTUSlave) Close() {
 	s.f.SetReadDeadline(time.Now())
 	s.wg.Wait()
 	s.f.Close()
-	s.cmd.Process.Kill()
-	s.cmd.Wait()
-}
-
-func openRaw(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	var terr error
-	rc.Control(func(fd uintptr) {
-		var tio *unix.Termios
-		if tio, terr = unix.IoctlGetTermios(int(fd), unix.TCGETS); terr != nil {
-			return
-		}
-		tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		tio.Oflag &^= unix.OPOST
-		tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		tio.Cflag &^= unix.CSIZE | unix.PARENB
-		tio.Cflag |= unix.CS8 | unix.CREAD | unix.CLOCAL
-		tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
-		terr = unix.IoctlSetTermios(int(fd), unix.TCSETS, tio)
-	})
-	if terr != nil {
-		f.Close()
-		return nil, terr
-	}
-	return f, nil
+	s.pair.Close()
 }
 
 // serve answers on the pty until Close.

@@ -1,0 +1,115 @@
+// Package pty makes linked pseudo-terminal pairs with socat, so that serial
+// (Modbus RTU) code runs for real without hardware: the simulated plant's
+// RTU slaves and the Modbus driver's tests use it.
+//
+// # Concurrency
+//
+// A Pair is owned by its creator; Close may be called once from any
+// goroutine.
+//
+// # Shutdown
+//
+// Close ends socat, which removes the two links.
+package pty
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Pair is a running socat that links two ptys at the paths A and B: what
+// is written to one end is read at the other.
+type Pair struct {
+	A, B string
+	cmd  *exec.Cmd
+}
+
+// Start runs socat with links at a and b and returns once both exist.
+func Start(a, b string) (*Pair, error) {
+	if _, err := exec.LookPath("socat"); err != nil {
+		return nil, fmt.Errorf("socat is needed (apt-get install socat): %w", err)
+	}
+	cmd := exec.Command("socat", "-d", "-d", "pty,raw,echo=0,link="+a, "pty,raw,echo=0,link="+b)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start socat: %w", err)
+	}
+	// socat says "starting data transfer loop" once both ptys exist.
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		var lines []string
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.Contains(sc.Text(), "starting data transfer loop") {
+				ready <- nil
+				for sc.Scan() { // drain, so socat never blocks on stderr
+				}
+				return
+			}
+		}
+		ready <- fmt.Errorf("socat ended before the ptys were ready: %s", strings.Join(lines, "; "))
+	}()
+	select {
+	case err = <-ready:
+	case <-time.After(10 * time.Second):
+		err = errors.New("socat: ptys not ready after 10s")
+	}
+	p := &Pair{A: a, B: b, cmd: cmd}
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close ends socat.
+func (p *Pair) Close() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	}
+}
+
+// OpenRaw opens a pty end in raw 8-bit mode, non-blocking (so that a read
+// deadline or Close ends a pending Read).
+func OpenRaw(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	var terr error
+	cerr := rc.Control(func(fd uintptr) {
+		var tio *unix.Termios
+		if tio, terr = unix.IoctlGetTermios(int(fd), unix.TCGETS); terr != nil {
+			return
+		}
+		tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+		tio.Oflag &^= unix.OPOST
+		tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+		tio.Cflag &^= unix.CSIZE | unix.PARENB
+		tio.Cflag |= unix.CS8 | unix.CREAD | unix.CLOCAL
+		tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
+		terr = unix.IoctlSetTermios(int(fd), unix.TCSETS, tio)
+	})
+	if err := errors.Join(cerr, terr); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
