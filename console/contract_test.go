@@ -2,6 +2,7 @@ package console
 
 import (
 	"encoding/json"
+	"net/http"
 	"regexp"
 	"slices"
 	"sort"
@@ -163,4 +164,35 @@ func TestStalePointIsNotGood(t *testing.T) {
 	}
 	e.eng.samples([]drivers.Sample{sample("NH3-101", 13, e.eng.now.Add(time.Minute))})
 	waitFor("fresh sample after stale", func(p pointJSON) bool { return p.Quality == "good" && *p.Value == 13 })
+}
+
+// TestBearerSchemeCaseInsensitive: "bearer TOKEN" is the same credential as
+// "Bearer TOKEN" (the auth scheme is case-insensitive); another scheme is a
+// wrong credential (401).
+func TestBearerSchemeCaseInsensitive(t *testing.T) {
+	e := start(t, testConfig(true), Deps{}, Options{})
+	for _, tc := range []struct {
+		header string
+		code   int
+	}{
+		{"Bearer " + tokOperator, 200},
+		{"bearer " + tokOperator, 200},
+		{"BEARER  " + tokOperator, 200},
+		{"Basic " + tokOperator, 401},
+		{tokOperator, 401},
+	} {
+		r, err := http.NewRequest("GET", e.base+"/api/alarms", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header.Set("Authorization", tc.header)
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.code {
+			t.Errorf("Authorization %q: HTTP %d, want %d", tc.header, resp.StatusCode, tc.code)
+		}
+	}
 }

@@ -366,7 +366,8 @@ var errBadToken = errors.New("unknown token")
 func (s *Server) identify(r *http.Request) (identity, error) {
 	tok := ""
 	if h := r.Header.Get("Authorization"); h != "" {
-		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		// The scheme is case-insensitive (RFC 9110 §11.1): "bearer" works.
+		if scheme, t, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
 			tok = strings.TrimSpace(t)
 		} else {
 			return identity{}, errBadToken
