@@ -33,7 +33,10 @@ import (
 // Seqs inside one segment are consecutive, so a record is found by seq
 // through the segment's offset table. A record whose header or CRC does not
 // check (a torn write at a power cut) ends the segment: the file is cut
-// there when it is opened.
+// there when it is opened. A segment whose name disagrees with its first
+// (checked) record is named after the record: the rename of an empty
+// segment did not reach the disk. Directory entries (new segment, rename,
+// snapshot, a newly made journal directory) are fsynced in their parent.
 //
 // Append writes a batch with one write and one fsync (group commit).
 // Events may be called from any goroutine; Append, WriteSnapshot and Close
@@ -54,6 +57,7 @@ type Journal struct {
 
 type segment struct {
 	first uint64
+	path  string // current name (os.File.Name keeps the name it was opened with)
 	f     *os.File
 	offs  []uint32 // offset of record first+i
 	size  int64
@@ -93,8 +97,8 @@ func OpenJournal(dir string, opts JournalOptions) (*Journal, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = 16 << 20
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("alarm journal: %w", err)
+	if err := makeDirDurable(dir); err != nil {
+		return nil, err
 	}
 	j := &Journal{dir: dir, opts: opts}
 	names, err := filepath.Glob(filepath.Join(dir, "*"+segmentSuffix))
@@ -158,7 +162,7 @@ func openSegment(path string, first uint64) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alarm journal: %w", err)
 	}
-	s := &segment{first: first, f: f}
+	s := &segment{first: first, path: path, f: f}
 	r := bufio.NewReaderSize(io.NewSectionReader(f, 0, 1<<62), 1<<16)
 	var hdr [recHeader]byte
 	payload := make([]byte, 0, 1024)
@@ -170,7 +174,7 @@ func openSegment(path string, first uint64) (*segment, error) {
 		n := binary.LittleEndian.Uint32(hdr[0:])
 		crc := binary.LittleEndian.Uint32(hdr[4:])
 		seq := binary.LittleEndian.Uint64(hdr[8:])
-		if n > maxRecord || seq != first+uint64(len(s.offs)) {
+		if n > maxRecord || (seq != s.first+uint64(len(s.offs)) && len(s.offs) > 0) {
 			break
 		}
 		payload = append(payload[:0], make([]byte, n)...)
@@ -179,6 +183,12 @@ func openSegment(path string, first uint64) (*segment, error) {
 		}
 		if crc32.Update(crc32.Checksum(hdr[8:], crcTable), crcTable, payload) != crc {
 			break
+		}
+		if len(s.offs) == 0 && seq != first {
+			// The file holds whole records from another seq than its
+			// name: a rename of an empty segment (Append) that did not
+			// reach the disk. The checked record is the truth.
+			s.first = seq
 		}
 		s.offs = append(s.offs, uint32(off))
 		off += recHeader + int64(n)
@@ -200,11 +210,48 @@ func openSegment(path string, first uint64) (*segment, error) {
 		}
 	}
 	s.size = off
+	if s.first != first {
+		np := filepath.Join(filepath.Dir(path), segmentName(s.first))
+		if err := os.Rename(path, np); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("alarm journal: rename misnamed segment %s: %w", path, err)
+		}
+		s.path = np
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
+func segmentName(first uint64) string { return fmt.Sprintf("%020d%s", first, segmentSuffix) }
+
+// makeDirDurable creates dir and any missing parent, and fsyncs the parent
+// of each directory it created: without that a power cut can lose the new
+// directory entry, and the segments in it with it.
+func makeDirDurable(dir string) error {
+	dir = filepath.Clean(dir)
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		created = append(created, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("alarm journal: %w", err)
+	}
+	for _, d := range created { // deepest first
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (j *Journal) newSegment(first uint64) error {
-	path := filepath.Join(j.dir, fmt.Sprintf("%020d%s", first, segmentSuffix))
+	path := filepath.Join(j.dir, segmentName(first))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("alarm journal: %w", err)
@@ -214,12 +261,13 @@ func (j *Journal) newSegment(first uint64) error {
 		return err
 	}
 	j.mu.Lock()
-	j.segs = append(j.segs, &segment{first: first, f: f})
+	j.segs = append(j.segs, &segment{first: first, path: path, f: f})
 	j.mu.Unlock()
 	return nil
 }
 
-func syncDir(dir string) error {
+// syncDir fsyncs a directory (a variable so tests can see the calls).
+var syncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("alarm journal: %w", err)
@@ -277,12 +325,19 @@ func (j *Journal) Append(evs []Event) error {
 	if len(cur.offs) == 0 && cur.first != evs[0].Seq {
 		// The empty segment was named for another seq (fresh journal
 		// after a snapshot): rename it to what it will hold.
-		np := filepath.Join(j.dir, fmt.Sprintf("%020d%s", evs[0].Seq, segmentSuffix))
-		if err := os.Rename(cur.f.Name(), np); err != nil {
+		np := filepath.Join(j.dir, segmentName(evs[0].Seq))
+		if err := os.Rename(cur.path, np); err != nil {
 			return fmt.Errorf("alarm journal: %w", err)
 		}
+		// The new name must be durable before records that only it
+		// explains (openSegment also recovers a lost rename).
+		if !j.opts.NoSync {
+			if err := syncDir(j.dir); err != nil {
+				return err
+			}
+		}
 		j.mu.Lock()
-		cur.first = evs[0].Seq
+		cur.first, cur.path = evs[0].Seq, np
 		j.mu.Unlock()
 	} else if want := cur.first + uint64(len(cur.offs)); evs[0].Seq < want {
 		return fmt.Errorf("alarm journal: append seq %d, want %d or later", evs[0].Seq, want)
@@ -360,7 +415,7 @@ func (j *Journal) retain() {
 		j.total -= old.size
 		j.mu.Unlock()
 		old.f.Close()
-		os.Remove(old.f.Name())
+		os.Remove(old.path)
 	}
 }
 
@@ -451,6 +506,7 @@ func (j *Journal) Events(after uint64, limit int) ([]Event, error) {
 	j.mu.RLock()
 	type span struct {
 		s          *segment
+		path       string
 		start, end int64 // byte range of the records wanted
 	}
 	var spans []span
@@ -469,7 +525,7 @@ func (j *Journal) Events(after uint64, limit int) ([]Event, error) {
 		if to < len(s.offs) {
 			end = int64(s.offs[to])
 		}
-		spans = append(spans, span{s, int64(s.offs[from]), end})
+		spans = append(spans, span{s, s.path, int64(s.offs[from]), end})
 		n += to - from
 		want = s.last() + 1
 		if n >= limit {
@@ -489,11 +545,11 @@ func (j *Journal) Events(after uint64, limit int) ([]Event, error) {
 		for len(b) >= recHeader {
 			n := binary.LittleEndian.Uint32(b)
 			if int(n) > len(b)-recHeader {
-				return out, fmt.Errorf("alarm journal: short record in %s", sp.s.f.Name())
+				return out, fmt.Errorf("alarm journal: short record in %s", sp.path)
 			}
 			var ev Event
 			if err := json.Unmarshal(b[recHeader:recHeader+n], &ev); err != nil {
-				return out, fmt.Errorf("alarm journal: decode record in %s: %w", sp.s.f.Name(), err)
+				return out, fmt.Errorf("alarm journal: decode record in %s: %w", sp.path, err)
 			}
 			out = append(out, ev)
 			b = b[recHeader+n:]
