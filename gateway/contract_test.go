@@ -30,7 +30,8 @@ const (
 
 // contractConfig is simConfig's plant (NH3-101 constant 70 ppm: hihi and hi
 // active) plus T-1, a temperature far outside its range (bad/range: the
-// tier-0 quality alarm T-1:fault), and one user per role.
+// tier-0 quality alarm T-1:fault), P-1, a pressure swinging fast enough
+// for its rate-of-change alarm (tier 0), and one user per role.
 func contractConfig(t *testing.T, dir, console, modbusAddr string) string {
 	return writeFile(t, dir, "gw.toml", fmt.Sprintf(`
 [site]
@@ -96,6 +97,20 @@ timeout = "300ms"
     [device.point.sim]
     kind = "constant"
     value = 500.0
+
+  [[device.point]]
+  id = "P-1"
+  unit = "kPa"
+  register = "holding"
+  address = 2
+  type = "uint16"
+  range = [0.0, 1000.0]
+  roc = 10.0
+    [device.point.sim]
+    kind = "sine"
+    value = 500.0
+    amplitude = 400.0
+    period = "2s"
 `, console, tokViewer, tokOperator, tokCommand, filepath.Join(dir, "var"), modbusAddr))
 }
 
@@ -342,6 +357,7 @@ func TestContract(t *testing.T) {
 	waitAlarm(t, p, base, "NH3-101:hihi", "unack", 15*time.Second)
 	waitAlarm(t, p, base, "NH3-101:hi", "unack", 5*time.Second)
 	waitAlarm(t, p, base, "T-1:fault", "unack", 5*time.Second)
+	waitAny(t, p, base, "P-1:roc", 10*time.Second)
 
 	t.Run("page", func(t *testing.T) {
 		code, h, b := call(t, "GET", base+"/", "", "")
@@ -442,6 +458,9 @@ func TestContract(t *testing.T) {
 		if fault["tier"] != 0.0 || fault["priority"] != "low" || fault["quality"] != "bad" {
 			t.Errorf("T-1:fault = %v", fault)
 		}
+		if roc := byID["P-1:roc"]; roc == nil || roc["tier"] != 0.0 || roc["priority"] != "medium" {
+			t.Errorf("P-1:roc = %v, want tier 0 priority medium", roc)
+		}
 
 		code, _, b = call(t, "GET", base+"/api/points", "", "")
 		if code != 200 {
@@ -453,8 +472,8 @@ func TestContract(t *testing.T) {
 			checkPoint(t, "point "+fmt.Sprint(pt["point"]), pt)
 			got[pt["point"].(string)] = pt
 		}
-		if len(pointsOf(pts)) != 2 {
-			t.Errorf("points: %v, want NH3-101 and T-1 (and the gateway's own)", pts)
+		if len(pointsOf(pts)) != 3 {
+			t.Errorf("points: %v, want NH3-101, T-1 and P-1 (and the gateway's own)", pts)
 		}
 		if nh3 := got["NH3-101"]; nh3["quality"] != "good" || nh3["unit"] != "ppm" || nh3["device"] != "GC-1" {
 			t.Errorf("NH3-101 = %v", nh3)
@@ -568,7 +587,7 @@ func TestContract(t *testing.T) {
 			checkPoint(t, "snapshot point", p.(map[string]any))
 			pts = append(pts, p.(map[string]any))
 		}
-		if len(pointsOf(pts)) != 2 {
+		if len(pointsOf(pts)) != 3 {
 			t.Errorf("snapshot points %v", snap["points"])
 		}
 		ids := map[string]bool{}
@@ -744,4 +763,25 @@ func pointsOf(pts []map[string]any) []map[string]any {
 		}
 	}
 	return out
+}
+
+// waitAny polls /api/alarms until the alarm id is listed (in any state).
+func waitAny(t *testing.T, p *proc, base, id string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		var list []alarmView
+		getJSON(t, base+"/api/alarms", &list)
+		for _, a := range list {
+			if a.ID == id {
+				return
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("gateway exited (code %d) while waiting for %s", p.code, id)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	t.Fatalf("alarm %s not raised within %v", id, within)
 }
