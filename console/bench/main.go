@@ -248,6 +248,7 @@ func server(args []string) error {
 
 	cpu0, t0 := cpuTime(), time.Now()
 	var sent struct{ ticks, samples, alarms int }
+	var gaps []time.Duration // between consecutive ticks the feeder saw: the process's own scheduling delay
 	fed := make(chan struct{})
 	go func() { // the feeder: one goroutine on its own OS thread
 		defer close(fed)
@@ -256,9 +257,13 @@ func server(args []string) error {
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		end := time.After(*dur)
+		last := time.Now()
 		for i := 0; ; i++ {
 			select {
 			case <-tick.C:
+				now := time.Now()
+				gaps = append(gaps, now.Sub(last))
+				last = now
 			case <-end:
 				return
 			case <-ctx.Done():
@@ -291,6 +296,7 @@ func server(args []string) error {
 	runtime.ReadMemStats(&ms)
 	fmt.Printf("server: fed %s: %d ticks, %d samples (%.0f/s), %d alarm events\n",
 		wall.Round(time.Millisecond), sent.ticks, sent.samples, float64(sent.samples)/wall.Seconds(), sent.alarms)
+	fmt.Println("server: feeder", stats("tick gap", gaps), fmt.Sprintf("(10 ms when on time; %d ticks > 15 ms)", countOver(gaps, 15*time.Millisecond)))
 	fmt.Printf("server: CPU %.2f s user+sys over %.1f s = %.1f %% of one core; RSS %.1f MiB, peak RSS %.1f MiB, Go heap in use %.1f MiB, GCs %d\n",
 		cpu.Seconds(), wall.Seconds(), 100*cpu.Seconds()/wall.Seconds(), rss, hwm, float64(ms.HeapInuse)/(1<<20), ms.NumGC)
 	fmt.Printf("server: clients now %.0f, alarm frames queued %.0f, samples frames dropped for slow clients %.0f, samples dropped before the hub %.0f, slow clients disconnected %.0f\n",
@@ -299,6 +305,16 @@ func server(args []string) error {
 		metric(reg, "hazardgw_console_rejects_total", "slow"))
 	stop()
 	return <-served
+}
+
+func countOver(ds []time.Duration, d time.Duration) int {
+	n := 0
+	for _, x := range ds {
+		if x > d {
+			n++
+		}
+	}
+	return n
 }
 
 func alarmRate(every int) float64 {
@@ -340,6 +356,7 @@ func metric(reg *prometheus.Registry, name, label string) float64 {
 type result struct {
 	alarms, samples []time.Duration
 	alarmFrames     int // counted ones (after -skip)
+	bytes, frames   int // every frame's payload (after -skip)
 	closeErr        error
 }
 
@@ -406,6 +423,8 @@ func clients(args []string) error {
 				if now.Before(countFrom) {
 					continue
 				}
+				r.bytes += len(m)
+				r.frames++
 				v, ok := firstValue(m)
 				if !ok {
 					continue
@@ -431,6 +450,8 @@ func clients(args []string) error {
 	for _, r := range results {
 		all.alarms = append(all.alarms, r.alarms...)
 		all.samples = append(all.samples, r.samples...)
+		all.bytes += r.bytes
+		all.frames += r.frames
 		if minA < 0 || r.alarmFrames < minA {
 			minA = r.alarmFrames
 		}
@@ -444,7 +465,9 @@ func clients(args []string) error {
 	}
 	fmt.Printf("clients: measured %.1f s (after a %s warm-up); clients' CPU %.1f %% of one core; connections closed with %v\n",
 		(wall - *skip).Seconds(), *skip, 100*cpu.Seconds()/wall.Seconds(), closes)
-	fmt.Printf("clients: alarm frames per client %d..%d\n", minA, maxA)
+	fmt.Printf("clients: alarm frames per client %d..%d; received %.1f MB/s of frame payload, %.0f frames/s, %.0f B per frame\n",
+		minA, maxA, float64(all.bytes)/(wall-*skip).Seconds()/1e6, float64(all.frames)/(wall-*skip).Seconds(),
+		float64(all.bytes)/float64(max(all.frames, 1)))
 	fmt.Println(stats("alarm  ", all.alarms))
 	fmt.Println(stats("samples", all.samples))
 	return nil
@@ -458,7 +481,7 @@ func stats(name string, ds []time.Duration) string {
 	p := func(q float64) string {
 		return fmt.Sprintf("%.2f ms", float64(ds[int(q*float64(len(ds)-1))])/1e6)
 	}
-	return fmt.Sprintf("%s: %7d frames  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", name, len(ds), p(0.5), p(0.9), p(0.99), p(0.999), p(1))
+	return fmt.Sprintf("%s: n=%d  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", name, len(ds), p(0.5), p(0.9), p(0.99), p(0.999), p(1))
 }
 
 // firstValue finds the first "value": number in a frame without decoding
