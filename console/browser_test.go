@@ -127,6 +127,13 @@ func TestBrowser(t *testing.T) {
 	poll("horn sounding for the new alarm", `!document.querySelector('#silence').disabled`)
 	step("silence", chromedp.Click(chromedp.CSS("#silence")))
 	poll("silenced until the next new alarm", `document.querySelector('#silence').disabled`)
+	// The flood ends: the next event no longer carries flood (omitted
+	// when false) and the sign goes away.
+	e.eng.mu.Lock()
+	e.eng.flood = false
+	e.eng.mu.Unlock()
+	e.eng.clear("FIRE-Z1:on")
+	poll("flood sign gone after the flood", `document.querySelector('#flood').hidden`)
 
 	// A point whose stale alarm goes active is shown as stale, never as
 	// its last value.

@@ -116,7 +116,7 @@ function onAlarm(a) {
   if (cur && cur.seq >= a.seq) return; // a replayed event older than what we show
   if (a.state === "normal") S.alarms.delete(a.id); else S.alarms.set(a.id, a);
   S.seq = Math.max(S.seq, a.seq);
-  if (typeof a.flood === "boolean") S.flood = a.flood;
+  S.flood = !!a.flood; // an event carries flood only while the site floods
   renderAlarms(); renderPointsSoon();
 }
 
