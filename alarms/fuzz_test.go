@@ -73,12 +73,17 @@ func runFuzzOnce(t *testing.T, data []byte) {
 		now := scenarioStart
 		var seq uint64
 		oos := map[string]bool{}
+		last := map[string]Event{}
 		check := func(cmd *Command) {
 			for _, ev := range m.Take() {
 				if ev.Seq != seq+1 {
 					t.Fatalf("seq %d after %d", ev.Seq, seq)
 				}
 				seq = ev.Seq
+				if err := checkTransition(last[ev.ID], ev); err != nil {
+					t.Fatalf("%s: %v", ev.ID, err)
+				}
+				last[ev.ID] = ev
 				if oos[ev.Point] && (cmd == nil || (cmd.Op != OpOOS && cmd.Op != OpIOS) || cmd.Point != ev.Point) {
 					t.Fatalf("event for an out-of-service point: %+v", ev)
 				}
@@ -171,4 +176,58 @@ func FuzzJournalOpen(f *testing.F) {
 			t.Fatalf("append after open: %v %v", got, err)
 		}
 	})
+}
+
+// allowed are SPEC §5's transitions between derived states (shelved and oos
+// aside), plus a stage change that keeps the state.
+var allowed = map[[2]State]bool{
+	{Normal, Unack}: true, {Unack, Acked}: true, {Unack, RtnUnack}: true, {Unack, Unack}: true,
+	{Acked, Normal}: true, {Acked, Latched}: true, {RtnUnack, Normal}: true, {RtnUnack, Latched}: true,
+	{RtnUnack, Unack}: true, {RtnUnack, RtnUnack}: true, {Latched, Normal}: true, {Latched, Unack}: true,
+}
+
+// checkTransition checks one event against the previous event of the same
+// alarm (the zero Event: a fresh alarm, normal): the state agrees with the
+// flags, the transition is one SPEC §5 lists, and something SPEC §5 counts
+// as a change did change.
+func checkTransition(prev, ev Event) error {
+	if prev.ID == "" {
+		prev = Event{State: Normal, Acked: true}
+	}
+	var ok bool
+	switch ev.State {
+	case Normal:
+		ok = !ev.Active && ev.Acked && !ev.Latched && ev.ShelvedUntil == nil && !ev.OOS
+	case Unack:
+		ok = ev.Active && !ev.Acked && ev.ShelvedUntil == nil && !ev.OOS
+	case Acked:
+		ok = ev.Active && ev.Acked && ev.ShelvedUntil == nil && !ev.OOS
+	case RtnUnack:
+		ok = !ev.Active && !ev.Acked && ev.ShelvedUntil == nil && !ev.OOS
+	case Latched:
+		ok = !ev.Active && ev.Acked && ev.Latched && ev.ShelvedUntil == nil && !ev.OOS
+	case Shelved:
+		ok = ev.ShelvedUntil != nil && !ev.OOS
+	case OOS:
+		ok = ev.OOS && !ev.Active && ev.ShelvedUntil == nil
+	}
+	if !ok {
+		return fmt.Errorf("state %s disagrees with active=%v acked=%v latched=%v shelved=%v oos=%v",
+			ev.State, ev.Active, ev.Acked, ev.Latched, ev.ShelvedUntil != nil, ev.OOS)
+	}
+	switch {
+	case prev.State == OOS && ev.State != Normal:
+		return fmt.Errorf("oos -> %s (ios returns to normal)", ev.State)
+	case ev.State == Unack && ev.Stage != 0 && ev.Stage != prev.Stage+1 && prev.State != Shelved:
+		return fmt.Errorf("unack with stage %d after stage %d", ev.Stage, prev.Stage)
+	case prev.State != Shelved && prev.State != OOS && ev.State != Shelved && ev.State != OOS &&
+		!allowed[[2]State{prev.State, ev.State}]:
+		return fmt.Errorf("transition %s -> %s is not in SPEC §5", prev.State, ev.State)
+	}
+	same := func(a, b *time.Time) bool { return (a == nil) == (b == nil) && (a == nil || a.Equal(*b)) }
+	if prev.State == ev.State && prev.Active == ev.Active && prev.Acked == ev.Acked && prev.Latched == ev.Latched &&
+		same(prev.ShelvedUntil, ev.ShelvedUntil) && prev.OOS == ev.OOS && prev.Stage == ev.Stage {
+		return fmt.Errorf("event #%d changes nothing SPEC §5 counts (state %s)", ev.Seq, ev.State)
+	}
+	return nil
 }

@@ -710,6 +710,11 @@ func (m *Machine) Command(now time.Time, c Command) (Event, error) {
 		if c.For <= 0 || int64(c.For) > m.maxShelve {
 			return Event{}, fmt.Errorf("shelve %s: duration %s outside (0, %s]: %w", c.Alarm, c.For, time.Duration(m.maxShelve), ErrInvalid)
 		}
+		if a.flags&fShelved != 0 && m.shelved[ai] == n+int64(c.For) {
+			// Nothing would change: like every other no-op command it is
+			// refused rather than journaled as an event that changes nothing.
+			return Event{}, fmt.Errorf("shelve %s: already shelved until then: %w", c.Alarm, ErrRefused)
+		}
 		a.flags |= fShelved
 		m.shelved[ai] = n + int64(c.For)
 		m.timers.push(timer{at: n + int64(c.For), alarm: ai, what: tShelve})
