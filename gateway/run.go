@@ -106,7 +106,7 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 			h := st.Health()
 			return console.StoreHealth{InfluxDB: h.InfluxDB, OutboxBytes: h.OutboxBytes,
 				OutboxSamples: h.OutboxSamples,
-				Down: h.Condition() != "" || engine.Health().JournalErr != ""}
+				Down:          h.Condition() != "" || engine.Health().JournalErr != ""}
 		},
 		History: func(_ context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
 			var out []drivers.Sample
@@ -131,9 +131,9 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	engine.Subscribe(con)
 
 	var (
-		failMu   sync.Mutex
-		failErr  error
-		inCtx, stopInputs = context.WithCancel(ctx)
+		failMu              sync.Mutex
+		failErr             error
+		inCtx, stopInputs   = context.WithCancel(ctx)
 		outCtx, stopOutputs = context.WithCancel(context.Background())
 	)
 	defer stopInputs()
