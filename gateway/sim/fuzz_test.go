@@ -2,10 +2,11 @@ package sim
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
 	"io"
 	"testing"
+
+	"hazardgw/drivers/modbus/rtuslave"
 )
 
 // rwBuf is a ReadWriter over fixed input; Read returns EOF at the end.
@@ -28,7 +29,7 @@ func FuzzRTU(f *testing.F) {
 		f.Fatal(err)
 	}
 	d := p.devices["A"]
-	frame := func(b ...byte) []byte { return binary.LittleEndian.AppendUint16(b, crc16(b)) }
+	frame := func(b ...byte) []byte { return binary.LittleEndian.AppendUint16(b, rtuslave.CRC(b)) }
 	f.Add(frame(1, 3, 0, 0, 0, 22))
 	f.Add(frame(1, 2, 0, 0, 0, 8))
 	f.Add(frame(1, 16, 0, 30, 0, 2, 4, 0, 1, 0, 2))
@@ -36,11 +37,11 @@ func FuzzRTU(f *testing.F) {
 	f.Add(append(frame(1, 4, 0, 0, 0, 2), frame(1, 1, 0, 0, 7, 208)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rw := &rwBuf{in: bytes.NewReader(data)}
-		serveRTU(context.Background(), rw, func(unit uint8, pdu []byte) []byte {
-			if unit != 1 {
-				return nil
+		b := &rtuBus{plant: p, units: map[uint8]*device{1: d}}
+		rtuslave.Serve(rw, func() bool { return false }, func(frame []byte) {
+			if r := b.reply(frame); r != nil {
+				rw.Write(r)
 			}
-			return p.answer(d, pdu)
 		})
 		out := rw.out.Bytes()
 		for len(out) > 0 {
@@ -61,7 +62,7 @@ func FuzzRTU(f *testing.F) {
 			if n > len(out) {
 				t.Fatalf("answer % x shorter than its length %d", out, n)
 			}
-			if crc16(out[:n-2]) != binary.LittleEndian.Uint16(out[n-2:n]) {
+			if rtuslave.CRC(out[:n-2]) != binary.LittleEndian.Uint16(out[n-2:n]) {
 				t.Fatalf("answer % x has a bad CRC", out[:n])
 			}
 			out = out[n:]

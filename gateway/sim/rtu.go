@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
 
 	"hazardgw/drivers/modbus/pty"
+	"hazardgw/drivers/modbus/rtuslave"
 )
 
 // rtuBus is one simulated RS-485 line: a socat pty pair whose gateway end
@@ -97,73 +97,29 @@ func (b *rtuBus) stop() {
 // frame for an unknown unit, a unit in comm loss, a broadcast or with a bad
 // CRC gets no answer, as on a real line.
 func (b *rtuBus) serve(ctx context.Context) {
-	serveRTU(ctx, b.f, func(unit uint8, pdu []byte) []byte {
-		d := b.units[unit]
-		if d == nil {
-			return nil
+	rtuslave.Serve(b.f, func() bool { return ctx.Err() != nil }, func(frame []byte) {
+		if r := b.reply(frame); r != nil {
+			_, _ = b.f.Write(r)
 		}
-		p := b.plant
-		p.mu.Lock()
-		lost := p.lostLocked(d, p.now())
-		p.mu.Unlock()
-		if lost {
-			return nil
-		}
-		return p.answer(d, pdu)
 	})
 }
 
-// serveRTU reads frames from rw (their length known from the function
-// code) and writes the answers handle gives.
-func serveRTU(ctx context.Context, rw io.ReadWriter, handle func(unit uint8, pdu []byte) []byte) {
-	var buf []byte
-	tmp := make([]byte, 512)
-	for ctx.Err() == nil {
-		n, err := rw.Read(tmp)
-		if err != nil && n == 0 {
-			return // closed at shutdown
-		}
-		buf = append(buf, tmp[:n]...)
-		for len(buf) >= 2 {
-			need := reqLength(buf)
-			if need < 0 {
-				buf = buf[:0] // unknown function: resynchronise on the next frame
-				break
-			}
-			if len(buf) < need {
-				break
-			}
-			frame := buf[:need]
-			if crc16(frame[:need-2]) != binary.LittleEndian.Uint16(frame[need-2:]) {
-				buf = buf[:0]
-				break
-			}
-			if frame[0] != 0 {
-				if res := handle(frame[0], frame[1:need-2]); res != nil {
-					out := append([]byte{frame[0]}, res...)
-					out = binary.LittleEndian.AppendUint16(out, crc16(out))
-					_, _ = rw.Write(out)
-				}
-			}
-			buf = append(buf[:0], buf[need:]...)
-		}
+// reply is the answer ADU to one request frame, or nil when the line stays
+// silent: a broadcast (unit 0), a unit not on this line, a unit in comm
+// loss.
+func (b *rtuBus) reply(frame []byte) []byte {
+	d := b.units[frame[0]]
+	if d == nil {
+		return nil
 	}
-}
-
-// reqLength is the length of the request frame at the start of buf (unit,
-// function, data, CRC), or a lower bound while the length byte of FC15/16
-// has not arrived; -1 for an unsupported function.
-func reqLength(buf []byte) int {
-	switch buf[1] {
-	case 1, 2, 3, 4, 5, 6:
-		return 8
-	case 15, 16:
-		if len(buf) < 7 {
-			return 7
-		}
-		return 9 + int(buf[6])
+	p := b.plant
+	p.mu.Lock()
+	lost := p.lostLocked(d, p.now())
+	p.mu.Unlock()
+	if lost {
+		return nil
 	}
-	return -1
+	return rtuslave.ADU(frame[0], p.answer(d, frame[1:len(frame)-2]))
 }
 
 // answer executes one request PDU (function code first) on device d and
@@ -230,20 +186,4 @@ func (p *Plant) answer(d *device, pdu []byte) []byte {
 		return pdu[:5]
 	}
 	return exc(1)
-}
-
-// crc16 is the Modbus RTU CRC (poly 0xA001, init 0xFFFF).
-func crc16(b []byte) uint16 {
-	crc := uint16(0xFFFF)
-	for _, x := range b {
-		crc ^= uint16(x)
-		for range 8 {
-			if crc&1 != 0 {
-				crc = crc>>1 ^ 0xA001
-			} else {
-				crc >>= 1
-			}
-		}
-	}
-	return crc
 }

@@ -129,10 +129,3 @@ func TestRTURefusesRealDevice(t *testing.T) {
 		t.Errorf("start over a real file: err = %v", err)
 	}
 }
-
-func TestCRC16(t *testing.T) {
-	// Read holding registers 0+1 of unit 1: 01 03 00 00 00 01, CRC 84 0A.
-	if got := crc16([]byte{1, 3, 0, 0, 0, 1}); got != 0x0A84 {
-		t.Errorf("crc16 = %04x, want 0a84", got)
-	}
-}

@@ -6,6 +6,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"hazardgw/drivers/modbus/rtuslave"
 )
 
 // rtuRead sends a read of holding registers to unit over an RTU stream and
@@ -13,7 +15,7 @@ import (
 func rtuRead(t *testing.T, c net.Conn, unit byte, addr, qty uint16, want int) []byte {
 	t.Helper()
 	req := []byte{unit, 3, byte(addr >> 8), byte(addr), byte(qty >> 8), byte(qty)}
-	req = binary.LittleEndian.AppendUint16(req, crc(req))
+	req = binary.LittleEndian.AppendUint16(req, rtuslave.CRC(req))
 	if _, err := c.Write(req); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +37,7 @@ func TestRTUOverTCPModes(t *testing.T) {
 	}
 	defer c.Close()
 	got := rtuRead(t, c, 1, 0, 1, 7)
-	if got[2] != 2 || got[3] != 0x12 || got[4] != 0x34 || crc(got[:5]) != binary.LittleEndian.Uint16(got[5:]) {
+	if got[2] != 2 || got[3] != 0x12 || got[4] != 0x34 || rtuslave.CRC(got[:5]) != binary.LittleEndian.Uint16(got[5:]) {
 		t.Fatalf("reply % x", got)
 	}
 	u.SetExceptionFor(6, 1)
@@ -46,7 +48,7 @@ func TestRTUOverTCPModes(t *testing.T) {
 		t.Fatalf("after the exception: % x", got)
 	}
 	u.SetMode(Garbage)
-	if got := rtuRead(t, c, 1, 0, 1, 7); crc(got[:5]) == binary.LittleEndian.Uint16(got[5:]) {
+	if got := rtuRead(t, c, 1, 0, 1, 7); rtuslave.CRC(got[:5]) == binary.LittleEndian.Uint16(got[5:]) {
 		t.Fatalf("garbage reply has a good CRC: % x", got)
 	}
 	u.SetMode(Short)

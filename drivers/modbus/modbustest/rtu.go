@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"hazardgw/drivers/modbus/pty"
+	"hazardgw/drivers/modbus/rtuslave"
 )
 
 // RTUSlave answers Modbus RTU on one end of a socat pty pair; the driver
@@ -100,56 +101,18 @@ func (s *RTUSlave) serve() {
 	serveRTU(&s.units, s.f, s.done)
 }
 
-// serveRTU reads request frames (their length known from the function
-// code) from rw and answers those addressed to a known unit, until a read
-// fails or done is closed.
+// serveRTU answers the requests on rw addressed to a known unit until a
+// read fails or done is closed.
 func serveRTU(us *units, rw io.ReadWriter, done <-chan struct{}) {
-	var buf []byte
-	tmp := make([]byte, 512)
-	for {
-		n, err := rw.Read(tmp)
+	stop := func() bool {
 		select {
 		case <-done:
-			return
+			return true
 		default:
-		}
-		if err != nil && n == 0 {
-			return // the pty is gone (socat ended)
-		}
-		buf = append(buf, tmp[:n]...)
-		for len(buf) >= 2 {
-			need := reqLength(buf)
-			if need < 0 {
-				buf = buf[:0] // unknown function: resynchronise on the next frame
-				break
-			}
-			if len(buf) < need {
-				break
-			}
-			frame := buf[:need]
-			if crc(frame[:need-2]) != binary.LittleEndian.Uint16(frame[need-2:]) {
-				buf = buf[:0]
-				break
-			}
-			answer(us, rw, frame, done)
-			buf = append(buf[:0], buf[need:]...)
+			return false
 		}
 	}
-}
-
-// reqLength is a request's length from its first bytes, 0 when more bytes
-// are needed to tell, -1 for a function this slave does not know.
-func reqLength(b []byte) int {
-	switch fc := b[1]; {
-	case fc >= 1 && fc <= 6:
-		return 8
-	case fc == 15 || fc == 16:
-		if len(b) < 7 {
-			return 7
-		}
-		return 9 + int(b[6])
-	}
-	return -1
+	rtuslave.Serve(rw, stop, func(frame []byte) { answer(us, rw, frame, done) })
 }
 
 func answer(us *units, w io.Writer, req []byte, done <-chan struct{}) {
@@ -178,8 +141,7 @@ func answer(us *units, w io.Writer, req []byte, done <-chan struct{}) {
 	} else {
 		pdu = u.execute(req[1:len(req)-2], b.mode == Short)
 	}
-	adu := append([]byte{req[0]}, pdu...)
-	adu = binary.LittleEndian.AppendUint16(adu, crc(adu))
+	adu := rtuslave.ADU(req[0], pdu)
 	switch b.mode {
 	case Garbage:
 		adu[len(adu)-1] ^= 0x5A
@@ -255,22 +217,6 @@ func (u *Unit) execute(pdu []byte, short bool) []byte {
 		return pdu[:5]
 	}
 	return ex(1)
-}
-
-// crc is the Modbus CRC-16 (poly 0xA001, init 0xFFFF).
-func crc(b []byte) uint16 {
-	c := uint16(0xFFFF)
-	for _, x := range b {
-		c ^= uint16(x)
-		for range 8 {
-			if c&1 != 0 {
-				c = c>>1 ^ 0xA001
-			} else {
-				c >>= 1
-			}
-		}
-	}
-	return c
 }
 
 // RTUOverTCP is a serial gateway on a loopback port: RTU frames over TCP,
