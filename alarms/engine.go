@@ -296,8 +296,25 @@ func (e *Engine) step(group []item, marks []int) {
 	e.met.samples.Add(float64(nsamples))
 	if len(e.pending) > 0 {
 		err := e.j.Append(e.pending)
+		e.mu.Lock()
+		for _, ev := range e.pending {
+			if ev.State == Normal {
+				delete(e.current, ev.ID)
+			} else {
+				e.current[ev.ID] = ev
+			}
+			e.met.events.WithLabelValues(ev.Cond, ev.State.String()).Inc()
+		}
+		e.mu.Unlock()
 		if err == nil && e.j.NeedSnapshot() {
-			err = e.j.WriteSnapshot(e.m.Seq(), e.m.Current(now))
+			// The snapshot holds each alarm's last journaled event (its
+			// seq and time), as a replay of the whole journal would leave
+			// it. Only this goroutine writes current: no lock to read it.
+			snap := make([]Event, 0, len(e.current))
+			for _, ev := range e.current {
+				snap = append(snap, ev)
+			}
+			err = e.j.WriteSnapshot(e.m.Seq(), snap)
 		}
 		e.mu.Lock()
 		if err != nil {
@@ -307,14 +324,6 @@ func (e *Engine) step(group []item, marks []int) {
 			e.log.Error("alarm journal write failed; events shown but not durable", "err", err)
 		} else {
 			e.jerr = ""
-		}
-		for _, ev := range e.pending {
-			if ev.State == Normal {
-				delete(e.current, ev.ID)
-			} else {
-				e.current[ev.ID] = ev
-			}
-			e.met.events.WithLabelValues(ev.Cond, ev.State.String()).Inc()
 		}
 		e.mu.Unlock()
 		e.seq.Store(e.pending[len(e.pending)-1].Seq)

@@ -810,8 +810,17 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 	}
 	a.gen++
 	if a.flags&(fAcked|fShelved|fOOS) == 0 && a.prio >= m.minPrio && int(a.stage)+1 < len(m.ladder) && a.activated != 0 {
+		// The ladder runs from the (re-)annunciation: the activation, or
+		// the end of a shelf (unshelve). A journaled unack event is that
+		// moment or the escalation to its stage, so its time tells the
+		// base; otherwise (rtn_unack, or a snapshot view without seq) the
+		// activation is the best known.
+		base := a.activated
+		if ev.State == Unack && ev.Seq > 0 {
+			base = ev.Time.UnixNano() - m.ladder[a.stage].after
+		}
 		next := int(a.stage) + 1
-		m.timers.push(timer{at: a.activated + m.ladder[next].after, base: a.activated, alarm: ai,
+		m.timers.push(timer{at: base + m.ladder[next].after, base: base, alarm: ai,
 			what: tEscalate, gen: a.gen, stage: uint8(next)})
 	}
 }

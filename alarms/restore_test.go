@@ -1,0 +1,102 @@
+package alarms
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"hazardgw/drivers"
+)
+
+// An alarm re-annunciated at the end of a shelf escalates from that moment
+// (shelve_escalation.txt); after a restart it must keep that schedule, not
+// fall back to its first activation and escalate at once.
+func TestRestoreEscalationAfterUnshelve(t *testing.T) {
+	cfg := parseScenarioConfig(t, engineConfig)
+	m, _ := NewMachine(cfg, scenarioStart)
+	at := func(d time.Duration) time.Time { return scenarioStart.Add(d) }
+	m.Sample(at(0), sample("NH3-101", 70, at(0)))
+	if _, err := m.Command(at(time.Minute), Command{Op: OpShelve, Alarm: "NH3-101:hihi", For: 3 * time.Minute, Comment: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	m.Advance(at(4 * time.Minute)) // the shelf ends: unack, stage 0, ladder from 4m
+	evs := append([]Event(nil), m.Take()...)
+	if last := evs[len(evs)-1]; last.State != Unack || last.Stage != 0 || !last.Time.Equal(at(4*time.Minute)) {
+		t.Fatalf("re-annunciation %s", describe(last))
+	}
+	restart := at(5 * time.Minute)
+	m2, _ := NewMachine(cfg, restart)
+	for _, ev := range evs {
+		m2.Restore(ev, restart)
+	}
+	m2.Advance(at(6*time.Minute - time.Millisecond))
+	if got := m2.Take(); len(got) != 0 {
+		t.Fatalf("escalated early after restart: %s", describe(got[0]))
+	}
+	m2.Advance(at(6 * time.Minute))
+	got := m2.Take()
+	if len(got) != 1 || got[0].Stage != 1 || !got[0].Time.Equal(at(6*time.Minute)) {
+		t.Fatalf("after restart: %v", got)
+	}
+}
+
+// The snapshot written at a segment rotation holds each alarm's last
+// journaled event (seq, time), so a restart from it shows the alarms as
+// they were emitted and keeps their escalation schedule.
+func TestEngineSnapshotKeepsLastEvents(t *testing.T) {
+	dir := t.TempDir()
+	cfg := parseScenarioConfig(t, engineConfig)
+	opts := JournalOptions{SegmentBytes: 1, NoSync: true} // every batch rotates and snapshots
+	j, err := OpenJournal(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := scenarioStart
+	e, err := New(cfg, j, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(it item) {
+		e.step([]item{it}, nil)
+	}
+	step(item{samples: []drivers.Sample{sample("NH3-101", 70, now)}}) // seq 1, unack
+	now = now.Add(time.Minute)
+	step(item{cmd: &request{c: Command{Op: OpShelve, Alarm: "NH3-101:hihi", For: 3 * time.Minute, Comment: "t"}, reply: make(chan reply, 1)}})
+	now = now.Add(3 * time.Minute)
+	step(item{samples: []drivers.Sample{sample("NH3-101", 71, now)}}) // expiry at 4m: seq 3, unack again
+	now = now.Add(time.Second)
+	step(item{samples: []drivers.Sample{sample("NH3-101", 72, now)}}) // no event
+	bad := drivers.Sample{Point: "NH3-101", Quality: drivers.Bad, Cause: drivers.CauseComm, Time: now}
+	step(item{samples: []drivers.Sample{bad, bad, bad}}) // comm unack: seq 4, a new segment, a snapshot
+	if e.Seq() != 4 || j.snapSeq != 4 {
+		t.Fatalf("seq %d, snapshot at %d; want 4 and 4", e.Seq(), j.snapSeq)
+	}
+	// kill -9 at 5m; the segments the snapshot covers may be gone.
+	j2, err := OpenJournal(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	now = scenarioStart.Add(5 * time.Minute)
+	e2, err := New(cfg, j2, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hihi Event
+	for _, ev := range e2.Alarms() {
+		if ev.ID == "NH3-101:hihi" {
+			hihi = ev
+		}
+	}
+	if hihi.Seq != 3 || hihi.State != Unack || !hihi.Time.Equal(scenarioStart.Add(4*time.Minute)) {
+		t.Fatalf("restored %s", describe(hihi))
+	}
+	e2.m.Advance(scenarioStart.Add(6*time.Minute - time.Millisecond))
+	if got := e2.m.Take(); len(got) != 0 {
+		t.Fatalf("escalated early after restart: %s", describe(got[0]))
+	}
+	e2.m.Advance(scenarioStart.Add(6 * time.Minute))
+	if got := e2.m.Take(); len(got) != 1 || got[0].Seq != 5 || got[0].Stage != 1 || strings.Join(got[0].Notify, ",") != "operator,commander,platform" {
+		t.Fatalf("stage 1 after restart: %v", got)
+	}
+}
