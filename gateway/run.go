@@ -124,6 +124,12 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 		return err
 	}
 
+	// Embedded brokers listen before anything runs: a port in use is one
+	// line, exit 1, like the console's.
+	if err := mq.StartBrokers(); err != nil {
+		return err
+	}
+
 	engine.Subscribe(st)
 	for _, o := range mq.Outputs() {
 		engine.Subscribe(o)

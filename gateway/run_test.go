@@ -268,3 +268,26 @@ max_bytes = "100B"
 	}
 	p.stop(t, syscall.SIGTERM)
 }
+
+func TestRunEmbeddedBrokerPortInUse(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := simConfig(t, dir, freePort(t), freePort(t), 1, fmt.Sprintf(`
+[[broker]]
+name = "plant"
+url = "embedded"
+listen = %q
+`, l.Addr().String()))
+	p := startGateway(t, dir, cfg)
+	if code := p.exited(t, 20*time.Second); code != 1 {
+		t.Fatalf("exit code %d, want 1", code)
+	}
+	out := strings.TrimSpace(p.output())
+	if strings.Count(out, "\n") != 0 || !strings.Contains(out, l.Addr().String()) {
+		t.Fatalf("want one line naming the broker address, got:\n%s", out)
+	}
+}

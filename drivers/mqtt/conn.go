@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -216,7 +217,10 @@ type embedded struct {
 }
 
 func (e *embedded) start(log *slog.Logger) error {
-	s := mochi.New(&mochi.Options{InlineClient: true, Logger: log.With("component", "embedded-broker")})
+	// mochi logs every hook and listener at info; the gateway wants its
+	// warnings only.
+	quiet := slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("component", "embedded-broker")
+	s := mochi.New(&mochi.Options{InlineClient: true, Logger: quiet})
 	if err := s.AddHook(&authHook{user: e.user, pass: e.pass}, nil); err != nil {
 		return err
 	}
@@ -234,7 +238,9 @@ func (e *embedded) stop() error {
 	if e.srv == nil {
 		return nil
 	}
-	return e.srv.Close()
+	err := e.srv.Close()
+	e.srv = nil
+	return err
 }
 
 // authHook admits everyone, or only user/password when a user is set.
@@ -269,3 +275,18 @@ func (nullStore) All() []string                      { return nil }
 func (nullStore) Del(string)                         {}
 func (nullStore) Close()                             {}
 func (nullStore) Reset()                             {}
+
+// minLevel is a slog.Handler that drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(a), h.min}
+}
+func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }

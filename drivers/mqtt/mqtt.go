@@ -241,6 +241,34 @@ func (c *Conns) DeviceHealth() []drivers.Health {
 	return out
 }
 
+// StartBrokers starts the embedded brokers now instead of in Run, so that
+// a port in use is reported before anything else of the gateway starts. On
+// an error no broker is left running. Calling it again does nothing.
+func (c *Conns) StartBrokers() error {
+	for _, conn := range c.conns {
+		if conn.embedded == nil || conn.embedded.srv != nil {
+			continue
+		}
+		if err := conn.embedded.start(c.log); err != nil {
+			c.stopBrokers()
+			return fmt.Errorf("mqtt broker %s: %w", conn.name, err)
+		}
+	}
+	return nil
+}
+
+// stopBrokers stops every embedded broker that runs.
+func (c *Conns) stopBrokers() {
+	for _, conn := range c.conns {
+		if conn.embedded == nil {
+			continue
+		}
+		if err := conn.embedded.stop(); err != nil {
+			c.log.Warn("embedded broker stop", "broker", conn.name, "err", err)
+		}
+	}
+}
+
 // FlushTimeout bounds the final publishing of pending alarm events and the
 // offline status at shutdown.
 const FlushTimeout = 3 * time.Second
@@ -254,23 +282,8 @@ const FlushTimeout = 3 * time.Second
 // Cancel ctx after the engine has drained (its last events then still go
 // out); the Subscribers' Runners should be stopped before that.
 func (c *Conns) Run(ctx context.Context) error {
-	var started []*Conn
-	stopBrokers := func() {
-		for _, conn := range started {
-			if err := conn.embedded.stop(); err != nil {
-				c.log.Warn("embedded broker stop", "broker", conn.name, "err", err)
-			}
-		}
-	}
-	for _, conn := range c.conns {
-		if conn.embedded == nil {
-			continue
-		}
-		if err := conn.embedded.start(c.log); err != nil {
-			stopBrokers()
-			return fmt.Errorf("mqtt broker %s: %w", conn.name, err)
-		}
-		started = append(started, conn)
+	if err := c.StartBrokers(); err != nil {
+		return err
 	}
 	for _, conn := range c.conns {
 		conn.client.Connect() // ConnectRetry: paho keeps trying in the background
@@ -327,7 +340,7 @@ func (c *Conns) Run(ctx context.Context) error {
 	for _, conn := range c.conns {
 		conn.client.Disconnect(250)
 	}
-	stopBrokers()
+	c.stopBrokers()
 	return errors.Join(errs...)
 }
 
