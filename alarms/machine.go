@@ -381,7 +381,7 @@ func (m *Machine) setCond(ai int32, cond bool, t, onDelay, offDelay int64, now t
 	case cond:
 		a.flags |= fPendOn
 		a.due = t + onDelay
-		m.timers.push(timer{at: a.due, alarm: ai, what: tDelay})
+		m.pushDelay(ai, t, now)
 	case !active:
 		a.flags &^= fPendOn
 	case offDelay <= 0:
@@ -389,8 +389,18 @@ func (m *Machine) setCond(ai int32, cond bool, t, onDelay, offDelay int64, now t
 	default:
 		a.flags |= fPendOff
 		a.due = t + offDelay
-		m.timers.push(timer{at: a.due, alarm: ai, what: tDelay})
+		m.pushDelay(ai, t, now)
 	}
+}
+
+// pushDelay arms the timer of alarm ai's pending delay. a.due is in the
+// sample's time (events carry acquisition times, and a later sample at or
+// after a.due confirms the delay); the timer runs on engine time, as late
+// as the sample was: a device clock behind the gateway's must not make a
+// delay elapse before it was observed (a one-sample spike would raise).
+func (m *Machine) pushDelay(ai int32, t int64, now time.Time) {
+	a := &m.alarms[ai]
+	m.timers.push(timer{at: a.due + max(now.UnixNano()-t, 0), base: a.due, alarm: ai, what: tDelay})
 }
 
 func (m *Machine) fireDelay(ai int32, now time.Time) {
@@ -413,8 +423,10 @@ func (m *Machine) activate(ai int32, t int64, now time.Time) {
 	a.activated = t
 	a.gen++
 	if a.flags&fShelved == 0 {
-		m.countActivation(t)
-		m.startEscalation(ai, t)
+		// Flood and the escalation ladder run on the gateway's clock from
+		// the moment the operators are told (a device clock may be off).
+		m.countActivation(now.UnixNano())
+		m.startEscalation(ai, now.UnixNano())
 	}
 	m.emit(ai, t, now, "", "")
 }
@@ -614,7 +626,7 @@ func (m *Machine) fire(tm timer, now time.Time) {
 	a := &m.alarms[tm.alarm]
 	switch tm.what {
 	case tDelay:
-		if a.flags&(fPendOn|fPendOff) != 0 && a.due == tm.at {
+		if a.flags&(fPendOn|fPendOff) != 0 && a.due == tm.base {
 			m.fireDelay(tm.alarm, now)
 		}
 	case tEscalate:
@@ -810,14 +822,17 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 	}
 	a.gen++
 	if a.flags&(fAcked|fShelved|fOOS) == 0 && a.prio >= m.minPrio && int(a.stage)+1 < len(m.ladder) && a.activated != 0 {
-		// The ladder runs from the (re-)annunciation: the activation, or
-		// the end of a shelf (unshelve). A journaled unack event is that
-		// moment or the escalation to its stage, so its time tells the
-		// base; otherwise (rtn_unack, or a snapshot view without seq) the
+		// The ladder runs from the (re-)annunciation (engine time): the
+		// activation, or the end of a shelf. A journaled unack event is
+		// that moment (emitted) or the escalation to its stage (time);
+		// otherwise (rtn_unack, or a snapshot view without seq) the
 		// activation is the best known.
 		base := a.activated
-		if ev.State == Unack && ev.Seq > 0 {
-			base = ev.Time.UnixNano() - m.ladder[a.stage].after
+		switch {
+		case ev.State == Unack && ev.Seq > 0 && a.stage == 0:
+			base = ev.Emitted.UnixNano() // (re-)annunciation, engine time
+		case ev.State == Unack && ev.Seq > 0:
+			base = ev.Time.UnixNano() - m.ladder[a.stage].after // the escalation to this stage
 		}
 		next := int(a.stage) + 1
 		m.timers.push(timer{at: base + m.ladder[next].after, base: base, alarm: ai,

@@ -26,6 +26,7 @@ import (
 //	config ... end                 the gateway config (TOML) of the test
 //	t=3s NH3-101 61.5 good         a sample at 3 s after the start
 //	t=4s NH3-101 0 bad comm        a sample with its cause
+//	t=5s NH3-101 70 good at=-1h    a sample stamped by a clock 1 h behind
 //	t=5s                           time passes (timers, stale checks)
 //	t=6s ack NH3-101:hihi by=zhang comment=seen
 //	t=7s reset NH3-101:hihi => refused      a command and its expected error
@@ -217,7 +218,19 @@ func scenarioInput(m *Machine, now time.Time, f []string) error {
 		}
 		return fmt.Errorf("command error %v, want %s", err, want)
 	}
-	// A sample: POINT VALUE QUALITY [CAUSE]
+	// A sample: POINT VALUE QUALITY [CAUSE] [at=OFFSET]; `at` is the
+	// acquisition time (offset from the start; default: the line's time),
+	// for devices whose clock is off.
+	var at *time.Time
+	if i := slices.IndexFunc(f, func(s string) bool { return strings.HasPrefix(s, "at=") }); i >= 0 {
+		d, err := time.ParseDuration(strings.TrimPrefix(f[i], "at="))
+		if err != nil {
+			return err
+		}
+		a := scenarioStart.Add(d)
+		at = &a
+		f = slices.Delete(slices.Clone(f), i, i+1)
+	}
 	if len(f) < 3 {
 		return fmt.Errorf("sample needs POINT VALUE QUALITY [CAUSE]")
 	}
@@ -238,6 +251,9 @@ func scenarioInput(m *Machine, now time.Time, f []string) error {
 		if err := s.Cause.UnmarshalText([]byte(f[3])); err != nil {
 			return err
 		}
+	}
+	if at != nil {
+		s.Time = *at
 	}
 	m.Sample(now, s)
 	return nil
