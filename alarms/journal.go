@@ -174,7 +174,7 @@ func openSegment(path string, first uint64) (*segment, error) {
 		n := binary.LittleEndian.Uint32(hdr[0:])
 		crc := binary.LittleEndian.Uint32(hdr[4:])
 		seq := binary.LittleEndian.Uint64(hdr[8:])
-		if n > maxRecord || (seq != s.first+uint64(len(s.offs)) && len(s.offs) > 0) {
+		if n > maxRecord || seq < s.first || (seq != s.first+uint64(len(s.offs)) && len(s.offs) > 0) {
 			break
 		}
 		payload = append(payload[:0], make([]byte, n)...)
@@ -184,10 +184,11 @@ func openSegment(path string, first uint64) (*segment, error) {
 		if crc32.Update(crc32.Checksum(hdr[8:], crcTable), crcTable, payload) != crc {
 			break
 		}
-		if len(s.offs) == 0 && seq != first {
-			// The file holds whole records from another seq than its
-			// name: a rename of an empty segment (Append) that did not
-			// reach the disk. The checked record is the truth.
+		if len(s.offs) == 0 && seq > first {
+			// The file holds whole records from a later seq than its
+			// name: a rename of an empty segment (Append, always to a
+			// later seq) that did not reach the disk. The checked record
+			// is the truth.
 			s.first = seq
 		}
 		s.offs = append(s.offs, uint32(off))
