@@ -807,7 +807,7 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 	if ev.Activated != nil {
 		a.activated = ev.Activated.UnixNano()
 	}
-	if len(ev.Notify) > 0 && ev.State != Normal {
+	if len(ev.Notify) > 0 && ev.State != Normal && ev.State != OOS { // as emit forgets them
 		m.notify[ai] = ev.Notify
 	} else {
 		delete(m.notify, ai)

@@ -100,3 +100,25 @@ func TestEngineSnapshotKeepsLastEvents(t *testing.T) {
 		t.Fatalf("stage 1 after restart: %v", got)
 	}
 }
+
+// An alarm taken out of service forgets its escalation targets (they got
+// the oos event); a restart must not bring them back.
+func TestRestoreOOSForgetsNotify(t *testing.T) {
+	cfg := parseScenarioConfig(t, engineConfig)
+	m, _ := NewMachine(cfg, scenarioStart)
+	m.Sample(scenarioStart, sample("NH3-101", 70, scenarioStart))
+	if _, err := m.Command(scenarioStart.Add(time.Second), Command{Op: OpOOS, Point: "NH3-101", Comment: "calibration"}); err != nil {
+		t.Fatal(err)
+	}
+	evs := append([]Event(nil), m.Take()...)
+	m2, _ := NewMachine(cfg, scenarioStart.Add(time.Minute))
+	for _, ev := range evs {
+		m2.Restore(ev, scenarioStart.Add(time.Minute))
+	}
+	for _, mm := range []*Machine{m, m2} {
+		ev, err := mm.Command(scenarioStart.Add(2*time.Minute), Command{Op: OpIOS, Point: "NH3-101"})
+		if err != nil || ev.ID != "NH3-101:hihi" || len(ev.Notify) != 0 {
+			t.Fatalf("ios event %s, %v: want no notify targets", describe(ev), err)
+		}
+	}
+}
