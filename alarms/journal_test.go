@@ -219,7 +219,7 @@ func sample(p string, v float64, t time.Time) drivers.Sample {
 // retention), then restores a new engine from the journal: every alarm not
 // normal must come back with the same flags, and seq must continue.
 func TestRestoreMatches(t *testing.T) {
-	for _, seed := range []uint64{1, 2, 3} {
+	for _, seed := range []uint64{1, 2, 3, 4, 5, 6, 7, 8} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			dir := t.TempDir()
 			opts := JournalOptions{SegmentBytes: 8 << 10, MaxBytes: 32 << 10, NoSync: true}
@@ -279,8 +279,15 @@ func TestRestoreMatches(t *testing.T) {
 				if ev.ShelvedUntil != nil {
 					su = ev.ShelvedUntil.Sub(scenarioStart).String()
 				}
+				notify := ev.Notify
+				if ev.State == OOS {
+					// The engine shows an oos alarm's last event, which
+					// went to its targets; the machine has forgotten them
+					// (TestRestoreOOSForgetsNotify checks the machine).
+					notify = nil
+				}
 				return fmt.Sprintf("%s %s active=%v acked=%v latched=%v oos=%v stage=%d shelved=%s notify=%v",
-					ev.ID, ev.State, ev.Active, ev.Acked, ev.Latched, ev.OOS, ev.Stage, su, ev.Notify)
+					ev.ID, ev.State, ev.Active, ev.Acked, ev.Latched, ev.OOS, ev.Stage, su, notify)
 			}
 			var want, got []string
 			for _, ev := range m.Current(now) {
