@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -194,5 +196,64 @@ func TestBearerSchemeCaseInsensitive(t *testing.T) {
 		if resp.StatusCode != tc.code {
 			t.Errorf("Authorization %q: HTTP %d, want %d", tc.header, resp.StatusCode, tc.code)
 		}
+	}
+}
+
+// slowStart is an engine whose Alarms blocks until release is closed, as
+// the real engine's may while it loads its journal.
+type slowStart struct {
+	*fakeEngine
+	called  chan struct{}
+	release chan struct{}
+}
+
+func (s *slowStart) Alarms() []alarms.Event {
+	close(s.called)
+	<-s.release
+	return s.fakeEngine.Alarms()
+}
+
+// TestNo503WhileStarting: a request that reaches the console while it is
+// starting waits for it instead of getting 503 (the gateway's tests saw
+// /api/points answer 503 just after /api/health answered 200).
+func TestNo503WhileStarting(t *testing.T) {
+	eng := &slowStart{fakeEngine: newFakeEngine("NH3-101"), called: make(chan struct{}), release: make(chan struct{})}
+	srv, err := New(testConfig(true), Deps{Engine: eng}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	<-eng.called // the hub is loading the alarm table
+	got := make(chan int, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String() + "/api/points")
+		if err != nil {
+			got <- -1
+			return
+		}
+		resp.Body.Close()
+		got <- resp.StatusCode
+	}()
+	select {
+	case code := <-got:
+		close(eng.release)
+		t.Fatalf("HTTP %d while the console was starting, want the request to wait", code)
+	case <-time.After(300 * time.Millisecond): // the request is waiting, as it should
+	}
+	close(eng.release)
+	if code := <-got; code != 200 {
+		t.Fatalf("HTTP %d once started, want 200", code)
 	}
 }

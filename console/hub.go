@@ -21,6 +21,7 @@ type hub struct {
 	events  eventQueue
 	req     chan func()
 	running atomic.Bool
+	ready   chan struct{} // closed once the hub holds the engine's table
 	stopped chan struct{}
 
 	// Owned by the hub goroutine.
@@ -34,7 +35,7 @@ type hub struct {
 }
 
 func newHub(s *Server) *hub {
-	h := &hub{s: s, req: make(chan func()), stopped: make(chan struct{}),
+	h := &hub{s: s, req: make(chan func()), ready: make(chan struct{}), stopped: make(chan struct{}),
 		clients: map[*client]struct{}{}, alarms: map[string]alarms.Event{},
 		last: make([]drivers.Sample, len(s.points)), seen: make([]bool, len(s.points))}
 	h.samples = sampleQueue{max: s.opts.SampleBuffer, wake: make(chan struct{}, 1),
@@ -83,6 +84,7 @@ func (h *hub) run(ctx context.Context) {
 		h.alarms[ev.ID] = ev
 	}
 	h.running.Store(true)
+	close(h.ready)
 	defer close(h.stopped)
 	tick := newTicker(h.s.opts.FlushEvery)
 	defer tick.Stop()

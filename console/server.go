@@ -302,6 +302,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hubDone := make(chan struct{})
 	hctx, stopHub := context.WithCancel(context.Background())
 	go func() { defer close(hubDone); s.hub.run(hctx) }()
+	// Serve HTTP only once the hub holds the engine's alarm table: a
+	// request that reaches the port earlier waits in the listen backlog
+	// instead of getting 503 from a console that is starting.
+	select {
+	case <-s.hub.ready:
+	case <-ctx.Done():
+	}
 	errc := make(chan error, 1)
 	go func() {
 		var err error

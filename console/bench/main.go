@@ -85,6 +85,25 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// runqueueWait is how long the process's threads have been runnable but
+// waiting for a CPU (the second field of /proc/self/task/*/schedstat):
+// time the kernel gave to other processes.
+func runqueueWait() time.Duration {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			sum += n
+		}
+	}
+	return time.Duration(sum)
+}
+
 // procStatus returns VmRSS and VmHWM from /proc/self/status, in MiB.
 func procStatus() (rss, hwm float64) {
 	b, _ := os.ReadFile("/proc/self/status")
@@ -246,7 +265,7 @@ func server(args []string) error {
 	fmt.Printf("server: %d clients connected, feeding %d samples/s and %.0f alarms/s for %s\n",
 		*want, *perTick*100, alarmRate(*alarmEvery), *dur)
 
-	cpu0, t0 := cpuTime(), time.Now()
+	cpu0, wait0, t0 := cpuTime(), runqueueWait(), time.Now()
 	var sent struct{ ticks, samples, alarms int }
 	var gaps []time.Duration // between consecutive ticks the feeder saw: the process's own scheduling delay
 	fed := make(chan struct{})
@@ -287,7 +306,7 @@ func server(args []string) error {
 		}
 	}()
 	<-fed
-	wall, cpu := time.Since(t0), cpuTime()-cpu0
+	wall, cpu, wait := time.Since(t0), cpuTime()-cpu0, runqueueWait()-wait0
 	if *cpuprofile != "" {
 		pprof.StopCPUProfile()
 	}
@@ -297,6 +316,7 @@ func server(args []string) error {
 	fmt.Printf("server: fed %s: %d ticks, %d samples (%.0f/s), %d alarm events\n",
 		wall.Round(time.Millisecond), sent.ticks, sent.samples, float64(sent.samples)/wall.Seconds(), sent.alarms)
 	fmt.Println("server: feeder", stats("tick gap", gaps), fmt.Sprintf("(10 ms when on time; %d ticks > 15 ms)", countOver(gaps, 15*time.Millisecond)))
+	fmt.Printf("server: runnable but waiting for a CPU (schedstat, all threads) %.2f s over the run\n", wait.Seconds())
 	fmt.Printf("server: CPU %.2f s user+sys over %.1f s = %.1f %% of one core; RSS %.1f MiB, peak RSS %.1f MiB, Go heap in use %.1f MiB, GCs %d\n",
 		cpu.Seconds(), wall.Seconds(), 100*cpu.Seconds()/wall.Seconds(), rss, hwm, float64(ms.HeapInuse)/(1<<20), ms.NumGC)
 	fmt.Printf("server: clients now %.0f, alarm frames queued %.0f, samples frames dropped for slow clients %.0f, samples dropped before the hub %.0f, slow clients disconnected %.0f\n",
@@ -391,7 +411,7 @@ func clients(args []string) error {
 		first     = make(chan struct{})
 		countFrom time.Time // set once, before first is closed
 	)
-	cpu0 := cpuTime()
+	cpu0, wait0 := cpuTime(), runqueueWait()
 	var t0 time.Time
 	results := make([]result, *n)
 	var wg sync.WaitGroup
@@ -440,7 +460,7 @@ func clients(args []string) error {
 		}(&results[i])
 	}
 	wg.Wait()
-	wall, cpu := time.Since(t0), cpuTime()-cpu0
+	wall, cpu, wait := time.Since(t0), cpuTime()-cpu0, runqueueWait()-wait0
 	for _, c := range append(conns, stalledConns...) {
 		_ = c.Close()
 	}
@@ -463,8 +483,8 @@ func clients(args []string) error {
 			closes[r.closeErr.Error()]++
 		}
 	}
-	fmt.Printf("clients: measured %.1f s (after a %s warm-up); clients' CPU %.1f %% of one core; connections closed with %v\n",
-		(wall - *skip).Seconds(), *skip, 100*cpu.Seconds()/wall.Seconds(), closes)
+	fmt.Printf("clients: measured %.1f s (after a %s warm-up); clients' CPU %.1f %% of one core, runnable but waiting for a CPU %.2f s; connections closed with %v\n",
+		(wall - *skip).Seconds(), *skip, 100*cpu.Seconds()/wall.Seconds(), wait.Seconds(), closes)
 	fmt.Printf("clients: alarm frames per client %d..%d; received %.1f MB/s of frame payload, %.0f frames/s, %.0f B per frame\n",
 		minA, maxA, float64(all.bytes)/(wall-*skip).Seconds()/1e6, float64(all.frames)/(wall-*skip).Seconds(),
 		float64(all.bytes)/float64(max(all.frames, 1)))
