@@ -46,8 +46,18 @@ func TestHealthExactShape(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal(b, &h) != nil {
 		t.Fatalf("HTTP %d %s", resp.StatusCode, b)
 	}
-	if got := keys(h); !slices.Equal(got, []string{"devices", "status", "store", "uptime_s"}) {
-		t.Errorf("health keys %v, want exactly devices status store uptime_s", got)
+	if got := keys(h); !slices.Equal(got, []string{"devices", "flood", "status", "store", "uptime_s"}) {
+		t.Errorf("health keys %v, want exactly devices flood status store uptime_s", got)
+	}
+	if h["flood"] != false {
+		t.Errorf("flood %v before any flood", h["flood"])
+	}
+	e.eng.mu.Lock()
+	e.eng.flood = true
+	e.eng.mu.Unlock()
+	var h2 map[string]any
+	if _, b := e.get("/api/health", ""); json.Unmarshal(b, &h2) != nil || h2["flood"] != true {
+		t.Errorf("flood not shown in /api/health during a flood: %s", b)
 	}
 	ds, _ := h["devices"].([]any)
 	if len(ds) != 2 {

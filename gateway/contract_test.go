@@ -377,7 +377,7 @@ func TestContract(t *testing.T) {
 			}
 		}
 		h := decode[map[string]any](t, "health", b)
-		checkKeys(t, "health", h, []string{"status", "uptime_s", "devices", "store"}, nil)
+		checkKeys(t, "health", h, []string{"status", "uptime_s", "devices", "store"}, []string{"flood"})
 		if h["status"] != "ok" || !isNum(h["uptime_s"]) {
 			t.Errorf("health status %v uptime_s %v", h["status"], h["uptime_s"])
 		}
