@@ -107,6 +107,11 @@ func TestBrowser(t *testing.T) {
 	if last.Op != alarms.OpAck || last.By != "zhang" || last.Comment != "checked on site" {
 		t.Errorf("engine got %+v, want ack by zhang with the comment", last)
 	}
+	// Nobody acknowledged the comm alarm: it escalates to the operators,
+	// and this operator's page says so.
+	e.eng.escalate("TK-101.LT:comm", "operator", "platform")
+	poll("escalation shown to the role it names",
+		`document.querySelector('tr[data-id="TK-101.LT:comm"] .stage.mine') !== null`)
 	// The server drops the page's connection; an alarm happens while it
 	// is away: the page reconnects by itself, resumes and shows it.
 	if err := e.srv.hub.call(context.Background(), func() {

@@ -82,6 +82,17 @@ func (f *fakeEngine) raise(id string, prio alarms.Priority, value float64) alarm
 	return f.emitLocked(ev)
 }
 
+// escalate moves an alarm to its next stage, naming the targets.
+func (f *fakeEngine) escalate(id string, notify ...string) alarms.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ev := f.table[id]
+	ev.Stage++
+	ev.Notify = notify
+	ev.Time = f.now.Add(time.Second)
+	return f.emitLocked(ev)
+}
+
 // clear makes the condition go away.
 func (f *fakeEngine) clear(id string) alarms.Event {
 	f.mu.Lock()

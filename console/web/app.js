@@ -12,7 +12,7 @@ const T = {
     normal: "normal", unack: "UNACK", acked: "acked", rtn_unack: "cleared, unack", latched: "latched (reset)", shelved: "shelved", oos_s: "out of service",
     comm: "COMM FAIL", stale: "STALE", range: "OUT OF RANGE", decode: "DECODE ERR", bad: "BAD", ago: "ago", never: "never",
     urgent: "urgent", high: "high", medium: "medium", low: "low", viewer: "viewer", operator: "operator", commander: "commander", admin: "admin",
-    nodata: "no data", sure: "Confirm", required: "required", until: "until" },
+    nodata: "no data", sure: "Confirm", required: "required", until: "until", stage: "escalated", mine: "to you" },
   zh: { connecting: "连接中…", connected: "已连接", reconnecting: "连接中断 — 正在重连…", flood: "报警泛滥",
     silence: "消音", silenced: "已消音", alarms: "报警", prio: "优先级", time: "时间", alarm: "报警点", state: "状态",
     value: "数值", actions: "操作", noalarms: "无报警", trend: "趋势", events: "事件记录", duration: "时长",
@@ -21,7 +21,7 @@ const T = {
     normal: "正常", unack: "未确认", acked: "已确认", rtn_unack: "已恢复未确认", latched: "锁存待复位", shelved: "已搁置", oos_s: "停用",
     comm: "通讯故障", stale: "数据过期", range: "超量程", decode: "解析错误", bad: "故障", ago: "前", never: "无数据",
     urgent: "紧急", high: "高", medium: "中", low: "低", viewer: "查看", operator: "操作员", commander: "指挥", admin: "管理员",
-    nodata: "无数据", sure: "确认", required: "必填", until: "至" },
+    nodata: "无数据", sure: "确认", required: "必填", until: "至", stage: "已升级", mine: "通知您" },
 };
 const FAULT = new Set(["fault", "comm", "stale"]);
 const PRIO = { urgent: 4, high: 3, medium: 2, low: 1 };
@@ -174,6 +174,12 @@ function renderAlarms() {
     td(name);
     const st = [sp(stateText(a.state), "state " + a.state)];
     if (a.shelved_until) st.push(sp(" " + t("until") + " " + fmtTime(a.shelved_until), "muted"));
+    if (a.stage > 0) {
+      // Escalated while unacknowledged: the stage, and whether this
+      // console's role is among the stage's targets.
+      const mine = (a.notify || []).includes(S.role);
+      st.push(sp(" " + t("stage") + " " + a.stage + (mine ? " · " + t("mine") : ""), "stage" + (mine ? " mine" : "")));
+    }
     if (a.by) st.push(document.createElement("br"), sp(a.by + (a.comment ? ": " + a.comment : ""), "muted"));
     td(st);
     td([sp(a.quality && a.quality !== "good" ? t(a.cond) : fmtNum(a.value) + " " + (a.unit || "")),
@@ -363,7 +369,8 @@ setInterval(() => {
 // --- event log
 function logEvent(a) {
   const li = document.createElement("li");
-  li.textContent = `#${a.seq} ${fmtTime(a.time)} ${a.id} → ${a.state}` + (a.by ? ` (${a.by}${a.comment ? ": " + a.comment : ""})` : "");
+  li.textContent = `#${a.seq} ${fmtTime(a.time)} ${a.id} → ${a.state}` + (a.stage > 0 ? ` [${t("stage")} ${a.stage}]` : "") +
+    (a.by ? ` (${a.by}${a.comment ? ": " + a.comment : ""})` : "");
   const log = $("#log"); log.prepend(li);
   while (log.children.length > 200) log.lastChild.remove();
 }
