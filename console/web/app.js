@@ -376,5 +376,15 @@ function logEvent(a) {
 }
 
 function renderAll() { renderAlarms(); renderPoints(); }
+
+// The end of a flood is no alarm event: ask /api/health (open, no token)
+// every 10 s so the flood sign goes away without waiting for the next event.
+setInterval(async () => {
+  if (!S.up) return;
+  try {
+    const h = await (await fetch("api/health", { cache: "no-store" })).json();
+    if (typeof h.flood === "boolean" && h.flood !== S.flood) { S.flood = h.flood; banner(); }
+  } catch (_) { /* the websocket banner already says when the gateway is away */ }
+}, 10000);
 applyLang();
 connect();
