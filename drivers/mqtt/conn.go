@@ -19,6 +19,7 @@ import (
 
 	"hazardgw/configs"
 	"hazardgw/drivers"
+	"hazardgw/drivers/mqtt/mochiclose"
 )
 
 // MaxReconnectInterval caps paho's reconnect backoff (SPEC §3: a returning
@@ -238,7 +239,7 @@ func (e *embedded) stop() error {
 	if e.srv == nil {
 		return nil
 	}
-	err := e.srv.Close()
+	err := mochiclose.Close(e.srv)
 	e.srv = nil
 	return err
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"hazardgw/drivers/mqtt/mochiclose"
+
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
@@ -116,7 +118,7 @@ func StartMochiWith(t testing.TB, o MochiOptions) *Broker {
 		srv = s
 		return nil
 	}
-	b.stop = func() { _ = srv.Close() }
+	b.stop = func() { _ = mochiclose.Close(srv) }
 	b.Start()
 	t.Cleanup(b.Stop)
 	return b
