@@ -79,7 +79,7 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.New(cfg, store.Options{Log: log.With("component", "store"), Registerer: reg})
+	st, err := store.New(cfg, store.Options{Log: log.With("component", "store"), Registerer: reg, Journal: engine})
 	if err != nil {
 		return err
 	}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +31,12 @@ type Options struct {
 	SegmentBytes int64
 	// Now is the clock for health ages (default time.Now).
 	Now func() time.Time
+	// Journal is the alarm journal (alarms.Engine). With it, the store
+	// keeps a durable mark of the last alarm event it put into the outbox
+	// and, when Run starts, copies the journal's later events into the
+	// outbox: an event journaled but still in memory when the process was
+	// killed reaches InfluxDB all the same. Nil: no catch-up.
+	Journal Journal
 }
 
 // Health is the store's part of /api/health (SPEC §8 `store`), plus
@@ -96,9 +105,22 @@ type Store struct {
 	scratch  []drivers.Sample // pump only
 	onWrite  func(Kind, int)  // test hook: called by the sender after each 2xx
 
+	// Alarm events in the outbox: the highest seq appended (pump only),
+	// and the highest recorded in the mark file (Run only); the journal's
+	// seq when New ran (where a first start begins).
+	lastSeq, markedSeq, startSeq uint64
+
 	statsMu   sync.Mutex
 	statsAt   time.Time
 	lastStats Stats
+}
+
+// Journal is what the store needs of the alarm journal: the events after a
+// seq, oldest first, and the last seq, read by New (where a store without
+// a mark starts: from then on, not the whole history).
+type Journal interface {
+	Events(after uint64, limit int) ([]alarms.Event, error)
+	Seq() uint64
 }
 
 // New builds a store from the config; it does no I/O.
@@ -145,6 +167,9 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 			s.flush = time.Second
 		}
 		s.health.InfluxDB = "down"
+	}
+	if opts.Journal != nil {
+		s.startSeq = opts.Journal.Seq()
 	}
 	s.met = newMetrics(opts.Registerer, s)
 	return s, nil
@@ -256,6 +281,9 @@ func (s *Store) Run(ctx context.Context) error {
 	s.mu.Lock()
 	s.ob = ob
 	s.mu.Unlock()
+	if err := s.catchUp(ob); err != nil {
+		s.log.Error("alarm events missing from the outbox could not be copied from the journal", "err", err)
+	}
 	w := newWriter(s)
 	sendCtx, stopSend := context.WithCancel(context.Background())
 	sent := make(chan struct{})
@@ -279,6 +307,8 @@ func (s *Store) Run(ctx context.Context) error {
 			err := ob.Close()
 			if err != nil {
 				s.log.Error("outbox close", "err", err)
+			} else {
+				s.mark()
 			}
 			return err
 		case <-s.wake:
@@ -286,6 +316,8 @@ func (s *Store) Run(ctx context.Context) error {
 		case <-tick.C:
 			if err := ob.Sync(); err != nil {
 				s.diskError(err)
+			} else {
+				s.mark()
 			}
 			s.met.syncs.Inc()
 		}
@@ -324,6 +356,9 @@ func (s *Store) pump(ob *Outbox) {
 		return
 	}
 	for i, ev := range evs {
+		if ev.Seq != 0 && ev.Seq <= s.lastSeq {
+			continue // already copied from the journal at start
+		}
 		if err := ob.AppendEvent(ev); err != nil {
 			// Keep the rest in memory and retry at the next wake-up.
 			s.diskError(err)
@@ -332,6 +367,7 @@ func (s *Store) pump(ob *Outbox) {
 			s.mu.Unlock()
 			break
 		}
+		s.lastSeq = max(s.lastSeq, ev.Seq)
 		s.met.events.Inc()
 	}
 	// Coalesce the queued batches into blocks of up to maxBlock samples:
@@ -411,3 +447,78 @@ func (s *Store) logOnce(key, msg string, args ...any) {
 func (s *Store) abandon() { close(s.kill) }
 
 var _ alarms.Output = (*Store)(nil)
+
+// markFile holds the seq of the last alarm event known to be durable in the
+// outbox (written after an fsync of the outbox).
+func (s *Store) markFile() string { return filepath.Join(s.OutboxDir(), "events.mark") }
+
+// catchUp copies into the outbox the journal's events after the mark: the
+// events a crash took from the memory queue before they reached the disk.
+// Copies may repeat events already in the outbox (appended after the last
+// mark); InfluxDB stores a repeated point once (same series and time).
+func (s *Store) catchUp(ob *Outbox) error {
+	if s.opts.Journal == nil {
+		return nil
+	}
+	b, err := os.ReadFile(s.markFile())
+	if errors.Is(err, os.ErrNotExist) {
+		// First start with InfluxDB: from the events emitted after New
+		// on (they all come through Event), not the whole history.
+		s.lastSeq, s.markedSeq = s.startSeq, s.startSeq
+		return s.writeMark(s.lastSeq)
+	}
+	if err != nil {
+		return err
+	}
+	after, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return fmt.Errorf("%s: %w", s.markFile(), err)
+	}
+	s.lastSeq, s.markedSeq = after, after
+	n := 0
+	for {
+		evs, err := s.opts.Journal.Events(s.lastSeq, 1024)
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for _, ev := range evs {
+			if err := ob.AppendEvent(ev); err != nil {
+				return err
+			}
+			s.lastSeq = ev.Seq
+			n++
+		}
+	}
+	if n > 0 {
+		s.log.Warn("alarm events copied from the journal into the outbox (the last run ended before they reached it)",
+			"events", n, "after_seq", after)
+		if err := ob.Sync(); err != nil {
+			return err
+		}
+		s.mark()
+	}
+	return nil
+}
+
+// mark records lastSeq after the outbox was synced (Run's goroutine).
+func (s *Store) mark() {
+	if s.opts.Journal == nil || s.lastSeq == s.markedSeq {
+		return
+	}
+	if err := s.writeMark(s.lastSeq); err != nil {
+		s.diskError(err)
+		return
+	}
+	s.markedSeq = s.lastSeq
+}
+
+func (s *Store) writeMark(seq uint64) error {
+	tmp := s.markFile() + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(seq, 10)+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.markFile())
+}

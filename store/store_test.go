@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"hazardgw/alarms"
 	"hazardgw/configs"
 	"hazardgw/drivers"
 	"hazardgw/store/influxtest"
@@ -403,5 +405,79 @@ func TestMissingDatabase(t *testing.T) {
 	q := db.Query(t, `SELECT count("quality") FROM "late"."autogen"."sample"`)
 	if len(q) != 1 || fmt.Sprint(q[0].Values[0][1]) != "100" {
 		t.Fatalf("count in db late: %+v", q)
+	}
+}
+
+// journal is an in-memory alarm journal.
+type journal struct {
+	mu  sync.Mutex
+	evs []alarms.Event
+}
+
+func (j *journal) add(ev alarms.Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.evs = append(j.evs, ev)
+}
+
+func (j *journal) Seq() uint64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if len(j.evs) == 0 {
+		return 0
+	}
+	return j.evs[len(j.evs)-1].Seq
+}
+
+func (j *journal) Events(after uint64, limit int) ([]alarms.Event, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []alarms.Event
+	for _, ev := range j.evs {
+		if ev.Seq > after && len(out) < limit {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// TestEventsCaughtUpFromJournal: events journaled by the engine but still
+// in the store's memory when the process died are copied from the journal
+// into the outbox at the next start, once; live events already copied are
+// not appended twice.
+func TestEventsCaughtUpFromJournal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	url := deadURL(t)
+	j := &journal{}
+	j.add(event(1)) // before the store ever ran: not InfluxDB's business
+	a := run(t, config(dir, url, "db/autogen", 1<<30, "A1"), Options{Journal: j})
+	for seq := uint64(2); seq <= 3; seq++ {
+		j.add(event(seq))
+		a.Event(event(seq))
+	}
+	waitFor(t, 10*time.Second, "events 2 and 3 in the outbox, marked", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "outbox", "events.mark"))
+		return a.Health().OutboxEvents == 2 && string(b) == "3\n"
+	})
+	// Events 4 and 5 are journaled; the process dies before the store
+	// writes them.
+	j.add(event(4))
+	j.add(event(5))
+	a.kill()
+
+	b := run(t, config(dir, url, "db/autogen", 1<<30, "A1"), Options{Journal: j})
+	b.Event(event(5)) // the engine may also hand over an event already copied
+	j.add(event(6))
+	b.Event(event(6))
+	waitFor(t, 10*time.Second, "events 2..6 in the outbox", func() bool { return b.Health().OutboxEvents == 5 })
+	b.stop(t)
+	if got, _ := os.ReadFile(filepath.Join(dir, "outbox", "events.mark")); string(got) != "6\n" {
+		t.Errorf("mark after a clean stop = %q, want 6", got)
+	}
+	c := run(t, config(dir, url, "db/autogen", 1<<30, "A1"), Options{Journal: j})
+	waitFor(t, 10*time.Second, "the outbox reopened", func() bool { return c.Health().OutboxEvents > 0 })
+	if n := c.Health().OutboxEvents; n != 5 {
+		t.Errorf("after a clean restart the outbox holds %d events, want still 5 (nothing copied twice)", n)
 	}
 }
