@@ -153,3 +153,45 @@ func TestCleanShutdownUnderLoadLosesNothing(t *testing.T) {
 	}
 	p2.stop(t, syscall.SIGTERM)
 }
+
+// TestKill9WhileInfluxDown: the gateway is SIGKILLed right after an alarm
+// while InfluxDB is down; after a restart with InfluxDB back, the alarm
+// event and the samples read before the kill are in InfluxDB.
+func TestKill9WhileInfluxDown(t *testing.T) {
+	db := influxtest.Start(t)
+	slave := modbustest.StartTCP(t)
+	slave.Unit(1).SetHolding(0, 42, 600) // P01 = 600 > hi 500
+	dir := t.TempDir()
+	console := freePort(t)
+	cfg := influxConfig(t, dir, console, slave.Addr(), db, "100ms", 2)
+	db.Stop()
+
+	p := startGateway(t, dir, cfg)
+	base := "http://" + console
+	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	a := waitAlarm(t, p, base, "P01:hi", "unack", 15*time.Second)
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.exited(t, 10*time.Second)
+	killed := time.Now()
+
+	db.Start()
+	p2 := startGateway(t, dir, cfg)
+	waitHTTP(t, p2, base+"/api/health", 20*time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ev := db.Query(t, `SELECT seq, state FROM alarm_event WHERE point = 'P01' AND cond = 'hi'`)
+		if len(ev) == 1 && len(ev[0].Values) >= 1 && fmt.Sprint(ev[0].Values[0][1]) == fmt.Sprint(a.Seq) &&
+			db.Count(t, "sample", map[string]string{"point": "P00"}) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after kill -9 and restart, InfluxDB lacks the P01:hi activation (seq %d) or the samples: %+v", a.Seq, ev)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	q := fmt.Sprintf(`SELECT count(value) FROM sample WHERE point = 'P00' AND time <= '%s'`, killed.UTC().Format(time.RFC3339Nano))
+	if rows := db.Query(t, q); len(rows) == 0 {
+		t.Error("no sample read before the kill reached InfluxDB")
+	}
+	p2.stop(t, syscall.SIGTERM)
+}
