@@ -113,6 +113,12 @@ func (c *client) writeLoop() {
 	write := func(b []byte) bool {
 		_ = c.conn.SetWriteDeadline(time.Now().Add(o.WriteWait))
 		if err := c.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// The peer stopped reading for WriteWait: as slow as a
+				// client whose alarm queue overflowed.
+				c.s.metrics.disconnects.WithLabelValues("write_timeout").Inc()
+			}
 			c.gone()
 			return false
 		}

@@ -13,7 +13,7 @@ type metrics struct {
 	clients        prometheus.Gauge
 	alarmFrames    prometheus.Counter
 	samplesDropped *prometheus.CounterVec // where: hub (queue from the engine) | client (a slow client's frame)
-	disconnects    *prometheus.CounterVec // reason: slow | unauthorized
+	disconnects    *prometheus.CounterVec // reason: slow | write_timeout | unauthorized
 	commands       *prometheus.CounterVec // type, result
 }
 
@@ -27,7 +27,7 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 			Help: "Samples dropped before the hub (where=hub, in samples) or samples frames dropped for a slow client (where=client, in frames)."},
 			[]string{"where"}),
 		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hazardgw_console_rejects_total",
-			Help: "Websocket clients disconnected as too slow, or refused for a wrong token."}, []string{"reason"}),
+			Help: "Websocket clients disconnected as too slow (alarm queue overflow: slow; no write progress for WriteWait: write_timeout), or refused for a wrong token."}, []string{"reason"}),
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hazardgw_console_commands_total",
 			Help: "Operator commands by type and result (ok, error, forbidden, rate_limited)."}, []string{"type", "result"}),
 	}

@@ -548,7 +548,7 @@ func TestSlowClient(t *testing.T) {
 		}
 	})
 	t.Run("alarm queue overflow disconnects", func(t *testing.T) {
-		e := start(t, testConfig(true), Deps{}, Options{AlarmQueue: 4, WriteWait: 200 * time.Millisecond})
+		e := start(t, testConfig(true), Deps{}, Options{AlarmQueue: 4, WriteWait: 5 * time.Second})
 		slow, _, _ := e.dial("")
 		// Fill the socket so the writer is stuck, then overflow the queue.
 		big := make([]drivers.Sample, 5000)
@@ -569,6 +569,28 @@ func TestSlowClient(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestStalledClientWriteTimeout: a client that stops reading while samples
+// flow is cut off after WriteWait without progress, and counted.
+func TestStalledClientWriteTimeout(t *testing.T) {
+	e := start(t, testConfig(true), Deps{}, Options{WriteWait: 200 * time.Millisecond})
+	e.dial("") // never read
+	big := make([]drivers.Sample, 5000)
+	for i := range big {
+		big[i] = sample("NH3-101", 1, time.Now())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for counterValue(t, e.reg, "hazardgw_console_rejects_total", "write_timeout") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a client that stopped reading was never cut off")
+		}
+		e.eng.samples(big)
+		time.Sleep(20 * time.Millisecond) // pace the flood; the wait is the counter above
+	}
+	if n := counterValue(t, e.reg, "hazardgw_console_rejects_total", "slow"); n != 0 {
+		t.Errorf("counted %v alarm-queue overflows, want the write timeout only", n)
+	}
 }
 
 func TestShutdownSendsCloseFrame(t *testing.T) {
