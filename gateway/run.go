@@ -75,11 +75,11 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 		return fmt.Errorf("alarm journal in %s: %w", cfg.Store.Dir, err)
 	}
 	defer journal.Close()
-	engine, err := alarms.New(cfg, journal, alarms.Options{Log: log.With("component", "alarms"), Registerer: reg})
+	engine, err := alarms.New(cfg, journal, alarms.Options{Log: log, Registerer: reg})
 	if err != nil {
 		return err
 	}
-	st, err := store.New(cfg, store.Options{Log: log.With("component", "store"), Registerer: reg, Journal: engine})
+	st, err := store.New(cfg, store.Options{Log: log, Registerer: reg, Journal: engine})
 	if err != nil {
 		return err
 	}

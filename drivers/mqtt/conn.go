@@ -220,7 +220,7 @@ type embedded struct {
 func (e *embedded) start(log *slog.Logger) error {
 	// mochi logs every hook and listener at info; the gateway wants its
 	// warnings only.
-	quiet := slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("component", "embedded-broker")
+	quiet := slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("broker", "embedded")
 	s := mochi.New(&mochi.Options{InlineClient: true, Logger: quiet})
 	if err := s.AddHook(&authHook{user: e.user, pass: e.pass}, nil); err != nil {
 		return err
