@@ -101,8 +101,8 @@ func BenchmarkRTU10Registers(b *testing.B) {
 		b.ReportMetric(float64(time.Second)/float64(per), "tx/s")
 		b.ReportMetric(float64(per-line)/1e3, "added_us/tx")
 	}
-	own := func(b *testing.B, delay, line time.Duration) {
-		sl := modbustest.StartRTU(b)
+	own := func(b *testing.B, delay, line time.Duration, start func(testing.TB) *modbustest.RTUSlave) {
+		sl := start(b)
 		sl.Unit(1).SetDelay(delay)
 		sl.Unit(1).SetHolding(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 		tr := &rtuTransport{serial: true, flush: flushInput, silence: silenceFor(rtuBaud, 11), timeout: time.Second,
@@ -113,17 +113,22 @@ func BenchmarkRTU10Registers(b *testing.B) {
 		c := gmb.NewClient2(h, tr)
 		run(b, line, func() ([]byte, error) { return c.ReadHoldingRegisters(0, 10) })
 	}
-	b.Run("own", func(b *testing.B) { own(b, slaveDelay, line) })
+	b.Run("own", func(b *testing.B) { own(b, slaveDelay, line, modbustest.StartRTU) })
 	// The slave answers at once: everything beyond our 3.5-character
 	// silence is the driver's (and the pty's and the slave's) own time.
-	b.Run("own-instant", func(b *testing.B) { own(b, 0, rtuSil) })
+	b.Run("own-instant", func(b *testing.B) { own(b, 0, rtuSil, modbustest.StartRTU) })
+	// The same two on a kernel pty pair: no socat relaying each frame
+	// through a second process, so what remains is the driver, the kernel's
+	// pty and the in-process slave.
+	b.Run("own-kpty", func(b *testing.B) { own(b, slaveDelay, line, modbustest.StartRTUKernel) })
+	b.Run("own-kpty-instant", func(b *testing.B) { own(b, 0, rtuSil, modbustest.StartRTUKernel) })
 	// The floor: a bare write and read of the same frames on the same pty
 	// with no Modbus code (socat relays each frame twice), back to back
 	// ("raw-pty") and with the 1.75 ms silence before each request
 	// ("raw-pty-silence": the line, socat and the slave go idle in between,
 	// as they do for our transport).
-	raw := func(b *testing.B, silence time.Duration) {
-		sl := modbustest.StartRTU(b)
+	raw := func(b *testing.B, silence time.Duration, start func(testing.TB) *modbustest.RTUSlave) {
+		sl := start(b)
 		sl.Unit(1).SetHolding(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)
 		f, err := openSerial(sl.Path, rtuBaud, 8, "E", 1)
 		if err != nil {
@@ -152,8 +157,10 @@ func BenchmarkRTU10Registers(b *testing.B) {
 			return buf[3:23], nil
 		})
 	}
-	b.Run("raw-pty", func(b *testing.B) { raw(b, 0) })
-	b.Run("raw-pty-silence", func(b *testing.B) { raw(b, rtuSil) })
+	b.Run("raw-pty", func(b *testing.B) { raw(b, 0, modbustest.StartRTU) })
+	b.Run("raw-pty-silence", func(b *testing.B) { raw(b, rtuSil, modbustest.StartRTU) })
+	b.Run("raw-kpty", func(b *testing.B) { raw(b, 0, modbustest.StartRTUKernel) })
+	b.Run("raw-kpty-silence", func(b *testing.B) { raw(b, rtuSil, modbustest.StartRTUKernel) })
 	b.Run("goburrow", func(b *testing.B) {
 		sl := modbustest.StartRTU(b)
 		sl.Unit(1).SetDelay(slaveDelay)

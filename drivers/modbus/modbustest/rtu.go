@@ -92,7 +92,24 @@ func (s *RTUSlave) Close() {
 	s.f.SetReadDeadline(time.Now())
 	s.wg.Wait()
 	s.f.Close()
-	s.pair.Close()
+	if s.pair != nil {
+		s.pair.Close()
+	}
+}
+
+// StartRTUKernel is StartRTU on a kernel pty pair, with no socat between
+// the driver and the slave: for measuring the driver's own time.
+func StartRTUKernel(tb testing.TB) *RTUSlave {
+	tb.Helper()
+	f, path, err := pty.OpenKernel()
+	if err != nil {
+		tb.Fatalf("modbustest: %v", err)
+	}
+	s := &RTUSlave{Path: path, f: f, done: make(chan struct{})}
+	s.wg.Add(1)
+	go s.serve()
+	tb.Cleanup(s.Close)
+	return s
 }
 
 // serve answers on the pty until Close.

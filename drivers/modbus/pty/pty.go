@@ -113,3 +113,25 @@ func OpenRaw(path string) (*os.File, error) {
 	}
 	return f, nil
 }
+
+// OpenKernel opens a kernel pseudo-terminal pair without socat: the master
+// end as a file (the simulated device reads and writes it) and the path of
+// the slave end (/dev/pts/N, what a serial driver opens). Nothing relays
+// the bytes: the pair measures a serial driver's own time.
+func OpenKernel() (master *os.File, slavePath string, err error) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	fd := int(m.Fd())
+	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
+		m.Close()
+		return nil, "", fmt.Errorf("unlock pty: %w", err)
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
+	if err != nil {
+		m.Close()
+		return nil, "", fmt.Errorf("pty number: %w", err)
+	}
+	return m, fmt.Sprintf("/dev/pts/%d", n), nil
+}

@@ -53,3 +53,33 @@ func TestPairCarriesBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelPair carries bytes both ways through a kernel pty pair.
+func TestKernelPair(t *testing.T) {
+	m, path, err := OpenKernel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	s, err := OpenRaw(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	msg := []byte{0x01, 0x03, '\r', '\n', 0x03, 0xff}
+	if _, err := s.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	m.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(m, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("master read % x, %v; want % x", got, err, msg)
+	}
+	if _, err := m.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	s.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(s, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("slave read % x, %v; want % x", got, err, msg)
+	}
+}
