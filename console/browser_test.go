@@ -97,7 +97,10 @@ func TestBrowser(t *testing.T) {
 	e.eng.raise("TK-101.LT:comm", alarms.Low, 0)
 	row := `tr[data-id="NH3-101:hihi"]`
 	poll("alarm appears unacknowledged", `document.querySelector('`+row+`[data-state="unack"]') !== null`)
-	step("click acknowledge", chromedp.Click(chromedp.CSS(row+` button[data-act="ack"]`)))
+	// The alarm list is redrawn on every alarm event: find and click in one
+	// page-side call (a node found by one DevTools call may be gone at the
+	// next).
+	poll("click acknowledge", `(() => { const b = document.querySelector('`+row+` button[data-act="ack"]'); if (!b) return false; b.click(); return true; })()`)
 	step("comment", chromedp.SendKeys(chromedp.CSS("#dlg-text"), "checked on site"))
 	step("confirm", chromedp.Click(chromedp.CSS("#dlg-ok")))
 	poll("alarm turns acked", `document.querySelector('`+row+`[data-state="acked"]') !== null`)
@@ -151,7 +154,8 @@ func TestBrowser(t *testing.T) {
 	e.eng.raise("TK-101.LT:stale", alarms.Low, 71.3)
 	poll("stale point shows STALE, not a number", tank+`.textContent === 'STALE'`)
 
-	step("open trend", chromedp.Click(chromedp.CSS(`.pt[data-point="NH3-101"]`)))
+	// The point cards are redrawn with every samples frame: click page-side.
+	poll("open trend", `(() => { const el = document.querySelector('.pt[data-point="NH3-101"]'); if (!el) return false; el.click(); return true; })()`)
 	poll("trend visible", `!document.querySelector('#trend-pane').hidden`)
 
 	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
