@@ -275,6 +275,7 @@ func (e *Engine) step(group []item, marks []int) {
 	now := e.now()
 	e.pending = e.pending[:0]
 	e.m.Advance(now)
+	stale := e.m.TakeStale()
 	e.pending = append(e.pending, e.m.Take()...)
 	marks = append(marks[:0], len(e.pending))
 	replies := e.replies[:0]
@@ -345,6 +346,11 @@ func (e *Engine) step(group []item, marks []int) {
 		}
 	}
 	emit(0, marks[0])
+	if len(stale) > 0 {
+		for _, o := range e.outs {
+			o.Samples(stale)
+		}
+	}
 	for i, it := range group {
 		emit(marks[i], marks[i+1])
 		if it.cmd != nil {

@@ -281,3 +281,59 @@ func TestEngineConcurrentReaders(t *testing.T) {
 		t.Fatalf("seq %d after 1999 toggles", e.Seq())
 	}
 }
+
+// sampleTap is an Output that hands sample batches to the test.
+type sampleTap struct{ batches chan []drivers.Sample }
+
+func (s sampleTap) Samples(b []drivers.Sample) { s.batches <- b }
+func (s sampleTap) Event(Event)                {}
+
+// TestEngineStaleSample: when a point goes stale the outputs receive, after
+// the stale event, a bad/stale sample of it timed when it went stale, so
+// the console, the store and the uplink show the point as bad/stale like
+// any other quality.
+func TestEngineStaleSample(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cfg := parseScenarioConfig(t, `
+[site]
+id = "S"
+[[device]]
+id = "D"
+driver = "modbus"
+  [[device.point]]
+  id = "P"
+  hi = 10.0
+  stale = "3s"
+`)
+		j, err := OpenJournal(t.TempDir(), JournalOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e, err := New(cfg, j, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tap := sampleTap{batches: make(chan []drivers.Sample, 10)}
+		e.Subscribe(tap)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go e.Run(ctx)
+		start := time.Now()
+		e.Sink()([]drivers.Sample{{Point: "P", Value: 5, Time: start}})
+		if b := <-tap.batches; len(b) != 1 || b[0].Quality != drivers.Good {
+			t.Fatalf("first batch %+v", b)
+		}
+		select {
+		case b := <-tap.batches:
+			if len(b) != 1 || b[0].Point != "P" || b[0].Quality != drivers.Bad || b[0].Cause != drivers.CauseStale ||
+				b[0].Value == b[0].Value || !b[0].Time.Equal(start.Add(3*time.Second)) {
+				t.Fatalf("stale sample %+v, want P bad/stale NaN at start+3s", b)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no bad/stale sample 10 s after the last good one")
+		}
+		if a := e.Alarms(); len(a) != 1 || a[0].ID != "P:stale" {
+			t.Fatalf("alarms %+v, want P:stale", a)
+		}
+	})
+}

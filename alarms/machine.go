@@ -49,6 +49,7 @@ type Machine struct {
 	flooding bool
 
 	out     []Event
+	stale   []drivers.Sample // bad/stale samples of points gone stale, for TakeStale
 	Unknown uint64 // samples of points not in the config
 }
 
@@ -256,6 +257,17 @@ func (m *Machine) Flood() bool { return m.flooding }
 
 // Take returns the events appended since the last Take. The slice is reused
 // by the next call into the Machine: copy what you keep.
+// TakeStale returns the bad/stale samples of the points Advance found
+// stale, as a new slice the caller owns (outputs keep batches), or nil.
+func (m *Machine) TakeStale() []drivers.Sample {
+	if len(m.stale) == 0 {
+		return nil
+	}
+	out := m.stale
+	m.stale = nil
+	return out
+}
+
 func (m *Machine) Take() []Event {
 	out := m.out
 	m.out = m.out[:0]
@@ -642,7 +654,13 @@ func (m *Machine) Advance(now time.Time) {
 				// bad/stale; the stale event says so even for a point
 				// never heard from (whose quality was the zero value).
 				p.quality = drivers.Bad
-				m.setCond(si, true, p.lastGood+ms(p.stale), 0, 0, now)
+				at := p.lastGood + ms(p.stale)
+				m.setCond(si, true, at, 0, 0, now)
+				// The point itself is bad/stale from then on: every
+				// output (console, store, uplink) learns it from this
+				// sample, as it learns any other quality.
+				m.stale = append(m.stale, drivers.Sample{Point: drivers.PointID(p.id), Value: math.NaN(),
+					Quality: drivers.Bad, Cause: drivers.CauseStale, Time: time.Unix(0, at)})
 			}
 		}
 		m.updateFlood(n)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"time"
@@ -79,7 +80,13 @@ func (f *fakeEngine) raise(id string, prio alarms.Priority, value float64) alarm
 	t := f.now.Add(time.Second)
 	ev.Active, ev.Acked, ev.State, ev.Value, ev.Activated, ev.Time = true, false, alarms.Unack, value, &t, t
 	ev.By, ev.Comment = "", ""
-	return f.emitLocked(ev)
+	ev = f.emitLocked(ev)
+	if cond == "stale" && f.out != nil {
+		// As alarms.Engine does: the point itself turns bad/stale.
+		f.out.Samples([]drivers.Sample{{Point: drivers.PointID(point), Value: math.NaN(),
+			Quality: drivers.Bad, Cause: drivers.CauseStale, Time: t}})
+	}
+	return ev
 }
 
 // escalate moves an alarm to its next stage, naming the targets.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"sync/atomic"
-	"time"
 
 	"hazardgw/alarms"
 	"hazardgw/drivers"
@@ -236,30 +235,10 @@ func (h *hub) points() []pointJSON {
 			s := h.last[i]
 			t := alarms.FormatTime(s.Time)
 			j.Value, j.Quality, j.Cause, j.Time = fnum(s.Value), s.Quality.String(), s.Cause.String(), &t
-			if h.stale(p.ID, s.Time) {
-				// The last value is kept (and its time) but it is not
-				// current: SPEC §4 calls such a point bad/stale.
-				j.Quality, j.Cause = drivers.Bad.String(), drivers.CauseStale.String()
-			}
 		}
 		out[i] = j
 	}
 	return out
-}
-
-// stale reports whether point's stale alarm is active and no sample newer
-// than its activation has arrived since (the engine clears the alarm on
-// the next good sample, an event that may reach the hub after the sample).
-func (h *hub) stale(point string, last time.Time) bool {
-	ev, ok := h.alarms[point+":stale"]
-	if !ok || !ev.Active || ev.State == alarms.OOS {
-		return false
-	}
-	at := ev.Time
-	if ev.Activated != nil {
-		at = *ev.Activated
-	}
-	return !last.After(at)
 }
 
 func (h *hub) alarmList() []alarms.Event {

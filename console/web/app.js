@@ -268,9 +268,8 @@ function pointCard(p, now) {
   line("id", p.point); line("name", p.name || "");
   const v = line("val", "");
   // A bad or stale value is never shown as a normal number.
-  const stale = isStale(p);
-  if (stale || p.quality === "bad" || p.value === null || p.value === undefined) {
-    const b = document.createElement("span"); b.className = "bad"; b.textContent = t(stale ? "stale" : p.cause || "bad"); v.append(b);
+  if (p.quality === "bad" || p.value === null || p.value === undefined) {
+    const b = document.createElement("span"); b.className = "bad"; b.textContent = t(p.cause || "bad"); v.append(b);
   } else {
     const n = document.createElement("span"); n.textContent = fmtNum(p.value);
     if (p.quality === "uncertain") { n.className = "uncertain"; n.title = t(p.cause); n.textContent += " ?"; }
@@ -281,14 +280,6 @@ function pointCard(p, now) {
   const a = line("age", age === null ? t("never") : fmtAge(age) + " " + t("ago"));
   if (age === null || age > 30) a.classList.add("old");
   return c;
-}
-// isStale: the point's stale alarm is active and no sample newer than its
-// activation has arrived (the server applies the same rule to snapshots).
-function isStale(p) {
-  const a = S.alarms.get(p.point + ":stale");
-  if (!a || !a.active || a.state === "oos") return false;
-  const at = a.activated || a.time;
-  return !p.time || Date.parse(p.time) <= Date.parse(at);
 }
 function fmtAge(s) { return s < 60 ? s + "s" : s < 3600 ? Math.floor(s / 60) + "m" : Math.floor(s / 3600) + "h"; }
 setInterval(renderPoints, 1000); // freshness
