@@ -50,7 +50,7 @@ type Machine struct {
 
 	out     []Event
 	stale   []drivers.Sample // bad/stale samples of points gone stale, for TakeStale
-	Unknown uint64 // samples of points not in the config
+	Unknown uint64           // samples of points not in the config
 }
 
 // rung is one escalation stage: `after` activation, `notify` these targets.
