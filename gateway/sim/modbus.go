@@ -6,6 +6,8 @@ import (
 	"log"
 	"time"
 
+	"hazardgw/configs"
+
 	"github.com/simonvetter/modbus"
 )
 
@@ -22,34 +24,22 @@ type slave struct {
 // on other addresses or transports are left alone: the simulator never
 // impersonates a real device on the network.
 func (p *Plant) buildSlaves() ([]*slave, error) {
-	byAddr := map[string]*slave{}
-	var out []*slave
-	for i := range p.cfg.Devices {
-		d := &p.cfg.Devices[i]
+	groups, err := p.unitsByAddress(func(d *configs.Device) bool {
 		if d.Driver != "modbus" || (d.Transport != "tcp" && d.Transport != "") {
-			continue
+			return false
 		}
 		if !isLoopback(d.Address) {
 			p.log.Info("simulator skips a device that is not on loopback", "device", d.ID, "address", d.Address)
-			continue
+			return false
 		}
-		unit := 1
-		if d.Unit != nil {
-			unit = *d.Unit
-		}
-		if unit < 0 || unit > 255 {
-			return nil, fmt.Errorf("device %s: unit %d out of range", d.ID, unit)
-		}
-		s := byAddr[d.Address]
-		if s == nil {
-			s = &slave{plant: p, addr: d.Address, units: map[uint8]*device{}}
-			byAddr[d.Address] = s
-			out = append(out, s)
-		}
-		if other, dup := s.units[uint8(unit)]; dup {
-			return nil, fmt.Errorf("device %s: unit %d on %s is already device %s", d.ID, unit, d.Address, other.cfg.ID)
-		}
-		s.units[uint8(unit)] = p.devices[d.ID]
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*slave, len(groups))
+	for i, g := range groups {
+		out[i] = &slave{plant: p, addr: g.addr, units: g.units}
 	}
 	for _, s := range out {
 		srv, err := modbus.NewServer(&modbus.ServerConfiguration{
@@ -62,6 +52,45 @@ func (p *Plant) buildSlaves() ([]*slave, error) {
 			return nil, fmt.Errorf("modbus slave %s: %w", s.addr, err)
 		}
 		s.srv = srv
+	}
+	return out, nil
+}
+
+// unitGroup is the simulated devices that share one address, by unit.
+type unitGroup struct {
+	addr  string
+	units map[uint8]*device
+}
+
+// unitsByAddress groups the devices keep selects by address, in config
+// order. Unit ranges and duplicates were checked by the config loader; a
+// unit twice on one address is checked again here because a plant may be
+// built from a config assembled in code.
+func (p *Plant) unitsByAddress(keep func(*configs.Device) bool) ([]unitGroup, error) {
+	var out []unitGroup
+	at := map[string]int{}
+	for i := range p.cfg.Devices {
+		d := &p.cfg.Devices[i]
+		if !keep(d) {
+			continue
+		}
+		unit := 1
+		if d.Unit != nil {
+			unit = *d.Unit
+		}
+		if unit < 0 || unit > 247 {
+			return nil, fmt.Errorf("device %s: unit %d out of 0..247", d.ID, unit)
+		}
+		gi, ok := at[d.Address]
+		if !ok {
+			gi = len(out)
+			at[d.Address] = gi
+			out = append(out, unitGroup{addr: d.Address, units: map[uint8]*device{}})
+		}
+		if other, dup := out[gi].units[uint8(unit)]; dup {
+			return nil, fmt.Errorf("device %s: unit %d on %s is already device %s", d.ID, unit, d.Address, other.cfg.ID)
+		}
+		out[gi].units[uint8(unit)] = p.devices[d.ID]
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"hazardgw/configs"
 	"hazardgw/drivers/modbus/pty"
 	"hazardgw/drivers/modbus/rtuslave"
 )
@@ -30,30 +31,18 @@ func (p *Plant) buildBuses() ([]*rtuBus, error) {
 	if p.cfg.Simulator == nil || !p.cfg.Simulator.RTU {
 		return nil, nil
 	}
-	byPath := map[string]*rtuBus{}
-	var out []*rtuBus
-	for i := range p.cfg.Devices {
-		d := &p.cfg.Devices[i]
-		if d.Driver != "modbus" || d.Transport != "rtu" {
-			continue
+	groups, err := p.unitsByAddress(func(d *configs.Device) bool {
+		return d.Driver == "modbus" && d.Transport == "rtu"
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*rtuBus, len(groups))
+	for i, g := range groups {
+		if _, broadcast := g.units[0]; broadcast {
+			return nil, fmt.Errorf("rtu line %s: unit 0 is the broadcast address", g.addr)
 		}
-		unit := 1
-		if d.Unit != nil {
-			unit = *d.Unit
-		}
-		if unit < 1 || unit > 247 {
-			return nil, fmt.Errorf("device %s: rtu unit %d out of 1..247", d.ID, unit)
-		}
-		b := byPath[d.Address]
-		if b == nil {
-			b = &rtuBus{plant: p, path: d.Address, units: map[uint8]*device{}}
-			byPath[d.Address] = b
-			out = append(out, b)
-		}
-		if other, dup := b.units[uint8(unit)]; dup {
-			return nil, fmt.Errorf("device %s: unit %d on %s is already device %s", d.ID, unit, d.Address, other.cfg.ID)
-		}
-		b.units[uint8(unit)] = p.devices[d.ID]
+		out[i] = &rtuBus{plant: p, path: g.addr, units: g.units}
 	}
 	return out, nil
 }
