@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"time"
 )
 
@@ -80,36 +79,6 @@ type Runner struct {
 	Sink    Sink
 	Log     *slog.Logger
 	Backoff Backoff
-
-	mu     sync.Mutex
-	health Health
-}
-
-// Health returns a copy of the runner's health.
-func (r *Runner) Health() Health {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	h := r.health
-	h.ID = r.ID
-	if h.State == "" {
-		h.State = "down"
-	}
-	return h
-}
-
-func (r *Runner) mark(up bool, err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if up {
-		r.health.State = "up"
-		r.health.LastOK = time.Now()
-		return
-	}
-	r.health.State = "down"
-	r.health.Errors++
-	if err != nil {
-		r.health.Err = err.Error()
-	}
 }
 
 // Run connects, reads and reconnects until ctx ends, then closes the driver.
@@ -128,7 +97,6 @@ func (r *Runner) Run(ctx context.Context) error {
 			r.fail(ctx, err, log, "connect")
 			continue
 		}
-		r.mark(true, nil)
 		r.Backoff.Reset()
 		for ctx.Err() == nil {
 			batch, err := r.Driver.Read(ctx)
@@ -143,28 +111,12 @@ func (r *Runner) Run(ctx context.Context) error {
 				r.fail(ctx, err, log, "read")
 				break
 			}
-			if len(batch) > 0 {
-				r.markRead(batch)
-			}
 		}
 	}
 	return r.Driver.Close()
 }
 
-// markRead keeps the health "up" only while the device answers: a batch of
-// nothing but comm failures counts as an error.
-func (r *Runner) markRead(batch []Sample) {
-	for _, s := range batch {
-		if s.Cause != CauseComm {
-			r.mark(true, nil)
-			return
-		}
-	}
-	r.mark(false, nil)
-}
-
 func (r *Runner) fail(ctx context.Context, err error, log *slog.Logger, op string) {
-	r.mark(false, err)
 	if f, ok := r.Driver.(Failer); ok {
 		if b := f.Failed(time.Now(), err); len(b) > 0 {
 			r.Sink(b)

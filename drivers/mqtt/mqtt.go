@@ -185,9 +185,6 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 
 func fileName(s string) string { return unsafeName.ReplaceAllString(s, "_") }
 
-// Subscribers returns one drivers.Driver per broker that has mqtt points.
-func (c *Conns) Subscribers() []*Subscriber { return c.subs }
-
 // Runners wraps each Subscriber in a drivers.Runner feeding sink. The
 // backoff is short (100ms..1s) because Connect itself waits up to 2 s for
 // the connection that paho re-establishes.
@@ -202,9 +199,6 @@ func (c *Conns) Runners(sink drivers.Sink, log *slog.Logger) []*drivers.Runner {
 
 // Uplink returns the [uplink] output, or nil when there is none.
 func (c *Conns) Uplink() *Uplink { return c.uplink }
-
-// Notifiers returns the [[notify]] targets of kind mqtt.
-func (c *Conns) Notifiers() []*Notifier { return c.notifiers }
 
 // Outputs returns the uplink and notify targets as engine outputs.
 func (c *Conns) Outputs() []Output {

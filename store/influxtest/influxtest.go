@@ -264,19 +264,6 @@ func (s *Server) Stop() {
 	}
 }
 
-// Kill stops influxd with SIGKILL (no clean shutdown).
-func (s *Server) Kill() {
-	s.mu.Lock()
-	cmd, done := s.cmd, s.done
-	s.cmd = nil
-	s.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-done
-}
-
 // Start runs influxd again on the same port with the same data.
 func (s *Server) Start() {
 	s.t.Helper()

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -169,13 +168,6 @@ func (c *Collector) Session() int {
 	return c.session
 }
 
-// Reset forgets the messages received so far.
-func (c *Collector) Reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.msgs = nil
-}
-
 // Wait returns the messages once ok(messages) holds, or fails the test
 // after timeout.
 func (c *Collector) Wait(t testing.TB, timeout time.Duration, ok func([]Message) bool) []Message {
@@ -273,17 +265,6 @@ func (b *Broker) Publisher(t testing.TB, opts ...func(*paho.ClientOptions)) paho
 	return c
 }
 
-// Publish sends one message with a short-lived client and waits until the
-// broker has it (QoS 1).
-func (b *Broker) Publish(t testing.TB, topic string, payload []byte, retain bool) {
-	t.Helper()
-	c := b.Publisher(t)
-	tok := c.Publish(topic, 1, retain, payload)
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("mqtttest: publish %s: %v", topic, tok.Error())
-	}
-}
-
 // waitListening dials addr until it accepts or ctx ends.
 func waitListening(ctx context.Context, addr string) error {
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -300,12 +281,6 @@ func waitListening(ctx context.Context, addr string) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// Host returns the host part of the URL (for TLS server names).
-func (b *Broker) Host() string {
-	u, _ := url.Parse(b.URL)
-	return u.Hostname()
 }
 
 // authHook lets everyone in, or only user/pass when user is set. (mochi's
