@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -33,60 +32,7 @@ const (
 // tier-0 quality alarm T-1:fault), P-1, a pressure swinging fast enough
 // for its rate-of-change alarm (tier 0), and one user per role.
 func contractConfig(t *testing.T, dir, console, modbusAddr string) string {
-	return writeFile(t, dir, "gw.toml", fmt.Sprintf(`
-[site]
-id = "TEST-01"
-name = "Contract test plant"
-
-[console]
-listen = %q
-
-  [[console.user]]
-  name = "vic"
-  role = "viewer"
-  token = %q
-
-  [[console.user]]
-  name = "olga"
-  role = "operator"
-  token = %q
-
-  [[console.user]]
-  name = "chen"
-  role = "commander"
-  token = %q
-
-[store]
-dir = %q
-
-[simulator]
-enabled = true
-
-[[device]]
-id = "GC-1"
-driver = "modbus"
-transport = "tcp"
-address = %q
-unit = 1
-interval = "200ms"
-timeout = "300ms"
-
-  [[device.point]]
-  id = "NH3-101"
-  name = "Compressor room NH3"
-  unit = "ppm"
-  register = "holding"
-  address = 0
-  type = "uint16"
-  scale = 0.1
-  range = [0.0, 1000.0]
-  hi = 30.0
-  hihi = 60.0
-  deadband = 2.0
-    [device.point.sim]
-    kind = "constant"
-    value = 70.0
-
+	return simConfig(t, dir, console, modbusAddr, 70, fmt.Sprintf(`
   [[device.point]]
   id = "T-1"
   unit = "C"
@@ -111,7 +57,22 @@ timeout = "300ms"
     value = 500.0
     amplitude = 400.0
     period = "2s"
-`, console, tokViewer, tokOperator, tokCommand, filepath.Join(dir, "var"), modbusAddr))
+
+[[console.user]]
+name = "vic"
+role = "viewer"
+token = %q
+
+[[console.user]]
+name = "olga"
+role = "operator"
+token = %q
+
+[[console.user]]
+name = "chen"
+role = "commander"
+token = %q
+`, tokViewer, tokOperator, tokCommand))
 }
 
 var specTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)

@@ -15,12 +15,14 @@ import (
 
 // simConfig is a self-contained gateway: a simulated Modbus TCP gas
 // controller on a free port whose NH3 head reads a constant nh3 ppm
-// (hi 30, hihi 60), polled every 200 ms.
+// (hi 30, hihi 60), polled every 200 ms. extra follows the NH3 point: more
+// points of GC-1, then any other tables.
 func simConfig(t testing.TB, dir, console, modbusAddr string, nh3 float64, extra string) string {
 	t.Helper()
 	return writeFile(t, dir, "gw.toml", fmt.Sprintf(`
 [site]
 id = "TEST-01"
+name = "Test plant"
 
 [console]
 listen = %q
@@ -42,6 +44,7 @@ timeout = "300ms"
 
   [[device.point]]
   id = "NH3-101"
+  name = "Compressor room NH3"
   unit = "ppm"
   register = "holding"
   address = 0

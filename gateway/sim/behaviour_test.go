@@ -147,26 +147,9 @@ func TestFaultNAMUR(t *testing.T) {
 // TestFollowCycle: a scenario that makes two points follow each other gets
 // a value, not a stack overflow.
 func TestFollowCycle(t *testing.T) {
-	cfg, err := configs.Parse("cycle.toml", []byte(`
-[site]
-id = "X"
-[[device]]
-id = "D"
-driver = "modbus"
-address = "127.0.0.1:1502"
-  [[device.point]]
-  id = "A"
-  register = "holding"
-  address = 0
-  type = "uint16"
-  sim = { value = 1 }
-  [[device.point]]
-  id = "B"
-  register = "holding"
-  address = 1
-  type = "uint16"
-  sim = { kind = "follow", follow = "A", value = 1 }
-`))
+	cfg, err := configs.Parse("cycle.toml", []byte(simDevice(
+		"A", `sim = { value = 1 }`,
+		"B", `sim = { kind = "follow", follow = "A", value = 1 }`)))
 	if err != nil {
 		t.Fatal(err)
 	}

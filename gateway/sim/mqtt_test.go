@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -133,48 +134,9 @@ func TestNewRejects(t *testing.T) {
 	tests := []struct {
 		name, toml, want string
 	}{
-		{"unknown kind", `
-[site]
-id = "X"
-[[device]]
-id = "D"
-driver = "modbus"
-address = "127.0.0.1:1502"
-  [[device.point]]
-  id = "P"
-  register = "holding"
-  address = 0
-  type = "uint16"
-  sim = { kind = "zigzag" }
-`, `unknown sim kind "zigzag"`},
-		{"fault without range", `
-[site]
-id = "X"
-[[device]]
-id = "D"
-driver = "modbus"
-address = "127.0.0.1:1502"
-  [[device.point]]
-  id = "P"
-  register = "holding"
-  address = 0
-  type = "uint16"
-  sim = { fault_at = "10s" }
-`, `sim fault needs the point's range`},
-		{"follow nobody", `
-[site]
-id = "X"
-[[device]]
-id = "D"
-driver = "modbus"
-address = "127.0.0.1:1502"
-  [[device.point]]
-  id = "P"
-  register = "holding"
-  address = 0
-  type = "uint16"
-  sim = { kind = "follow", follow = "Q" }
-`, `sim follow "Q": no such simulated point`},
+		{"unknown kind", onePoint(`sim = { kind = "zigzag" }`), `unknown sim kind "zigzag"`},
+		{"fault without range", onePoint(`sim = { fault_at = "10s" }`), `sim fault needs the point's range`},
+		{"follow nobody", onePoint(`sim = { kind = "follow", follow = "Q" }`), `sim follow "Q": no such simulated point`},
 		{"comm loss of unknown device", `
 [site]
 id = "X"
@@ -194,6 +156,21 @@ comm_loss = [{ device = "NOPE", at = "1s" }]
 			}
 		})
 	}
+}
+
+// onePoint is a config of one simulated Modbus point P with the given sim line.
+func onePoint(sim string) string { return simDevice("P", sim) }
+
+// simDevice is a config of site X with one Modbus device D whose holding
+// registers 0, 1, ... are the points given as id, sim-line pairs.
+func simDevice(idSim ...string) string {
+	var b strings.Builder
+	b.WriteString("[site]\nid = \"X\"\n[[device]]\nid = \"D\"\ndriver = \"modbus\"\naddress = \"127.0.0.1:1502\"\n")
+	for i := 0; i+1 < len(idSim); i += 2 {
+		fmt.Fprintf(&b, "  [[device.point]]\n  id = %q\n  register = \"holding\"\n  address = %d\n  type = \"uint16\"\n  %s\n",
+			idSim[i], i/2, idSim[i+1])
+	}
+	return b.String()
 }
 
 // TestNewRejectsSharedUnit: the config loader refuses two devices on one
