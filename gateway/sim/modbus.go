@@ -212,11 +212,7 @@ func (s *slave) HandleCoils(req *modbus.CoilsRequest) ([]bool, error) {
 	}
 	p := s.plant
 	if req.IsWrite {
-		p.mu.Lock()
-		for i, v := range req.Args {
-			d.coils[req.Addr+uint16(i)] = v
-		}
-		p.mu.Unlock()
+		keep(p, d.coils, req.Addr, req.Args)
 	}
 	return p.bits(d, "coil", req.Addr, req.Quantity, p.now()), nil
 }
@@ -239,11 +235,7 @@ func (s *slave) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]u
 	}
 	p := s.plant
 	if req.IsWrite {
-		p.mu.Lock()
-		for i, v := range req.Args {
-			d.regs[req.Addr+uint16(i)] = v
-		}
-		p.mu.Unlock()
+		keep(p, d.regs, req.Addr, req.Args)
 	}
 	return p.words(d, "holding", req.Addr, req.Quantity, p.now()), nil
 }
@@ -255,6 +247,15 @@ func (s *slave) HandleInputRegisters(req *modbus.InputRegistersRequest) ([]uint1
 		return nil, err
 	}
 	return s.plant.words(d, "input", req.Addr, req.Quantity, s.plant.now()), nil
+}
+
+// keep stores written values from addr on, under the plant's lock.
+func keep[T any](p *Plant, m map[uint16]T, addr uint16, vals []T) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, v := range vals {
+		m[addr+uint16(i)] = v
+	}
 }
 
 var _ modbus.RequestHandler = (*slave)(nil)

@@ -150,61 +150,37 @@ func (u *Unit) snapshot() behaviour {
 type handler struct{ s *TCPServer }
 
 func (h *handler) HandleCoils(r *smb.CoilsRequest) ([]bool, error) {
-	u := h.s.unit(r.UnitId)
-	if err := h.s.wait(u, r.IsWrite); err != nil {
-		return nil, err
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if r.IsWrite {
-		u.coils.set(int(r.Addr), r.Args)
-		return nil, nil
-	}
-	if int(r.Addr)+int(r.Quantity) > 65536 {
-		return nil, smb.ErrIllegalDataAddress
-	}
-	return u.coils.get(int(r.Addr), int(r.Quantity)), nil
+	return serve(h.s, r.UnitId, r.IsWrite, r.Addr, r.Quantity, r.Args, func(u *Unit) *table[bool] { return &u.coils })
 }
 
 func (h *handler) HandleDiscreteInputs(r *smb.DiscreteInputsRequest) ([]bool, error) {
-	u := h.s.unit(r.UnitId)
-	if err := h.s.wait(u, false); err != nil {
-		return nil, err
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if int(r.Addr)+int(r.Quantity) > 65536 {
-		return nil, smb.ErrIllegalDataAddress
-	}
-	return u.discrete.get(int(r.Addr), int(r.Quantity)), nil
+	return serve(h.s, r.UnitId, false, r.Addr, r.Quantity, nil, func(u *Unit) *table[bool] { return &u.discrete })
 }
 
 func (h *handler) HandleHoldingRegisters(r *smb.HoldingRegistersRequest) ([]uint16, error) {
-	u := h.s.unit(r.UnitId)
-	if err := h.s.wait(u, r.IsWrite); err != nil {
-		return nil, err
-	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if int(r.Addr)+int(r.Quantity) > 65536 {
-		return nil, smb.ErrIllegalDataAddress
-	}
-	if r.IsWrite {
-		u.holding.set(int(r.Addr), r.Args)
-		return nil, nil
-	}
-	return u.holding.get(int(r.Addr), int(r.Quantity)), nil
+	return serve(h.s, r.UnitId, r.IsWrite, r.Addr, r.Quantity, r.Args, func(u *Unit) *table[uint16] { return &u.holding })
 }
 
 func (h *handler) HandleInputRegisters(r *smb.InputRegistersRequest) ([]uint16, error) {
-	u := h.s.unit(r.UnitId)
-	if err := h.s.wait(u, false); err != nil {
+	return serve(h.s, r.UnitId, false, r.Addr, r.Quantity, nil, func(u *Unit) *table[uint16] { return &u.input })
+}
+
+// serve answers one request on the table pick chooses, after the unit's
+// behaviour (delay, silence, exception): a write stores args, a read past
+// the last address is an illegal data address.
+func serve[T any](s *TCPServer, unit uint8, write bool, addr, qty uint16, args []T, pick func(*Unit) *table[T]) ([]T, error) {
+	u := s.unit(unit)
+	if err := s.wait(u, write); err != nil {
 		return nil, err
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if int(r.Addr)+int(r.Quantity) > 65536 {
+	if int(addr)+int(qty) > 65536 {
 		return nil, smb.ErrIllegalDataAddress
 	}
-	return u.input.get(int(r.Addr), int(r.Quantity)), nil
+	if write {
+		pick(u).set(int(addr), args)
+		return nil, nil
+	}
+	return pick(u).get(int(addr), int(qty)), nil
 }
