@@ -292,21 +292,63 @@ func (m *Machine) Advance(now time.Time) {
 				continue
 			}
 			if si := p.staleIdx(); m.alarms[si].flags&fCond == 0 {
-				// SPEC §4: no good sample within `stale` makes the point
-				// bad/stale; the stale event says so even for a point
-				// never heard from (whose quality was the zero value).
-				p.quality = drivers.Bad
-				at := p.lastGood + ms(p.stale)
-				m.setCond(si, true, at, 0, 0, now)
-				// The point itself is bad/stale from then on: every
-				// output (console, store, uplink) learns it from this
-				// sample, as it learns any other quality.
-				m.stale = append(m.stale, drivers.Sample{Point: drivers.PointID(p.id), Value: math.NaN(),
-					Quality: drivers.Bad, Cause: drivers.CauseStale, Time: time.Unix(0, at)})
+				m.goStale(p, p.lastGood+ms(p.stale), now)
 			}
 		}
 		m.flood.update(n)
 	}
+}
+
+// goStale raises the stale alarm of p at `at`. SPEC §4: no good sample
+// within `stale` makes the point bad/stale; the stale event says so even
+// for a point never heard from (whose quality was the zero value).
+func (m *Machine) goStale(p *point, at int64, now time.Time) {
+	p.quality = drivers.Bad
+	m.setCond(p.staleIdx(), true, at, 0, 0, now)
+	// The point itself is bad/stale from then on: every output (console,
+	// store, uplink) learns it from this sample, as it learns any other
+	// quality.
+	m.stale = append(m.stale, drivers.Sample{Point: drivers.PointID(p.id), Value: math.NaN(),
+		Quality: drivers.Bad, Cause: drivers.CauseStale, Time: time.Unix(0, at)})
+}
+
+// Force makes the condition of alarm id hold (or go) at now, past deadband
+// and delays: the activation or clearing goes through the state table like
+// any other, so latch, shelving and escalation behave as in production; an
+// alarm already in that condition does not change. value, unless NaN, is
+// the point's value from then on. It is for test fakes (alarmstest) that
+// must raise one alarm of a point without its neighbours (a value above
+// hihi also raises hi); the gateway never calls it.
+func (m *Machine) Force(now time.Time, id string, holds bool, value float64) error {
+	ai, err := m.find(id)
+	if err != nil {
+		return err
+	}
+	a := &m.alarms[ai]
+	p := &m.points[a.pt]
+	if p.oos {
+		return fmt.Errorf("%s: point out of service: %w", id, ErrRefused)
+	}
+	if !math.IsNaN(value) {
+		p.value = value
+	}
+	n := now.UnixNano()
+	a.flags &^= fPendOn | fPendOff
+	switch {
+	case holds && a.kind == kStale && a.flags&fCond == 0:
+		m.goStale(p, n, now)
+	case holds:
+		a.flags |= fCond
+		if !a.st.active() {
+			m.step(ai, inActivate, n, now, nil)
+		}
+	default:
+		a.flags &^= fCond
+		if a.st.active() {
+			m.step(ai, inClear, n, now, nil)
+		}
+	}
+	return nil
 }
 
 // NextDue is when Advance next has something to do.
