@@ -7,11 +7,20 @@
 //   - Machine: every alarm of the site as one state machine (limits with
 //     deadband and delays, roc, discrete on, fault/comm/stale, shelving,
 //     out-of-service, escalation, flood). Its methods take `now` and do
-//     no I/O, take no lock and read no clock. See docs/ALARMS.md.
+//     no I/O, take no lock and read no clock. See docs/ALARMS.md. One
+//     file per concern: machine.go (samples through deadband and delays,
+//     commands, timers, restore), transitions.go (the ISA-18.2 state
+//     table of SPEC §5: every state change of every alarm goes through
+//     Machine.step; transitions_test.go walks every cell), alarm.go (the
+//     alarms of a point, per-alarm state, the event view), escalation.go,
+//     flood.go, roc.go, timers.go (the timer heap), index.go (point ids).
 //   - Journal: the append-only event log under store.dir/journal
 //     (length+CRC framed segments, group commit, snapshot, retention).
 //   - Engine: the goroutine that owns the Machine, commits every event to
 //     the Journal before any Output sees it, and fans out to Outputs.
+//   - alarmstest (subpackage): the doubles other packages' tests use: an
+//     in-memory journal (Log) and a fake engine built on the real Machine
+//     (Fake). No package writes its own.
 //
 // # Concurrency
 //

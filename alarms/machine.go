@@ -2,14 +2,10 @@ package alarms
 
 import (
 	"fmt"
-	"hash/maphash"
 	"math"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 
-	"hazardgw/configs"
 	"hazardgw/drivers"
 )
 
@@ -18,15 +14,18 @@ import (
 // commands and the passage of time (each call takes `now`), and collects the
 // events each call appends (Take). Tests drive it with timestamps in data.
 //
-//	         activation                ack
-//	normal ────────────> unack ───────────────> acked
-//	  ^  ^                 │  ^ re-activation     │ clear
-//	  │  │          clear  v  │                   v
-//	  │  └── ack ──── rtn_unack          normal, or latched (latch = true)
-//	  │                   │ ack (latch)            │ reset (refused while
-//	  └──── reset ─── latched <────────────────────┘  the condition holds)
+// By concern:
 //
-//	shelved and oos override the derived state while set (see ALARMS.md).
+//	machine.go      inputs: samples through deadband and delays (DOMAIN §5),
+//	                commands, timers; journal restore
+//	transitions.go  the ISA-18.2 state table (SPEC §5); every state change goes
+//	                through Machine.step
+//	alarm.go        what alarms a point has, the per-alarm and per-point state,
+//	                the event view
+//	escalation.go   the escalation ladder and notify targets
+//	flood.go        the site-wide flood window
+//	roc.go          the rate-of-change window (Theil–Sen)
+//	timers.go       the timer heap; index.go the point index
 type Machine struct {
 	site      string
 	points    []point
@@ -44,219 +43,27 @@ type Machine struct {
 	shelved map[int32]int64    // alarm -> shelved until (unix ns)
 	notify  map[int32][]string // alarm -> accumulated escalation targets
 
-	acts     []int64 // activation times inside the flood window
-	actsHead int
-	flooding bool
+	flood flood
 
 	out     []Event
 	stale   []drivers.Sample // bad/stale samples of points gone stale, for TakeStale
 	Unknown uint64           // samples of points not in the config
 }
 
-// rung is one escalation stage: `after` activation, `notify` these targets.
-type rung struct {
-	after  int64
-	notify []string
-}
-
-type kind uint8
-
-const (
-	kHiHi kind = iota
-	kHi
-	kLo
-	kLoLo
-	kROC
-	kOn
-	kFault
-	kComm
-	kStale
-)
-
-var kindNames = [...]string{"hihi", "hi", "lo", "lolo", "roc", "on", "fault", "comm", "stale"}
-
-// alarm flags.
-const (
-	fActive  uint8 = 1 << iota // condition holds after deadband and delays
-	fAcked                     // latest activation acknowledged (true when normal)
-	fLatched                   // cleared with latch = true, waits for reset
-	fCond                      // condition after deadband, before delays
-	fPendOn                    // on-delay running, due at alarm.due
-	fPendOff                   // off-delay running, due at alarm.due
-	fOOS                       // point out of service
-	fShelved                   // shelved until Machine.shelved[i]
-)
-
-// alarm is the hot per-alarm state: 32 bytes.
-type alarm struct {
-	due       int64 // pending delay deadline, unix ns
-	activated int64 // last activation, unix ns (0: never)
-	pt        int32
-	gen       uint32 // bumped at each (re-)annunciation; stale escalation timers carry an older one
-	kind      kind
-	flags     uint8
-	stage     uint8
-	prio      Priority
-}
-
-// point is the per-point evaluation state (kept small: 10,000 points
-// should fit in a few MiB; see docs/PERFORMANCE.md).
-type point struct {
-	id                 string // cfg.ID, here so lookups stay in this cache line
-	cfg                *configs.Point
-	hi, hihi, lo, lolo float64 // NaN: no such limit
-	deadband           float64
-	value              float64    // last value (good or not) for events
-	lastGood           int64      // engine time of the last good sample, unix ns
-	win                *rocWindow // nil: no roc alarm
-	// Delays in milliseconds.
-	onDelay, offDelay, faultDelay, stale int32
-	first                                int32 // alarms[first : first+n]; process alarms first, then fault?, comm, stale
-	commCount, commAfter                 uint16
-	dev                                  uint16
-	n, nproc                             uint8
-	quality                              drivers.Quality
-	oos, latch, alarmOn, hasFault        bool
-}
-
-func ms(d int32) int64 { return int64(d) * int64(time.Millisecond) }
-
-func toMS(d configs.Duration) int32 {
-	return int32(min(d.D().Milliseconds(), 1<<31-1))
-}
-
-func nanOr(p *float64) float64 {
-	if p == nil {
-		return math.NaN()
-	}
-	return *p
-}
-
-// NewMachine builds the alarms of cfg. Every point gets comm and stale
-// alarms, fault when it has a range, and one alarm per configured limit,
-// roc and alarm_on. start is when the stale timers of never-seen points
-// begin.
-func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
-	m := &Machine{
-		site:      cfg.Site.ID,
-		shelved:   map[int32]int64{},
-		notify:    map[int32][]string{},
-		maxShelve: int64(cfg.Console.MaxShelve),
-	}
-	if m.maxShelve <= 0 {
-		m.maxShelve = int64(60 * time.Minute)
-	}
-	mp := cfg.Escalation.MinPriority
-	if mp == "" {
-		mp = "medium"
-	}
-	var err error
-	if m.minPrio, err = ParsePriority(mp); err != nil {
-		return nil, fmt.Errorf("escalation.min_priority: %w", err)
-	}
-	stages := append([]configs.Stage(nil), cfg.Escalation.Stages...)
-	sort.SliceStable(stages, func(i, j int) bool { return stages[i].After < stages[j].After })
-	if len(stages) > 0 {
-		if stages[0].After > 0 {
-			m.ladder = append(m.ladder, rung{})
-		}
-		for _, s := range stages {
-			m.ladder = append(m.ladder, rung{after: int64(s.After), notify: s.Notify})
-		}
-	}
-	n := 0
-	for i := range cfg.Devices {
-		n += len(cfg.Devices[i].Points)
-	}
-	m.points = make([]point, 0, n)
-	m.alarms = make([]alarm, 0, n*4)
-	t0 := start.UnixNano()
-	for di := range cfg.Devices {
-		d := &cfg.Devices[di]
-		m.devs = append(m.devs, d.ID)
-		for pi := range d.Points {
-			pc := &d.Points[pi]
-			p := point{
-				id: pc.ID, cfg: pc, hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
-				deadband: pc.Deadband, value: math.NaN(), lastGood: t0,
-				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMS(pc.FaultDelay),
-				stale: toMS(pc.Stale), first: int32(len(m.alarms)), dev: uint16(di), latch: pc.Latch,
-				commAfter: uint16(min(max(d.CommAfter, 0), 1<<16-1)),
-			}
-			if p.commAfter == 0 {
-				p.commAfter = 3
-				if d.Driver == "mqtt" {
-					p.commAfter = 1
-				}
-			}
-			if p.stale == 0 {
-				p.stale = toMS(configs.Duration(max(3*d.Interval.D(), 3*time.Second)))
-			}
-			var override Priority
-			if pc.Priority != "" {
-				if override, err = ParsePriority(pc.Priority); err != nil {
-					return nil, fmt.Errorf("point %s: priority: %w", pc.ID, err)
-				}
-			}
-			add := func(k kind, def Priority) {
-				pr := def
-				if override != 0 {
-					pr = override
-				}
-				m.alarms = append(m.alarms, alarm{pt: int32(len(m.points)), kind: k, prio: pr, flags: fAcked})
-			}
-			if pc.HiHi != nil {
-				add(kHiHi, High)
-			}
-			if pc.Hi != nil {
-				add(kHi, Medium)
-			}
-			if pc.Lo != nil {
-				add(kLo, Medium)
-			}
-			if pc.LoLo != nil {
-				add(kLoLo, High)
-			}
-			if pc.ROC > 0 {
-				add(kROC, Medium)
-				p.win = &rocWindow{roc: pc.ROC}
-			}
-			if pc.AlarmOn != nil {
-				p.alarmOn = *pc.AlarmOn
-				add(kOn, High)
-			}
-			p.nproc = uint8(len(m.alarms) - int(p.first))
-			if len(pc.Range) == 2 && pc.Range[0] < pc.Range[1] {
-				add(kFault, Low)
-				p.hasFault = true
-			}
-			add(kComm, Low)
-			add(kStale, Low)
-			p.n = uint8(len(m.alarms) - int(p.first))
-			m.points = append(m.points, p)
-		}
-	}
-	m.byID.build(len(m.points))
-	for i := range m.points {
-		if !m.byID.insert(m.points, int32(i)) {
-			return nil, fmt.Errorf("point %s: duplicate point id", m.points[i].cfg.ID)
-		}
-	}
-	if cap(m.alarms) > len(m.alarms) {
-		m.alarms = slices.Clone(m.alarms)
-	}
-	m.nextScan = t0
-	return m, nil
-}
-
 // Seq is the seq of the last event produced.
 func (m *Machine) Seq() uint64 { return m.seq }
 
 // Flood reports whether the site is in an alarm flood.
-func (m *Machine) Flood() bool { return m.flooding }
+func (m *Machine) Flood() bool { return m.flood.on }
 
 // Take returns the events appended since the last Take. The slice is reused
 // by the next call into the Machine: copy what you keep.
+func (m *Machine) Take() []Event {
+	out := m.out
+	m.out = m.out[:0]
+	return out
+}
+
 // TakeStale returns the bad/stale samples of the points Advance found
 // stale, as a new slice the caller owns (outputs keep batches), or nil.
 func (m *Machine) TakeStale() []drivers.Sample {
@@ -267,16 +74,6 @@ func (m *Machine) TakeStale() []drivers.Sample {
 	m.stale = nil
 	return out
 }
-
-func (m *Machine) Take() []Event {
-	out := m.out
-	m.out = m.out[:0]
-	return out
-}
-
-func (p *point) commIdx() int32  { return p.first + int32(p.n) - 2 }
-func (p *point) staleIdx() int32 { return p.first + int32(p.n) - 1 }
-func (p *point) faultIdx() int32 { return p.first + int32(p.n) - 3 }
 
 // Sample evaluates one sample at engine time now. A sample of a point out
 // of service, or of an unknown point, changes nothing.
@@ -406,7 +203,8 @@ func (m *Machine) evalOverRange(p *point, v float64, t int64, now time.Time) {
 
 // setCond applies the delays to a change of the deadbanded condition of
 // alarm ai observed at time t (DOMAIN §5: deadband, then on-delay, then
-// off-delay; a delay restarts when the condition flips back).
+// off-delay; a delay restarts when the condition flips back). What gets
+// through is the input activate or clear of the state table.
 func (m *Machine) setCond(ai int32, cond bool, t, onDelay, offDelay int64, now time.Time) {
 	a := &m.alarms[ai]
 	if a.flags&(fPendOn|fPendOff) != 0 && a.due <= t {
@@ -420,12 +218,12 @@ func (m *Machine) setCond(ai int32, cond bool, t, onDelay, offDelay int64, now t
 	} else {
 		a.flags &^= fCond
 	}
-	active := a.flags&fActive != 0
+	active := a.st.active()
 	switch {
 	case cond && active:
 		a.flags &^= fPendOff
 	case cond && onDelay <= 0:
-		m.activate(ai, t, now)
+		m.step(ai, inActivate, t, now, nil)
 	case cond:
 		a.flags |= fPendOn
 		a.due = t + onDelay
@@ -433,7 +231,7 @@ func (m *Machine) setCond(ai int32, cond bool, t, onDelay, offDelay int64, now t
 	case !active:
 		a.flags &^= fPendOn
 	case offDelay <= 0:
-		m.clear(ai, t, now)
+		m.step(ai, inClear, t, now, nil)
 	default:
 		a.flags |= fPendOff
 		a.due = t + offDelay
@@ -451,174 +249,18 @@ func (m *Machine) pushDelay(ai int32, t int64, now time.Time) {
 	m.timers.push(timer{at: a.due + max(now.UnixNano()-t, 0), base: a.due, alarm: ai, what: tDelay})
 }
 
+// fireDelay ends alarm ai's pending delay: the activation or the clearing
+// happens at the time the delay elapsed.
 func (m *Machine) fireDelay(ai int32, now time.Time) {
 	a := &m.alarms[ai]
 	switch {
 	case a.flags&fPendOn != 0:
 		a.flags &^= fPendOn
-		m.activate(ai, a.due, now)
+		m.step(ai, inActivate, a.due, now, nil)
 	case a.flags&fPendOff != 0:
 		a.flags &^= fPendOff
-		m.clear(ai, a.due, now)
+		m.step(ai, inClear, a.due, now, nil)
 	}
-}
-
-func (m *Machine) activate(ai int32, t int64, now time.Time) {
-	a := &m.alarms[ai]
-	a.flags |= fActive
-	a.flags &^= fAcked | fLatched
-	a.stage = 0
-	a.activated = t
-	a.gen++
-	if a.flags&fShelved == 0 {
-		// Flood and the escalation ladder run on the gateway's clock from
-		// the moment the operators are told (a device clock may be off).
-		m.countActivation(now.UnixNano())
-		m.startEscalation(ai, now.UnixNano())
-	}
-	m.emit(ai, t, now, "", "")
-}
-
-func (m *Machine) clear(ai int32, t int64, now time.Time) {
-	a := &m.alarms[ai]
-	a.flags &^= fActive
-	if m.points[a.pt].latch && a.kind < kFault {
-		a.flags |= fLatched
-	}
-	m.emit(ai, t, now, "", "")
-}
-
-// startEscalation puts the stage-0 targets on the alarm and arms stage 1.
-func (m *Machine) startEscalation(ai int32, base int64) {
-	a := &m.alarms[ai]
-	if a.prio < m.minPrio || len(m.ladder) == 0 {
-		return
-	}
-	m.addNotify(ai, m.ladder[0].notify)
-	if len(m.ladder) > 1 {
-		m.timers.push(timer{at: base + m.ladder[1].after, base: base, alarm: ai, what: tEscalate, gen: a.gen, stage: 1})
-	}
-}
-
-// addNotify adds targets to the alarm's list, copying: events already
-// emitted keep the list they were given.
-func (m *Machine) addNotify(ai int32, targets []string) {
-	if len(targets) == 0 {
-		return
-	}
-	old := m.notify[ai]
-	l := append(make([]string, 0, len(old)+len(targets)), old...)
-	for _, t := range targets {
-		dup := false
-		for _, o := range old {
-			dup = dup || o == t
-		}
-		if !dup {
-			l = append(l, t)
-		}
-	}
-	m.notify[ai] = l
-}
-
-const floodWindow = int64(10 * time.Minute)
-
-func (m *Machine) countActivation(t int64) {
-	m.acts = append(m.acts, t)
-	m.updateFlood(t)
-}
-
-// updateFlood applies DOMAIN §5: more than 10 activations in 10 minutes
-// start a flood; it ends when fewer than 5 remain in the window.
-func (m *Machine) updateFlood(now int64) {
-	for m.actsHead < len(m.acts) && m.acts[m.actsHead] <= now-floodWindow {
-		m.actsHead++
-	}
-	if m.actsHead > 64 && m.actsHead*2 > len(m.acts) {
-		m.acts = append(m.acts[:0], m.acts[m.actsHead:]...)
-		m.actsHead = 0
-	}
-	c := len(m.acts) - m.actsHead
-	switch {
-	case !m.flooding && c > 10:
-		m.flooding = true
-	case m.flooding && c < 5:
-		m.flooding = false
-	}
-}
-
-func (m *Machine) state(a *alarm) State {
-	switch {
-	case a.flags&fOOS != 0:
-		return OOS
-	case a.flags&fShelved != 0:
-		return Shelved
-	case a.flags&fActive != 0 && a.flags&fAcked != 0:
-		return Acked
-	case a.flags&fActive != 0:
-		return Unack
-	case a.flags&fAcked == 0:
-		return RtnUnack
-	case a.flags&fLatched != 0:
-		return Latched
-	}
-	return Normal
-}
-
-func (m *Machine) limit(a *alarm, p *point) float64 {
-	switch a.kind {
-	case kHiHi:
-		return p.hihi
-	case kHi:
-		return p.hi
-	case kLo:
-		return p.lo
-	case kLoLo:
-		return p.lolo
-	case kROC:
-		return p.win.roc
-	case kOn:
-		if p.alarmOn {
-			return 1
-		}
-		return 0
-	}
-	return math.NaN()
-}
-
-func tierOf(a *alarm, p *point) int {
-	switch a.kind {
-	case kHiHi, kLoLo:
-		return 2
-	case kHi, kLo:
-		return 1
-	case kOn:
-		return p.cfg.Tier
-	}
-	return 0
-}
-
-// event builds the current view of alarm ai (seq not set).
-func (m *Machine) event(ai int32, t int64, now time.Time) Event {
-	a := &m.alarms[ai]
-	p := &m.points[a.pt]
-	ev := Event{
-		ID: p.cfg.ID + ":" + kindNames[a.kind], Point: p.cfg.ID, Cond: kindNames[a.kind],
-		Tier: tierOf(a, p), Priority: a.prio, State: m.state(a),
-		Active: a.flags&fActive != 0, Acked: a.flags&fAcked != 0, Latched: a.flags&fLatched != 0,
-		OOS: a.flags&fOOS != 0, Stage: int(a.stage), Value: p.value, Limit: m.limit(a, p),
-		Unit: p.cfg.Unit, Quality: p.quality.String(), Time: time.Unix(0, t).UTC(), Emitted: now.UTC(),
-		Site: m.site, Device: m.devs[p.dev], Name: p.cfg.Name, Flood: m.flooding,
-		Notify: m.notify[ai],
-	}
-	if a.activated != 0 {
-		at := time.Unix(0, a.activated).UTC()
-		ev.Activated = &at
-	}
-	if a.flags&fShelved != 0 {
-		su := time.Unix(0, m.shelved[ai]).UTC()
-		ev.ShelvedUntil = &su
-	}
-	return ev
 }
 
 // emit appends one event for alarm ai. Once the alarm is back to normal its
@@ -650,21 +292,63 @@ func (m *Machine) Advance(now time.Time) {
 				continue
 			}
 			if si := p.staleIdx(); m.alarms[si].flags&fCond == 0 {
-				// SPEC §4: no good sample within `stale` makes the point
-				// bad/stale; the stale event says so even for a point
-				// never heard from (whose quality was the zero value).
-				p.quality = drivers.Bad
-				at := p.lastGood + ms(p.stale)
-				m.setCond(si, true, at, 0, 0, now)
-				// The point itself is bad/stale from then on: every
-				// output (console, store, uplink) learns it from this
-				// sample, as it learns any other quality.
-				m.stale = append(m.stale, drivers.Sample{Point: drivers.PointID(p.id), Value: math.NaN(),
-					Quality: drivers.Bad, Cause: drivers.CauseStale, Time: time.Unix(0, at)})
+				m.goStale(p, p.lastGood+ms(p.stale), now)
 			}
 		}
-		m.updateFlood(n)
+		m.flood.update(n)
 	}
+}
+
+// goStale raises the stale alarm of p at `at`. SPEC §4: no good sample
+// within `stale` makes the point bad/stale; the stale event says so even
+// for a point never heard from (whose quality was the zero value).
+func (m *Machine) goStale(p *point, at int64, now time.Time) {
+	p.quality = drivers.Bad
+	m.setCond(p.staleIdx(), true, at, 0, 0, now)
+	// The point itself is bad/stale from then on: every output (console,
+	// store, uplink) learns it from this sample, as it learns any other
+	// quality.
+	m.stale = append(m.stale, drivers.Sample{Point: drivers.PointID(p.id), Value: math.NaN(),
+		Quality: drivers.Bad, Cause: drivers.CauseStale, Time: time.Unix(0, at)})
+}
+
+// Force makes the condition of alarm id hold (or go) at now, past deadband
+// and delays: the activation or clearing goes through the state table like
+// any other, so latch, shelving and escalation behave as in production; an
+// alarm already in that condition does not change. value, unless NaN, is
+// the point's value from then on. It is for test fakes (alarmstest) that
+// must raise one alarm of a point without its neighbours (a value above
+// hihi also raises hi); the gateway never calls it.
+func (m *Machine) Force(now time.Time, id string, holds bool, value float64) error {
+	ai, err := m.find(id)
+	if err != nil {
+		return err
+	}
+	a := &m.alarms[ai]
+	p := &m.points[a.pt]
+	if p.oos {
+		return fmt.Errorf("%s: point out of service: %w", id, ErrRefused)
+	}
+	if !math.IsNaN(value) {
+		p.value = value
+	}
+	n := now.UnixNano()
+	a.flags &^= fPendOn | fPendOff
+	switch {
+	case holds && a.kind == kStale && a.flags&fCond == 0:
+		m.goStale(p, n, now)
+	case holds:
+		a.flags |= fCond
+		if !a.st.active() {
+			m.step(ai, inActivate, n, now, nil)
+		}
+	default:
+		a.flags &^= fCond
+		if a.st.active() {
+			m.step(ai, inClear, n, now, nil)
+		}
+	}
+	return nil
 }
 
 // NextDue is when Advance next has something to do.
@@ -676,6 +360,9 @@ func (m *Machine) NextDue() time.Time {
 	return time.Unix(0, n)
 }
 
+// expired is the command a shelf's expiry stands for.
+var expired = Command{Op: OpUnshelve, Comment: "shelf expired"}
+
 func (m *Machine) fire(tm timer, now time.Time) {
 	a := &m.alarms[tm.alarm]
 	switch tm.what {
@@ -684,19 +371,10 @@ func (m *Machine) fire(tm timer, now time.Time) {
 			m.fireDelay(tm.alarm, now)
 		}
 	case tEscalate:
-		if a.gen != tm.gen || a.flags&(fAcked|fShelved|fOOS) != 0 || int(a.stage) != int(tm.stage)-1 {
-			return
-		}
-		a.stage = tm.stage
-		m.addNotify(tm.alarm, m.ladder[tm.stage].notify)
-		m.emit(tm.alarm, tm.at, now, "", "")
-		if next := int(tm.stage) + 1; next < len(m.ladder) {
-			m.timers.push(timer{at: tm.base + m.ladder[next].after, base: tm.base, alarm: tm.alarm,
-				what: tEscalate, gen: a.gen, stage: uint8(next)})
-		}
+		m.escalate(tm, now)
 	case tShelve:
 		if a.flags&fShelved != 0 && m.shelved[tm.alarm] == tm.at {
-			m.unshelve(tm.alarm, tm.at, now, "", "shelf expired")
+			m.step(tm.alarm, inUnshelve, tm.at, now, &expired)
 		}
 	}
 }
@@ -706,12 +384,14 @@ func (m *Machine) fire(tm timer, now time.Time) {
 // them), or an error wrapping ErrUnknown, ErrRefused or ErrInvalid.
 func (m *Machine) Command(now time.Time, c Command) (Event, error) {
 	n := now.UnixNano()
+	start := len(m.out)
 	if c.Op == OpOOS || c.Op == OpIOS {
 		pi, ok := m.byID.find(m.points, c.Point)
 		if !ok {
 			return Event{}, fmt.Errorf("point %q: %w", c.Point, ErrUnknown)
 		}
 		p := &m.points[pi]
+		in := inIOS
 		if c.Op == OpOOS {
 			if strings.TrimSpace(c.Comment) == "" {
 				return Event{}, fmt.Errorf("oos %s: a reason is required: %w", c.Point, ErrInvalid)
@@ -719,25 +399,18 @@ func (m *Machine) Command(now time.Time, c Command) (Event, error) {
 			if p.oos {
 				return Event{}, fmt.Errorf("oos %s: already out of service: %w", c.Point, ErrRefused)
 			}
+			in = inOOS
 		} else if !p.oos {
 			return Event{}, fmt.Errorf("ios %s: not out of service: %w", c.Point, ErrRefused)
 		}
-		start := len(m.out)
 		p.oos = c.Op == OpOOS
 		p.commCount = 0
 		p.lastGood = n
 		if p.win != nil {
-			*p.win = rocWindow{roc: p.win.roc}
+			p.win.reset()
 		}
 		for i := p.first; i < p.first+int32(p.n); i++ {
-			a := &m.alarms[i]
-			if p.oos {
-				a.flags = fOOS | fAcked
-				delete(m.shelved, i)
-			} else {
-				a.flags &^= fOOS
-			}
-			m.emit(i, n, now, c.By, c.Comment)
+			m.step(i, in, n, now, &c) // out of service is normal underneath: never refused
 		}
 		return m.out[start], nil
 	}
@@ -749,26 +422,12 @@ func (m *Machine) Command(now time.Time, c Command) (Event, error) {
 	if a.flags&fOOS != 0 {
 		return Event{}, fmt.Errorf("%s %s: point out of service: %w", c.Op, c.Alarm, ErrRefused)
 	}
+	var in input
 	switch c.Op {
 	case OpAck:
-		if a.flags&fAcked != 0 {
-			return Event{}, fmt.Errorf("ack %s: nothing to acknowledge: %w", c.Alarm, ErrRefused)
-		}
-		a.flags |= fAcked
+		in = inAck
 	case OpReset:
-		if a.flags&(fCond|fActive|fPendOff) != 0 {
-			return Event{}, fmt.Errorf("reset %s: the condition still holds: %w", c.Alarm, ErrRefused)
-		}
-		if a.flags&fLatched == 0 {
-			return Event{}, fmt.Errorf("reset %s: not latched: %w", c.Alarm, ErrRefused)
-		}
-		if a.flags&fAcked == 0 {
-			// SPEC §5: only `latched` (returned and acknowledged) resets;
-			// rtn_unack goes to latched on ack first.
-			return Event{}, fmt.Errorf("reset %s: acknowledge it first: %w", c.Alarm, ErrRefused)
-		}
-		a.flags &^= fLatched
-		a.flags |= fAcked
+		in = inReset
 	case OpShelve:
 		if strings.TrimSpace(c.Comment) == "" {
 			return Event{}, fmt.Errorf("shelve %s: a reason is required: %w", c.Alarm, ErrInvalid)
@@ -781,37 +440,19 @@ func (m *Machine) Command(now time.Time, c Command) (Event, error) {
 			// refused rather than journaled as an event that changes nothing.
 			return Event{}, fmt.Errorf("shelve %s: already shelved until then: %w", c.Alarm, ErrRefused)
 		}
-		a.flags |= fShelved
-		m.shelved[ai] = n + int64(c.For)
-		m.timers.push(timer{at: n + int64(c.For), alarm: ai, what: tShelve})
+		in = inShelve
 	case OpUnshelve:
 		if a.flags&fShelved == 0 {
 			return Event{}, fmt.Errorf("unshelve %s: not shelved: %w", c.Alarm, ErrRefused)
 		}
-		m.unshelve(ai, n, now, c.By, c.Comment)
-		return m.out[len(m.out)-1], nil
+		in = inUnshelve
 	default:
 		return Event{}, fmt.Errorf("unknown operation %q: %w", c.Op, ErrInvalid)
 	}
-	m.emit(ai, n, now, c.By, c.Comment)
-	return m.out[len(m.out)-1], nil
-}
-
-// unshelve lifts the shelf; a still-active alarm re-annunciates as unack
-// and escalates again from t.
-func (m *Machine) unshelve(ai int32, t int64, now time.Time, by, comment string) {
-	a := &m.alarms[ai]
-	a.flags &^= fShelved
-	delete(m.shelved, ai)
-	if a.flags&fActive != 0 {
-		a.flags &^= fAcked
-		a.stage = 0
-		a.gen++
-		m.startEscalation(ai, t)
-	} else {
-		a.flags |= fAcked
+	if err := m.step(ai, in, n, now, &c); err != nil {
+		return Event{}, err
 	}
-	m.emit(ai, t, now, by, comment)
+	return m.out[start], nil
 }
 
 func (m *Machine) find(id string) (int32, error) {
@@ -840,16 +481,29 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 	}
 	a := &m.alarms[ai]
 	p := &m.points[a.pt]
+	// The state from the event's flags, as SPEC §5 derives it.
 	a.flags = 0
-	set := func(b bool, f uint8) {
-		if b {
-			a.flags |= f
+	switch {
+	case ev.Active && ev.Acked:
+		a.st = Acked
+	case ev.Active:
+		a.st = Unack
+	case !ev.Acked:
+		a.st = RtnUnack
+		if ev.Latched {
+			a.flags |= fLatch
 		}
+	case ev.Latched:
+		a.st = Latched
+	default:
+		a.st = Normal
 	}
-	set(ev.Active, fActive|fCond)
-	set(ev.Acked, fAcked)
-	set(ev.Latched, fLatched)
-	set(ev.OOS, fOOS)
+	if ev.Active {
+		a.flags |= fCond
+	}
+	if ev.OOS {
+		a.flags |= fOOS
+	}
 	delete(m.shelved, ai)
 	if ev.ShelvedUntil != nil {
 		a.flags |= fShelved
@@ -875,200 +529,16 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 		p.commCount = p.commAfter
 	}
 	a.gen++
-	if a.flags&(fAcked|fShelved|fOOS) == 0 && a.prio >= m.minPrio && int(a.stage)+1 < len(m.ladder) && a.activated != 0 {
-		// The ladder runs from the (re-)annunciation (engine time): the
-		// activation, or the end of a shelf. A journaled unack event is
-		// that moment (emitted) or the escalation to its stage (time);
-		// otherwise (rtn_unack, or a snapshot view without seq) the
-		// activation is the best known.
-		base := a.activated
-		switch {
-		case ev.State == Unack && ev.Seq > 0 && a.stage == 0:
-			base = ev.Emitted.UnixNano() // (re-)annunciation, engine time
-		case ev.State == Unack && ev.Seq > 0:
-			base = ev.Time.UnixNano() - m.ladder[a.stage].after // the escalation to this stage
-		}
-		next := int(a.stage) + 1
-		m.timers.push(timer{at: base + m.ladder[next].after, base: base, alarm: ai,
-			what: tEscalate, gen: a.gen, stage: uint8(next)})
-	}
+	m.resumeEscalation(ai, ev)
 }
 
 // Current returns every alarm not normal, as events without seq.
 func (m *Machine) Current(now time.Time) []Event {
 	var out []Event
 	for i := range m.alarms {
-		if m.state(&m.alarms[i]) != Normal {
+		if m.alarms[i].state() != Normal {
 			out = append(out, m.event(int32(i), now.UnixNano(), now))
 		}
 	}
 	return out
-}
-
-// rocClear is the fraction of `roc` below which a rate alarm clears: a fixed
-// 10 % hysteresis so the rate alarm does not chatter at its set point.
-const rocClear = 0.9
-
-// rocWindow keeps the last rocN good samples of a point. The rate is the
-// Theil–Sen estimate: the median of the slopes between every pair of
-// samples, which one wild sample cannot move (it touches 4 of 10 slopes).
-// Samples more than rocSpan older than the newest are ignored; fewer than
-// rocN usable samples give rate 0.
-type rocWindow struct {
-	roc  float64 // alarm threshold, units per second
-	t    [rocN]int64
-	v    [rocN]float64
-	next uint8
-	n    uint8
-}
-
-const (
-	rocN    = 5
-	rocSpan = int64(30 * time.Second)
-)
-
-func (w *rocWindow) add(t int64, v float64) float64 {
-	w.t[w.next], w.v[w.next] = t, v
-	w.next = (w.next + 1) % rocN
-	if w.n < rocN {
-		w.n++
-	}
-	if w.n < rocN {
-		return 0
-	}
-	var sl [rocN * (rocN - 1) / 2]float64
-	k := 0
-	for i := 0; i < rocN; i++ {
-		if t-w.t[i] > rocSpan {
-			return 0
-		}
-		for j := i + 1; j < rocN; j++ {
-			dt := w.t[j] - w.t[i]
-			if dt == 0 {
-				continue
-			}
-			sl[k] = (w.v[j] - w.v[i]) / (float64(dt) / 1e9)
-			k++
-		}
-	}
-	if k == 0 {
-		return 0
-	}
-	s := sl[:k]
-	for i := 1; i < len(s); i++ { // insertion sort: at most 10 values
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	if k%2 == 1 {
-		return s[k/2]
-	}
-	return (s[k/2-1] + s[k/2]) / 2
-}
-
-// timers: a binary min-heap by due time. Entries are never removed early;
-// each is checked against the alarm's state when it fires.
-type timerWhat uint8
-
-const (
-	tDelay timerWhat = iota
-	tEscalate
-	tShelve
-)
-
-type timer struct {
-	at, base int64
-	alarm    int32
-	gen      uint32
-	what     timerWhat
-	stage    uint8
-}
-
-type timerHeap []timer
-
-func (h *timerHeap) push(t timer) {
-	*h = append(*h, t)
-	s := *h
-	for i := len(s) - 1; i > 0; {
-		p := (i - 1) / 2
-		if s[p].at <= s[i].at {
-			break
-		}
-		s[p], s[i] = s[i], s[p]
-		i = p
-	}
-}
-
-func (h *timerHeap) pop() timer {
-	s := *h
-	top := s[0]
-	last := len(s) - 1
-	s[0] = s[last]
-	s = s[:last]
-	for i := 0; ; {
-		l, r, m := 2*i+1, 2*i+2, i
-		if l < len(s) && s[l].at < s[m].at {
-			m = l
-		}
-		if r < len(s) && s[r].at < s[m].at {
-			m = r
-		}
-		if m == i {
-			break
-		}
-		s[m], s[i] = s[i], s[m]
-		i = m
-	}
-	*h = s
-	return top
-}
-
-// pointIndex finds a point by id: open addressing with linear probing over
-// int32 slots (index+1; 0 is empty), at most 5/8 full. It costs about 7
-// bytes per point where a Go map costs about 40; keys are the points' own
-// id strings.
-type pointIndex struct {
-	seed  maphash.Seed
-	slots []int32
-	mask  uint64
-}
-
-func (x *pointIndex) build(n int) {
-	size := 16
-	for size*5/8 < n {
-		size *= 2
-	}
-	x.seed = maphash.MakeSeed()
-	x.slots = make([]int32, size)
-	x.mask = uint64(size - 1)
-}
-
-// insert adds points[i]; false when its id is already there.
-func (x *pointIndex) insert(points []point, i int32) bool {
-	id := points[i].id
-	for h := maphash.String(x.seed, id) & x.mask; ; h = (h + 1) & x.mask {
-		v := x.slots[h]
-		if v == 0 {
-			x.slots[h] = i + 1
-			return true
-		}
-		if points[v-1].id == id {
-			return false
-		}
-	}
-}
-
-func (x *pointIndex) find(points []point, id string) (int32, bool) {
-	if len(x.slots) == 0 {
-		return 0, false
-	}
-	for h := maphash.String(x.seed, id) & x.mask; ; h = (h + 1) & x.mask {
-		v := x.slots[h]
-		if v == 0 {
-			return 0, false
-		}
-		if points[v-1].id == id {
-			return v - 1, true
-		}
-	}
 }

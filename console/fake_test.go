@@ -4,204 +4,161 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
 	"hazardgw/alarms"
+	"hazardgw/alarms/alarmstest"
+	"hazardgw/configs"
 	"hazardgw/drivers"
 )
 
-// fakeEngine implements Engine faithfully enough for the console: one lock
-// stands for the engine goroutine, every change is journaled before the
-// output sees it, seqs are consecutive, and commands follow SPEC §5's
-// transitions (ack, reset refused while active, shelve, oos).
+// fakeEngine is the console's view of alarmstest.Fake: the real alarm
+// Machine of fakeSite behind an in-memory journal, so commands are refused
+// and transition exactly as the engine's (latch included). The tests set
+// the fields below under mu; each call hands them to the Fake.
 type fakeEngine struct {
-	mu      sync.Mutex
-	seq     uint64
-	table   map[string]alarms.Event
-	journal []alarms.Event
-	keep    int // journal keeps only the last keep events (0: all)
-	points  map[string]bool
-	out     interface {
+	fake *alarmstest.Fake
+	out  interface { // set once, before anything happens
 		Event(alarms.Event)
 		Samples([]drivers.Sample)
 	}
-	flood bool
+
+	mu    sync.Mutex
+	keep  int  // the journal keeps only the last keep events (0: all)
+	flood bool // the flood flag of the next events
 	now   time.Time
 	cmds  []alarms.Command
 }
 
-func newFakeEngine(points ...string) *fakeEngine {
-	f := &fakeEngine{table: map[string]alarms.Event{}, points: map[string]bool{},
-		now: time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)}
-	for _, p := range points {
-		f.points[p] = true
+// fakeSite is testConfig's plant as alarms: NH3-101 (hi 30, hihi 60),
+// FIRE-Z1 (alarm_on, urgent), TK-101.LT (hi 90); every point has comm and
+// stale, stale only when a test raises it. An alarm not normal and not
+// acknowledged escalates to the operator and the platform after a minute
+// (escalate).
+func fakeSite(points ...string) *configs.Config {
+	on := true
+	all := map[string]configs.Point{
+		"NH3-101":   {ID: "NH3-101", Name: "Compressor room NH3", Unit: "ppm", Range: []float64{0, 1000}, Hi: f64(30), HiHi: f64(60)},
+		"FIRE-Z1":   {ID: "FIRE-Z1", Name: "Fire zone 1", AlarmOn: &on, Priority: "urgent", Tier: 2},
+		"TK-101.LT": {ID: "TK-101.LT", Name: "Tank 101 level", Unit: "%", Range: []float64{0, 100}, Hi: f64(90)},
 	}
+	dev := map[string]string{"NH3-101": "GC-ROOM1", "FIRE-Z1": "GC-ROOM1", "TK-101.LT": "TANKS"}
+	c := &configs.Config{
+		Site:    configs.Site{ID: "SQ-TEST", Name: "Test cold store"},
+		Console: configs.Console{MaxShelve: configs.Duration(time.Hour)},
+		Escalation: configs.Escalation{MinPriority: "low", Stages: []configs.Stage{
+			{After: configs.Duration(time.Minute), Notify: []string{"operator", "platform"}}}},
+		Devices: []configs.Device{{ID: "GC-ROOM1"}, {ID: "TANKS"}},
+	}
+	for _, p := range points {
+		pc, ok := all[p]
+		if !ok {
+			panic("fakeSite: no point " + p)
+		}
+		pc.Stale = configs.Duration(1000 * time.Hour)
+		d := &c.Devices[0]
+		if dev[p] == "TANKS" {
+			d = &c.Devices[1]
+		}
+		d.Points = append(d.Points, pc)
+	}
+	c.SetDefaults()
+	return c
+}
+
+func newFakeEngine(points ...string) *fakeEngine {
+	fk, err := alarmstest.NewFake(fakeSite(points...), alarmstest.Options{})
+	if err != nil {
+		panic(err)
+	}
+	f := &fakeEngine{fake: fk, now: fk.Now()}
+	fk.Subscribe(forward{f})
 	return f
 }
 
-// emitLocked journals ev with the next seq, updates the table and hands it
-// to the output, in that order.
-func (f *fakeEngine) emitLocked(ev alarms.Event) alarms.Event {
-	f.seq++
-	f.now = f.now.Add(time.Second)
-	ev.Seq, ev.Emitted = f.seq, f.now
-	if ev.Time.IsZero() {
-		ev.Time = f.now
+// forward hands the Fake's output to f.out (called with f.mu held).
+type forward struct{ f *fakeEngine }
+
+func (w forward) Event(ev alarms.Event) {
+	if w.f.out != nil {
+		w.f.out.Event(ev)
 	}
-	ev.Flood = f.flood
-	f.journal = append(f.journal, ev)
-	if f.keep > 0 && len(f.journal) > f.keep {
-		f.journal = f.journal[len(f.journal)-f.keep:]
-	}
-	if ev.State == alarms.Normal {
-		delete(f.table, ev.ID)
-	} else {
-		f.table[ev.ID] = ev
-	}
-	if f.out != nil {
-		f.out.Event(ev)
-	}
-	return ev
 }
 
-// raise activates POINT:COND (or re-activates it).
-func (f *fakeEngine) raise(id string, prio alarms.Priority, value float64) alarms.Event {
+func (w forward) Samples(b []drivers.Sample) {
+	if w.f.out != nil {
+		w.f.out.Samples(b)
+	}
+}
+
+// locked runs fn with the tests' settings handed to the Fake.
+func (f *fakeEngine) locked(fn func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	point, cond, _ := strings.Cut(id, ":")
-	ev, ok := f.table[id]
-	if !ok {
-		ev = alarms.Event{ID: id, Point: point, Cond: cond, Priority: prio, Tier: 2, Limit: 60,
-			Unit: "ppm", Quality: "good", Site: "SQ-TEST", Device: "GC-ROOM1", Name: point}
-	}
-	t := f.now.Add(time.Second)
-	ev.Active, ev.Acked, ev.State, ev.Value, ev.Activated, ev.Time = true, false, alarms.Unack, value, &t, t
-	ev.By, ev.Comment = "", ""
-	ev = f.emitLocked(ev)
-	if cond == "stale" && f.out != nil {
-		// As alarms.Engine does: the point itself turns bad/stale.
-		f.out.Samples([]drivers.Sample{{Point: drivers.PointID(point), Value: math.NaN(),
-			Quality: drivers.Bad, Cause: drivers.CauseStale, Time: t}})
+	f.fake.Log().Keep(f.keep)
+	f.fake.SetFlood(f.flood)
+	fn()
+	f.now = f.fake.Now()
+}
+
+// raise activates POINT:COND with the point at value (once more when it is
+// active already), with priority prio.
+func (f *fakeEngine) raise(id string, prio alarms.Priority, value float64) (ev alarms.Event) {
+	var err error
+	f.locked(func() { ev, err = f.fake.Raise(id, prio, value) })
+	if err != nil {
+		panic(err)
 	}
 	return ev
 }
 
-// escalate moves an alarm to its next stage, naming the targets.
+// escalate lets a minute pass: alarm id, unacknowledged, escalates to the
+// next stage, which must name notify.
 func (f *fakeEngine) escalate(id string, notify ...string) alarms.Event {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ev := f.table[id]
-	ev.Stage++
-	ev.Notify = notify
-	ev.Time = f.now.Add(time.Second)
-	return f.emitLocked(ev)
+	var evs []alarms.Event
+	f.locked(func() { evs = f.fake.Advance(time.Minute) })
+	for _, ev := range evs {
+		if ev.ID == id && slices.Equal(ev.Notify, notify) {
+			return ev
+		}
+	}
+	panic(fmt.Sprintf("escalate %s to %v: the minute brought %+v", id, notify, evs))
 }
 
 // clear makes the condition go away.
-func (f *fakeEngine) clear(id string) alarms.Event {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	ev := f.table[id]
-	ev.Active = false
-	switch ev.State {
-	case alarms.Unack:
-		ev.State = alarms.RtnUnack
-	case alarms.Acked:
-		ev.State = alarms.Normal
+func (f *fakeEngine) clear(id string) (ev alarms.Event) {
+	var err error
+	f.locked(func() { ev, err = f.fake.Clear(id) })
+	if err != nil {
+		panic(err)
 	}
-	return f.emitLocked(ev)
+	return ev
 }
 
-func (f *fakeEngine) samples(b []drivers.Sample) { f.out.Samples(b) }
+func (f *fakeEngine) samples(b []drivers.Sample) { f.fake.Pass(b) }
 
-func (f *fakeEngine) Do(ctx context.Context, c alarms.Command) (alarms.Event, error) {
+// Do records the command and applies it; the alarm "ENGINE:stopped"
+// answers as an engine that has stopped.
+func (f *fakeEngine) Do(ctx context.Context, c alarms.Command) (ev alarms.Event, err error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.cmds = append(f.cmds, c)
-	if c.Op == alarms.OpOOS || c.Op == alarms.OpIOS {
-		if !f.points[c.Point] {
-			return alarms.Event{}, fmt.Errorf("%s %s: %w", c.Op, c.Point, alarms.ErrUnknown)
-		}
-		ev := alarms.Event{ID: c.Point + ":comm", Point: c.Point, Cond: "comm", Priority: alarms.Low,
-			By: c.By, Comment: c.Comment, Time: f.now}
-		if old, ok := f.table[ev.ID]; ok {
-			ev = old
-		}
-		ev.OOS = c.Op == alarms.OpOOS
-		ev.State = alarms.Normal
-		if ev.OOS {
-			ev.State = alarms.OOS
-		}
-		ev.By, ev.Comment = c.By, c.Comment
-		return f.emitLocked(ev), nil
-	}
+	f.mu.Unlock()
 	if c.Alarm == "ENGINE:stopped" {
 		return alarms.Event{}, errors.New("alarms: engine stopped")
 	}
-	ev, ok := f.table[c.Alarm]
-	if !ok {
-		return alarms.Event{}, fmt.Errorf("%s %s: %w", c.Op, c.Alarm, alarms.ErrUnknown)
-	}
-	ev.By, ev.Comment = c.By, c.Comment
-	switch c.Op {
-	case alarms.OpAck:
-		switch ev.State {
-		case alarms.Unack:
-			ev.State, ev.Acked = alarms.Acked, true
-		case alarms.RtnUnack:
-			ev.State, ev.Acked = alarms.Normal, true
-		default:
-			return alarms.Event{}, fmt.Errorf("ack %s in state %s: %w", c.Alarm, ev.State, alarms.ErrRefused)
-		}
-	case alarms.OpReset:
-		if ev.Active || ev.State != alarms.Latched {
-			return alarms.Event{}, fmt.Errorf("reset %s: condition still holds: %w", c.Alarm, alarms.ErrRefused)
-		}
-		ev.State = alarms.Normal
-	case alarms.OpShelve:
-		until := f.now.Add(c.For)
-		ev.State, ev.ShelvedUntil = alarms.Shelved, &until
-	case alarms.OpUnshelve:
-		if ev.State != alarms.Shelved {
-			return alarms.Event{}, fmt.Errorf("unshelve %s: not shelved: %w", c.Alarm, alarms.ErrRefused)
-		}
-		ev.ShelvedUntil, ev.State, ev.Acked = nil, alarms.Unack, false
-	default:
-		return alarms.Event{}, fmt.Errorf("%s: %w", c.Op, alarms.ErrInvalid)
-	}
-	return f.emitLocked(ev), nil
+	f.locked(func() { ev, err = f.fake.Do(ctx, c) })
+	return ev, err
 }
 
-func (f *fakeEngine) Alarms() []alarms.Event {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]alarms.Event, 0, len(f.table))
-	for _, ev := range f.table {
-		out = append(out, ev)
-	}
-	return out
-}
+func (f *fakeEngine) Alarms() []alarms.Event { return f.fake.Alarms() }
 
 func (f *fakeEngine) Events(after uint64, limit int) ([]alarms.Event, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []alarms.Event
-	for _, ev := range f.journal {
-		if ev.Seq > after && len(out) < limit {
-			out = append(out, ev)
-		}
-	}
-	return out, nil
+	return f.fake.Events(after, limit)
 }
 
-func (f *fakeEngine) Seq() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.seq
-}
+func (f *fakeEngine) Seq() uint64 { return f.fake.Seq() }
 
 func (f *fakeEngine) Flood() bool {
 	f.mu.Lock()

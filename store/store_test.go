@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"hazardgw/alarms"
+	"hazardgw/alarms/alarmstest"
 	"hazardgw/configs"
 	"hazardgw/drivers"
 	"hazardgw/store/influxtest"
@@ -408,39 +408,6 @@ func TestMissingDatabase(t *testing.T) {
 	}
 }
 
-// journal is an in-memory alarm journal.
-type journal struct {
-	mu  sync.Mutex
-	evs []alarms.Event
-}
-
-func (j *journal) add(ev alarms.Event) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	j.evs = append(j.evs, ev)
-}
-
-func (j *journal) Seq() uint64 {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if len(j.evs) == 0 {
-		return 0
-	}
-	return j.evs[len(j.evs)-1].Seq
-}
-
-func (j *journal) Events(after uint64, limit int) ([]alarms.Event, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	var out []alarms.Event
-	for _, ev := range j.evs {
-		if ev.Seq > after && len(out) < limit {
-			out = append(out, ev)
-		}
-	}
-	return out, nil
-}
-
 // TestEventsCaughtUpFromJournal: events journaled by the engine but still
 // in the store's memory when the process died are copied from the journal
 // into the outbox at the next start, once; live events already copied are
@@ -449,11 +416,11 @@ func TestEventsCaughtUpFromJournal(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	url := deadURL(t)
-	j := &journal{}
-	j.add(event(1)) // before the store ever ran: not InfluxDB's business
+	j := &alarmstest.Log{}
+	j.Append(event(1)) // before the store ever ran: not InfluxDB's business
 	a := run(t, config(dir, url, "db/autogen", 1<<30, "A1"), Options{Journal: j})
 	for seq := uint64(2); seq <= 3; seq++ {
-		j.add(event(seq))
+		j.Append(event(seq))
 		a.Event(event(seq))
 	}
 	waitFor(t, 10*time.Second, "events 2 and 3 in the outbox, marked", func() bool {
@@ -462,13 +429,13 @@ func TestEventsCaughtUpFromJournal(t *testing.T) {
 	})
 	// Events 4 and 5 are journaled; the process dies before the store
 	// writes them.
-	j.add(event(4))
-	j.add(event(5))
+	j.Append(event(4))
+	j.Append(event(5))
 	a.kill()
 
 	b := run(t, config(dir, url, "db/autogen", 1<<30, "A1"), Options{Journal: j})
 	b.Event(event(5)) // the engine may also hand over an event already copied
-	j.add(event(6))
+	j.Append(event(6))
 	b.Event(event(6))
 	waitFor(t, 10*time.Second, "events 2..6 in the outbox", func() bool { return b.Health().OutboxEvents == 5 })
 	b.stop(t)

@@ -8,7 +8,8 @@
 //	GOMAXPROCS=1 go run ./console/bench server -addr 127.0.0.1:18080 -clients 101 -for 25s
 //	GOMAXPROCS=1 go run ./console/bench clients -url ws://127.0.0.1:18080/ws -n 100 -stalled 1
 //
-// server starts a console.Server on loopback fed by a fake engine. Once
+// server starts a console.Server on loopback fed by alarmstest.Fake (the
+// real alarm Machine behind an in-memory journal). Once
 // -clients websockets are connected it feeds, from one goroutine locked to
 // its OS thread, 100 samples every 10 ms (10,000 samples/s) and one alarm
 // event every 50 ms (20/s). Every sample's and every event's value is its
@@ -49,7 +50,7 @@ import (
 	"syscall"
 	"time"
 
-	"hazardgw/alarms"
+	"hazardgw/alarms/alarmstest"
 	"hazardgw/configs"
 	"hazardgw/console"
 	"hazardgw/drivers"
@@ -125,70 +126,6 @@ func procStatus() (rss, hwm float64) {
 
 // ---- server ----
 
-// fakeEngine is the least of an alarm engine the console needs: a seq, a
-// table of alarms not normal and a short journal, each event journaled
-// before the console sees it. Commands are refused (the benchmark sends
-// none).
-type fakeEngine struct {
-	mu      sync.Mutex
-	seq     uint64
-	table   map[string]alarms.Event
-	journal []alarms.Event
-	out     *console.Server
-}
-
-func (f *fakeEngine) raise(id string, value float64, now time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	point, cond, _ := strings.Cut(id, ":")
-	f.seq++
-	ev := alarms.Event{Seq: f.seq, ID: id, Point: point, Cond: cond, Tier: 1, Priority: alarms.Medium,
-		State: alarms.Unack, Active: true, Value: value, Limit: 30, Unit: "ppm", Quality: "good",
-		Time: now, Emitted: now, Activated: &now, Site: "BENCH", Device: "GC-ROOM1", Name: "Compressor room NH3"}
-	f.table[id] = ev
-	f.journal = append(f.journal, ev)
-	if len(f.journal) > 4096 {
-		f.journal = append(f.journal[:0:0], f.journal[len(f.journal)-1024:]...)
-	}
-	f.out.Event(ev)
-}
-
-func (f *fakeEngine) Do(context.Context, alarms.Command) (alarms.Event, error) {
-	return alarms.Event{}, fmt.Errorf("bench engine takes no commands: %w", alarms.ErrRefused)
-}
-
-func (f *fakeEngine) Alarms() []alarms.Event {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	out := make([]alarms.Event, 0, len(f.table))
-	for _, ev := range f.table {
-		out = append(out, ev)
-	}
-	return out
-}
-
-func (f *fakeEngine) Events(after uint64, limit int) ([]alarms.Event, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []alarms.Event
-	for _, ev := range f.journal {
-		if ev.Seq > after && len(out) < limit {
-			out = append(out, ev)
-		}
-	}
-	return out, nil
-}
-
-func (f *fakeEngine) Seq() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.seq
-}
-
-func (f *fakeEngine) Flood() bool { return false }
-
-var _ console.Engine = (*fakeEngine)(nil)
-
 func server(args []string) error {
 	fs := flag.NewFlagSet("server", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:18080", "listen address")
@@ -201,21 +138,26 @@ func server(args []string) error {
 	_ = fs.Parse(args)
 
 	const point = "NH3-101"
+	hi := 30.0
 	cfg := &configs.Config{
 		Site:    configs.Site{ID: "BENCH", Name: "Console fan-out bench"},
 		Console: configs.Console{Listen: *addr, MaxShelve: configs.Duration(time.Hour)},
 		Devices: []configs.Device{{ID: "GC-ROOM1", Area: "Machine room", Points: []configs.Point{
-			{ID: point, Name: "Compressor room NH3", Unit: "ppm"},
+			{ID: point, Name: "Compressor room NH3", Unit: "ppm", Hi: &hi},
 		}}},
 	}
-	eng := &fakeEngine{table: map[string]alarms.Event{}}
+	eng, err := alarmstest.NewFake(cfg, alarmstest.Options{Now: time.Now})
+	if err != nil {
+		return err
+	}
+	eng.Log().Keep(4096)
 	reg := prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := console.New(cfg, console.Deps{Engine: eng, Registry: reg, Log: log}, console.Options{})
 	if err != nil {
 		return err
 	}
-	eng.out = srv
+	eng.Subscribe(srv)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -299,7 +241,9 @@ func server(args []string) error {
 			}
 			if *alarmEvery > 0 && i%*alarmEvery == 0 {
 				now := time.Now()
-				eng.raise(point+":hi", float64(now.UnixNano()), now)
+				if _, err := eng.Raise(point+":hi", 0, float64(now.UnixNano())); err != nil {
+					panic(err)
+				}
 				sent.alarms++
 			}
 			sent.ticks++

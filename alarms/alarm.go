@@ -1,0 +1,254 @@
+package alarms
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"hazardgw/configs"
+	"hazardgw/drivers"
+)
+
+// kind is an alarm's condition (the `cond` of its events).
+type kind uint8
+
+const (
+	kHiHi kind = iota
+	kHi
+	kLo
+	kLoLo
+	kROC
+	kOn
+	kFault // quality alarms from here on: they never latch
+	kComm
+	kStale
+)
+
+var kindNames = [...]string{"hihi", "hi", "lo", "lolo", "roc", "on", "fault", "comm", "stale"}
+
+// alarm flags: the suppressions over the alarm's state, and the filtering
+// (DOMAIN §5) that decides when its condition counts.
+const (
+	fCond    uint8 = 1 << iota // condition after deadband, before delays
+	fPendOn                    // on-delay running, due at alarm.due
+	fPendOff                   // off-delay running, due at alarm.due
+	fLatch                     // rtn_unack of a latching clear: the ack latches it
+	fShelved                   // shelved until Machine.shelved[i]
+	fOOS                       // point out of service (st is then normal)
+)
+
+// alarm is the hot per-alarm state: 32 bytes.
+type alarm struct {
+	due       int64 // pending delay deadline, unix ns
+	activated int64 // last activation, unix ns (0: never)
+	pt        int32
+	gen       uint32 // bumped at each (re-)annunciation; stale escalation timers carry an older one
+	kind      kind
+	st        State // Normal, Unack, Acked, RtnUnack or Latched (transitions.go)
+	flags     uint8
+	stage     uint8
+	prio      Priority
+}
+
+// point is the per-point evaluation state (kept small: 10,000 points
+// should fit in a few MiB; see docs/PERFORMANCE.md).
+type point struct {
+	id                 string // cfg.ID, here so lookups stay in this cache line
+	cfg                *configs.Point
+	hi, hihi, lo, lolo float64 // NaN: no such limit
+	deadband           float64
+	value              float64    // last value (good or not) for events
+	lastGood           int64      // engine time of the last good sample, unix ns
+	win                *rocWindow // nil: no roc alarm
+	// Delays in milliseconds.
+	onDelay, offDelay, faultDelay, stale int32
+	first                                int32 // alarms[first : first+n]; process alarms first, then fault?, comm, stale
+	commCount, commAfter                 uint16
+	dev                                  uint16
+	n, nproc                             uint8
+	quality                              drivers.Quality
+	oos, latch, alarmOn, hasFault        bool
+}
+
+func (p *point) commIdx() int32  { return p.first + int32(p.n) - 2 }
+func (p *point) staleIdx() int32 { return p.first + int32(p.n) - 1 }
+func (p *point) faultIdx() int32 { return p.first + int32(p.n) - 3 }
+
+func ms(d int32) int64 { return int64(d) * int64(time.Millisecond) }
+
+func toMS(d configs.Duration) int32 {
+	return int32(min(d.D().Milliseconds(), 1<<31-1))
+}
+
+func nanOr(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+// NewMachine builds the alarms of cfg. Every point gets comm and stale
+// alarms, fault when it has a range, and one alarm per configured limit,
+// roc and alarm_on. start is when the stale timers of never-seen points
+// begin.
+func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
+	m := &Machine{
+		site:      cfg.Site.ID,
+		shelved:   map[int32]int64{},
+		notify:    map[int32][]string{},
+		maxShelve: int64(cfg.Console.MaxShelve),
+		ladder:    buildLadder(cfg.Escalation.Stages),
+	}
+	if m.maxShelve <= 0 {
+		m.maxShelve = int64(60 * time.Minute)
+	}
+	mp := cfg.Escalation.MinPriority
+	if mp == "" {
+		mp = "medium"
+	}
+	var err error
+	if m.minPrio, err = ParsePriority(mp); err != nil {
+		return nil, fmt.Errorf("escalation.min_priority: %w", err)
+	}
+	n := 0
+	for i := range cfg.Devices {
+		n += len(cfg.Devices[i].Points)
+	}
+	m.points = make([]point, 0, n)
+	m.alarms = make([]alarm, 0, n*4)
+	t0 := start.UnixNano()
+	for di := range cfg.Devices {
+		d := &cfg.Devices[di]
+		m.devs = append(m.devs, d.ID)
+		for pi := range d.Points {
+			pc := &d.Points[pi]
+			p := point{
+				id: pc.ID, cfg: pc, hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
+				deadband: pc.Deadband, value: math.NaN(), lastGood: t0,
+				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMS(pc.FaultDelay),
+				stale: toMS(pc.Stale), first: int32(len(m.alarms)), dev: uint16(di), latch: pc.Latch,
+				commAfter: uint16(min(max(d.CommAfter, 0), 1<<16-1)),
+			}
+			if p.commAfter == 0 {
+				p.commAfter = 3
+				if d.Driver == "mqtt" {
+					p.commAfter = 1
+				}
+			}
+			if p.stale == 0 {
+				p.stale = toMS(configs.Duration(max(3*d.Interval.D(), 3*time.Second)))
+			}
+			var override Priority
+			if pc.Priority != "" {
+				if override, err = ParsePriority(pc.Priority); err != nil {
+					return nil, fmt.Errorf("point %s: priority: %w", pc.ID, err)
+				}
+			}
+			add := func(k kind, def Priority) {
+				pr := def
+				if override != 0 {
+					pr = override
+				}
+				m.alarms = append(m.alarms, alarm{pt: int32(len(m.points)), kind: k, prio: pr, st: Normal})
+			}
+			if pc.HiHi != nil {
+				add(kHiHi, High)
+			}
+			if pc.Hi != nil {
+				add(kHi, Medium)
+			}
+			if pc.Lo != nil {
+				add(kLo, Medium)
+			}
+			if pc.LoLo != nil {
+				add(kLoLo, High)
+			}
+			if pc.ROC > 0 {
+				add(kROC, Medium)
+				p.win = &rocWindow{roc: pc.ROC}
+			}
+			if pc.AlarmOn != nil {
+				p.alarmOn = *pc.AlarmOn
+				add(kOn, High)
+			}
+			p.nproc = uint8(len(m.alarms) - int(p.first))
+			if len(pc.Range) == 2 && pc.Range[0] < pc.Range[1] {
+				add(kFault, Low)
+				p.hasFault = true
+			}
+			add(kComm, Low)
+			add(kStale, Low)
+			p.n = uint8(len(m.alarms) - int(p.first))
+			m.points = append(m.points, p)
+		}
+	}
+	m.byID.build(len(m.points))
+	for i := range m.points {
+		if !m.byID.insert(m.points, int32(i)) {
+			return nil, fmt.Errorf("point %s: duplicate point id", m.points[i].cfg.ID)
+		}
+	}
+	if cap(m.alarms) > len(m.alarms) {
+		m.alarms = slices.Clone(m.alarms)
+	}
+	m.nextScan = t0
+	return m, nil
+}
+
+func (m *Machine) limit(a *alarm, p *point) float64 {
+	switch a.kind {
+	case kHiHi:
+		return p.hihi
+	case kHi:
+		return p.hi
+	case kLo:
+		return p.lo
+	case kLoLo:
+		return p.lolo
+	case kROC:
+		return p.win.roc
+	case kOn:
+		if p.alarmOn {
+			return 1
+		}
+		return 0
+	}
+	return math.NaN()
+}
+
+func tierOf(a *alarm, p *point) int {
+	switch a.kind {
+	case kHiHi, kLoLo:
+		return 2
+	case kHi, kLo:
+		return 1
+	case kOn:
+		return p.cfg.Tier
+	}
+	return 0
+}
+
+// event builds the current view of alarm ai (seq not set).
+func (m *Machine) event(ai int32, t int64, now time.Time) Event {
+	a := &m.alarms[ai]
+	p := &m.points[a.pt]
+	ev := Event{
+		ID: p.cfg.ID + ":" + kindNames[a.kind], Point: p.cfg.ID, Cond: kindNames[a.kind],
+		Tier: tierOf(a, p), Priority: a.prio, State: a.state(),
+		Active: a.st.active(), Acked: !a.st.unacked(), Latched: a.latched(),
+		OOS: a.flags&fOOS != 0, Stage: int(a.stage), Value: p.value, Limit: m.limit(a, p),
+		Unit: p.cfg.Unit, Quality: p.quality.String(), Time: time.Unix(0, t).UTC(), Emitted: now.UTC(),
+		Site: m.site, Device: m.devs[p.dev], Name: p.cfg.Name, Flood: m.flood.on,
+		Notify: m.notify[ai],
+	}
+	if a.activated != 0 {
+		at := time.Unix(0, a.activated).UTC()
+		ev.Activated = &at
+	}
+	if a.flags&fShelved != 0 {
+		su := time.Unix(0, m.shelved[ai]).UTC()
+		ev.ShelvedUntil = &su
+	}
+	return ev
+}

@@ -1,0 +1,53 @@
+package alarms
+
+import "hash/maphash"
+
+// pointIndex finds a point by id: open addressing with linear probing over
+// int32 slots (index+1; 0 is empty), at most 5/8 full. It costs about 7
+// bytes per point where a Go map costs about 40; keys are the points' own
+// id strings.
+type pointIndex struct {
+	seed  maphash.Seed
+	slots []int32
+	mask  uint64
+}
+
+func (x *pointIndex) build(n int) {
+	size := 16
+	for size*5/8 < n {
+		size *= 2
+	}
+	x.seed = maphash.MakeSeed()
+	x.slots = make([]int32, size)
+	x.mask = uint64(size - 1)
+}
+
+// insert adds points[i]; false when its id is already there.
+func (x *pointIndex) insert(points []point, i int32) bool {
+	id := points[i].id
+	for h := maphash.String(x.seed, id) & x.mask; ; h = (h + 1) & x.mask {
+		v := x.slots[h]
+		if v == 0 {
+			x.slots[h] = i + 1
+			return true
+		}
+		if points[v-1].id == id {
+			return false
+		}
+	}
+}
+
+func (x *pointIndex) find(points []point, id string) (int32, bool) {
+	if len(x.slots) == 0 {
+		return 0, false
+	}
+	for h := maphash.String(x.seed, id) & x.mask; ; h = (h + 1) & x.mask {
+		v := x.slots[h]
+		if v == 0 {
+			return 0, false
+		}
+		if points[v-1].id == id {
+			return v - 1, true
+		}
+	}
+}
