@@ -141,17 +141,7 @@ func startGW(t *testing.T, cfg *configs.Config, opts mqtt.Options) *gw {
 }
 
 // waitUp waits until every broker connection is up.
-func (g *gw) waitUp(t *testing.T) {
-	t.Helper()
-	mqtttest.WaitFor(t, "broker connections up", func() bool {
-		for _, h := range g.conns.Health() {
-			if h.State != "up" {
-				return false
-			}
-		}
-		return true
-	})
-}
+func (g *gw) waitUp(t testing.TB) { t.Helper(); mqtttest.WaitUp(t, g.conns.Health) }
 
 func TestMain(m *testing.M) {
 	if os.Getenv("MQTT_BENCH_PUB") != "" {
@@ -165,23 +155,7 @@ func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
 
-func waitHealthy(tb testing.TB, c *mqtt.Conns) {
-	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok := true
-		for _, h := range c.Health() {
-			ok = ok && h.State == "up"
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("brokers not up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func waitHealthy(tb testing.TB, c *mqtt.Conns) { tb.Helper(); mqtttest.WaitUp(tb, c.Health) }
 
 // cpuTime is the process's user+system CPU time.
 func cpuTime() time.Duration {

@@ -95,14 +95,4 @@ func startGW(t testing.TB, cfg *configs.Config, opts outputs.Options) *gw {
 }
 
 // waitUp waits until every broker connection is up.
-func (g *gw) waitUp(t testing.TB) {
-	t.Helper()
-	mqtttest.WaitFor(t, "broker connections up", func() bool {
-		for _, h := range g.conns.Health() {
-			if h.State != "up" {
-				return false
-			}
-		}
-		return true
-	})
-}
+func (g *gw) waitUp(t testing.TB) { t.Helper(); mqtttest.WaitUp(t, g.conns.Health) }

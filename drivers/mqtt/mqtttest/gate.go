@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"hazardgw/drivers"
 )
 
 // Kinds are the brokers every behaviour is tested against, by name.
@@ -93,6 +95,20 @@ func WaitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
+}
+
+// WaitUp waits until every connection health reports is up (for
+// mqtt.Conns.Health).
+func WaitUp(t testing.TB, health func() []drivers.Health) {
+	t.Helper()
+	WaitFor(t, "broker connections up", func() bool {
+		for _, h := range health() {
+			if h.State != "up" {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // Gathered sums the counters and gauges of a metric family whose label
