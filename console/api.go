@@ -139,9 +139,9 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ identity) {
 }
 
 type historyJSON struct {
-	Point   string       `json:"point"`
-	Unit    string       `json:"unit"`
-	Samples []sampleJSON `json:"samples"`
+	Point   string               `json:"point"`
+	Unit    string               `json:"unit"`
+	Samples []drivers.SampleJSON `json:"samples"`
 }
 
 // apiHistory serves GET /api/history?point=ID&since=DURATION (an addition
@@ -173,9 +173,9 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, _ identity) 
 		writeError(w, http.StatusInternalServerError, "history: "+err.Error())
 		return
 	}
-	out := historyJSON{Point: id, Unit: s.points[i].Unit, Samples: make([]sampleJSON, len(ss))}
+	out := historyJSON{Point: id, Unit: s.points[i].Unit, Samples: make([]drivers.SampleJSON, len(ss))}
 	for k, x := range ss {
-		out.Samples[k] = toSampleJSON(x)
+		out.Samples[k] = x.JSON()
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -15,10 +15,11 @@
 // # Concurrency
 //
 // The engine calls Samples and Event (the alarms.Output contract) from its
-// own goroutine; neither blocks. Samples go into a bounded queue (overflow
-// policy: the oldest batches are dropped and counted in
-// hazardgw_console_samples_dropped_total); events go into an unbounded queue (alarm
-// events are never dropped; they are rare compared with samples).
+// own goroutine; neither blocks. Both go into one alarms.Queue: samples
+// bounded (overflow policy: the oldest batches are dropped and counted in
+// hazardgw_console_samples_dropped_total), events unbounded (alarm events
+// are never dropped; they are rare compared with samples); the hub takes
+// events before samples at every wake-up and before anything else.
 //
 // One hub goroutine owns the clients, the alarm table, the point table and
 // the replay ring (the gorilla chat example). Each websocket has one reader

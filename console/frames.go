@@ -47,19 +47,6 @@ type pointJSON struct {
 	Range   []float64 `json:"range,omitempty"`
 }
 
-type sampleJSON struct {
-	Point   string   `json:"point"`
-	Value   *float64 `json:"value"`
-	Quality string   `json:"quality"`
-	Cause   string   `json:"cause"`
-	Time    string   `json:"time"`
-}
-
-func toSampleJSON(s drivers.Sample) sampleJSON {
-	return sampleJSON{Point: string(s.Point), Value: fnum(s.Value), Quality: s.Quality.String(),
-		Cause: s.Cause.String(), Time: alarms.FormatTime(s.Time)}
-}
-
 func fnum(v float64) *float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return nil
@@ -67,9 +54,11 @@ func fnum(v float64) *float64 {
 	return &v
 }
 
+// samplesFrame carries samples in their one wire form, cause always
+// written (SPEC §7).
 type samplesFrame struct {
-	Type    string       `json:"type"` // "samples"
-	Samples []sampleJSON `json:"samples"`
+	Type    string               `json:"type"` // "samples"
+	Samples []drivers.SampleJSON `json:"samples"`
 }
 
 type alarmFrame struct {

@@ -127,19 +127,19 @@ func (e *env) wsURL(token string) string {
 
 // frame is any server frame.
 type frame struct {
-	Type       string          `json:"type"`
-	Site       string          `json:"site"`
-	User       string          `json:"user"`
-	Role       string          `json:"role"`
-	Seq        uint64          `json:"seq"`
-	ServerTime string          `json:"server_time"`
-	Points     []pointJSON     `json:"points"`
-	Alarms     []alarms.Event  `json:"alarms"`
-	Samples    []sampleJSON    `json:"samples"`
-	Alarm      alarms.Event    `json:"alarm"`
-	Ref        json.RawMessage `json:"ref"`
-	OK         bool            `json:"ok"`
-	Error      string          `json:"error"`
+	Type       string               `json:"type"`
+	Site       string               `json:"site"`
+	User       string               `json:"user"`
+	Role       string               `json:"role"`
+	Seq        uint64               `json:"seq"`
+	ServerTime string               `json:"server_time"`
+	Points     []pointJSON          `json:"points"`
+	Alarms     []alarms.Event       `json:"alarms"`
+	Samples    []drivers.SampleJSON `json:"samples"`
+	Alarm      alarms.Event         `json:"alarm"`
+	Ref        json.RawMessage      `json:"ref"`
+	OK         bool                 `json:"ok"`
+	Error      string               `json:"error"`
 	raw        []byte
 }
 

@@ -13,11 +13,10 @@ import (
 // hub is the one goroutine that owns the clients, the materialized alarm
 // table, the latest sample of every configured point and the replay ring.
 // Everything else reaches it through req (functions run in the hub, in
-// order) or the two queues from the engine.
+// order) or the queue from the engine.
 type hub struct {
 	s       *Server
-	samples sampleQueue
-	events  eventQueue
+	queue   *alarms.Queue
 	req     chan func()
 	running atomic.Bool
 	ready   chan struct{} // closed once the hub holds the engine's table
@@ -30,16 +29,14 @@ type hub struct {
 	ring    []alarms.Event // the last events, oldest first, consecutive seqs
 	last    []drivers.Sample
 	seen    []bool
-	pending []sampleJSON
+	pending []drivers.SampleJSON
 }
 
 func newHub(s *Server) *hub {
 	h := &hub{s: s, req: make(chan func()), ready: make(chan struct{}), stopped: make(chan struct{}),
 		clients: map[*client]struct{}{}, alarms: map[string]alarms.Event{},
 		last: make([]drivers.Sample, len(s.points)), seen: make([]bool, len(s.points))}
-	h.samples = sampleQueue{max: s.opts.SampleBuffer, wake: make(chan struct{}, 1),
-		dropped: func(n int) { s.metrics.samplesDropped.WithLabelValues("hub").Add(float64(n)) }}
-	h.events = eventQueue{wake: make(chan struct{}, 1)}
+	h.queue = alarms.NewQueue(s.opts.SampleBuffer)
 	return h
 }
 
@@ -88,12 +85,7 @@ func (h *hub) run(ctx context.Context) {
 	tick := newTicker(h.s.opts.FlushEvery)
 	defer tick.Stop()
 	for {
-		// Alarm events go ahead of everything else.
-		select {
-		case <-h.events.wake:
-			h.drainEvents()
-		default:
-		}
+		h.drainEvents() // alarm events go ahead of everything else
 		select {
 		case <-ctx.Done():
 			h.running.Store(false)
@@ -103,9 +95,8 @@ func (h *hub) run(ctx context.Context) {
 			}
 			h.s.metrics.clients.Set(0)
 			return
-		case <-h.events.wake:
+		case <-h.queue.Wake():
 			h.drainEvents()
-		case <-h.samples.wake:
 			h.drainSamples()
 		case f := <-h.req:
 			f()
@@ -116,7 +107,7 @@ func (h *hub) run(ctx context.Context) {
 }
 
 func (h *hub) drainEvents() {
-	for _, ev := range h.events.take() {
+	for _, ev := range h.queue.TakeEvents() {
 		if ev.Seq <= h.seq {
 			continue // already in the table read at start
 		}
@@ -151,12 +142,12 @@ func (h *hub) apply(ev alarms.Event) {
 const flushAt = 2000
 
 func (h *hub) drainSamples() {
-	for _, b := range h.samples.take() {
+	for _, b := range h.queue.TakeSamples() {
 		for _, s := range b {
 			if i, ok := h.s.index[string(s.Point)]; ok {
 				h.last[i], h.seen[i] = s, true
 			}
-			h.pending = append(h.pending, toSampleJSON(s))
+			h.pending = append(h.pending, s.JSON())
 			if len(h.pending) >= flushAt {
 				h.flush()
 			}

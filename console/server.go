@@ -273,11 +273,15 @@ var (
 
 // Samples hands a batch to the hub; it never blocks (alarms.Output). When
 // the hub's buffer is full the oldest batches are dropped and counted.
-func (s *Server) Samples(batch []drivers.Sample) { s.hub.samples.push(batch) }
+func (s *Server) Samples(batch []drivers.Sample) {
+	if n := s.hub.queue.PushSamples(batch); n > 0 {
+		s.metrics.samplesDropped.WithLabelValues("hub").Add(float64(n))
+	}
+}
 
 // Event hands an alarm event to the hub; it never blocks and never drops
 // (alarms.Output).
-func (s *Server) Event(ev alarms.Event) { s.hub.events.push(ev) }
+func (s *Server) Event(ev alarms.Event) { s.hub.queue.PushEvent(ev) }
 
 // Handler is the console's HTTP handler (page, /ws, /api, /metrics). It
 // serves websockets and current state only while Run or Serve runs.

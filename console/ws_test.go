@@ -152,7 +152,7 @@ func TestSamplesFrames(t *testing.T) {
 		want = append(want, b...)
 		e.eng.samples(b)
 	}
-	var got []sampleJSON
+	var got []drivers.SampleJSON
 	for len(got) < len(want) {
 		got = append(got, c.next("samples").Samples...)
 	}
@@ -161,7 +161,7 @@ func TestSamplesFrames(t *testing.T) {
 	}
 	for i, s := range want {
 		g := got[i]
-		if g.Point != string(s.Point) || g.Quality != s.Quality.String() || g.Cause != s.Cause.String() ||
+		if g.Point != s.Point || g.Quality != s.Quality || g.Cause == nil || *g.Cause != s.Cause ||
 			g.Time != alarms.FormatTime(s.Time) {
 			t.Errorf("sample %d = %+v, want %+v", i, g, s)
 		}

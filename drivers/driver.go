@@ -34,7 +34,9 @@ type Failer interface {
 	Failed(now time.Time, err error) []Sample
 }
 
-// Backoff is an exponential backoff with full jitter on the upper half.
+// Backoff is an exponential backoff with full jitter on the upper half,
+// the one backoff of every retry loop (Runner, the store's InfluxDB writer,
+// the uplink and notify publishers, a demoted Modbus device).
 // The zero value waits 100ms doubling to 5s (SPEC §3: capped at 5 s).
 type Backoff struct {
 	Min, Max time.Duration
@@ -72,13 +74,17 @@ type Health struct {
 	Err    string    `json:"-"` // last error, for logs and metrics
 }
 
-// Runner owns the connect / read / reconnect loop of one Driver.
+// Runner owns the connect / read / reconnect loop of one Driver. The MQTT
+// Subscribers run under it; the Modbus driver does not (see the package
+// documentation).
 type Runner struct {
 	ID      string
 	Driver  Driver
 	Sink    Sink
 	Log     *slog.Logger
 	Backoff Backoff
+	// Now is the clock of Failed's samples. Default time.Now.
+	Now func() time.Time
 }
 
 // Run connects, reads and reconnects until ctx ends, then closes the driver.
@@ -118,7 +124,11 @@ func (r *Runner) Run(ctx context.Context) error {
 
 func (r *Runner) fail(ctx context.Context, err error, log *slog.Logger, op string) {
 	if f, ok := r.Driver.(Failer); ok {
-		if b := f.Failed(time.Now(), err); len(b) > 0 {
+		now := time.Now
+		if r.Now != nil {
+			now = r.Now
+		}
+		if b := f.Failed(now(), err); len(b) > 0 {
 			r.Sink(b)
 		}
 	}

@@ -2,7 +2,9 @@ package drivers
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"math"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -119,5 +121,42 @@ func TestClassify(t *testing.T) {
 	}
 	if q, _ := Classify(1e9, 5, 5); q != Good {
 		t.Errorf("no range: %v, want good", q)
+	}
+}
+
+// TestSampleJSON: the wire form of SPEC §7 (cause always) and SPEC §10
+// (cause only when there is one); a value that is not finite is null.
+func TestSampleJSON(t *testing.T) {
+	t0 := time.Date(2026, 11, 28, 8, 0, 0, 0, time.FixedZone("CST", 8*3600))
+	cases := []struct {
+		name        string
+		s           Sample
+		json, omits string
+	}{
+		{"good", Sample{Point: "NH3-101", Value: 12.5, Time: t0},
+			`{"point":"NH3-101","value":12.5,"quality":"good","cause":"","time":"2026-11-28T00:00:00.000Z"}`,
+			`{"point":"NH3-101","value":12.5,"quality":"good","time":"2026-11-28T00:00:00.000Z"}`},
+		{"comm", Sample{Point: "P", Quality: Bad, Cause: CauseComm, Time: t0.Add(1500 * time.Microsecond)},
+			`{"point":"P","value":0,"quality":"bad","cause":"comm","time":"2026-11-28T00:00:00.001Z"}`,
+			`{"point":"P","value":0,"quality":"bad","cause":"comm","time":"2026-11-28T00:00:00.001Z"}`},
+		{"NaN", Sample{Point: "P", Value: math.NaN(), Quality: Bad, Cause: CauseDecode, Time: t0},
+			`{"point":"P","value":null,"quality":"bad","cause":"decode","time":"2026-11-28T00:00:00.000Z"}`,
+			`{"point":"P","value":null,"quality":"bad","cause":"decode","time":"2026-11-28T00:00:00.000Z"}`},
+		{"+Inf", Sample{Point: "P", Value: math.Inf(1), Quality: Uncertain, Cause: CauseRange, Time: t0},
+			`{"point":"P","value":null,"quality":"uncertain","cause":"range","time":"2026-11-28T00:00:00.000Z"}`,
+			`{"point":"P","value":null,"quality":"uncertain","cause":"range","time":"2026-11-28T00:00:00.000Z"}`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, x := range []struct {
+				j    SampleJSON
+				want string
+			}{{c.s.JSON(), c.json}, {c.s.JSON().OmitNoCause(), c.omits}} {
+				b, err := json.Marshal(x.j)
+				if err != nil || string(b) != x.want {
+					t.Errorf("got %s (%v), want %s", b, err, x.want)
+				}
+			}
+		})
 	}
 }

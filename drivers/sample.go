@@ -2,6 +2,7 @@ package drivers
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -103,6 +104,54 @@ type Sample struct {
 
 // Good reports whether the sample may raise or clear limit, roc and on alarms.
 func (s Sample) Good() bool { return s.Quality == Good }
+
+// TimeFormat is the SPEC's time format: RFC 3339, UTC, milliseconds (the
+// same as alarms.TimeFormat).
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// SampleJSON is a sample on the wire, the one form of the console's
+// samples frames (SPEC §7) and the uplink's PREFIX/samples (SPEC §10):
+//
+//	{"point":"NH3-101","value":12.5,"quality":"good","cause":"","time":"2026-11-28T08:00:00.000Z"}
+//
+// Value is null when it is not a finite number. The console always writes
+// cause (SPEC §7 lists it; "" when good); the uplink leaves it out of good
+// samples (SPEC §10 lists {point, value, quality, time}; cause is our
+// addition for the others), see OmitNoCause.
+type SampleJSON struct {
+	Point   PointID  `json:"point"`
+	Value   *float64 `json:"value"`
+	Quality Quality  `json:"quality"`
+	Cause   *Cause   `json:"cause,omitempty"` // nil only after OmitNoCause
+	Time    string   `json:"time"`
+}
+
+// causes lets SampleJSON point at a cause without an allocation per sample.
+var causes = [...]Cause{CauseNone, CauseRange, CauseComm, CauseStale, CauseDecode}
+
+// JSON returns s in its wire form, cause included.
+func (s Sample) JSON() SampleJSON {
+	j := SampleJSON{Point: s.Point, Quality: s.Quality, Time: s.Time.UTC().Format(TimeFormat)}
+	if !math.IsNaN(s.Value) && !math.IsInf(s.Value, 0) {
+		v := s.Value
+		j.Value = &v
+	}
+	if int(s.Cause) < len(causes) {
+		j.Cause = &causes[s.Cause]
+	} else {
+		c := s.Cause
+		j.Cause = &c
+	}
+	return j
+}
+
+// OmitNoCause leaves the cause out when there is none (the uplink's form).
+func (j SampleJSON) OmitNoCause() SampleJSON {
+	if j.Cause != nil && *j.Cause == CauseNone {
+		j.Cause = nil
+	}
+	return j
+}
 
 // Classify applies SPEC §4's range rule to a decoded value: good inside
 // [lo, hi], uncertain/range within 2.5 % of the span outside it (NAMUR NE 43),

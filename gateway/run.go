@@ -22,6 +22,7 @@ import (
 	"hazardgw/drivers"
 	"hazardgw/drivers/modbus"
 	"hazardgw/drivers/mqtt"
+	"hazardgw/gateway/outputs"
 	"hazardgw/gateway/sim"
 	"hazardgw/store"
 )
@@ -35,17 +36,22 @@ import (
 //	   ▼
 //	alarms.Engine ── journal (fsync) ──► outputs, each with its own queue:
 //	                                      store (outbox → InfluxDB / local history)
-//	                                      mqtt uplink and notify targets
+//	                                      uplink and notify targets (gateway/outputs)
 //	                                      console (websocket hub, HTTP API)
+//
+//	The MQTT connections (mqtt.Conns) serve both ends: the subscribers
+//	read through them, the uplink and notify targets publish on them.
 //
 //	1. ctx ends: the drivers' context is cancelled; wait for every driver
 //	   (the current poll finishes and is delivered).
 //	2. engine.CloseInput(): the engine evaluates what is queued, journals
 //	   and emits the last events, and returns.
 //	3. the outputs' context is cancelled: the store writes its queue to the
-//	   outbox on disk and fsyncs; the mqtt uplink publishes pending alarm
-//	   events and its offline status; the console closes every websocket
-//	   with a close frame.
+//	   outbox on disk and fsyncs; the uplink publishes pending alarm events
+//	   and its offline status; the console closes every websocket with a
+//	   close frame.
+//	4. the MQTT connections' context is cancelled: clients disconnect, the
+//	   embedded brokers stop.
 //
 // A component that fails at start (port in use, unwritable data dir) stops
 // the others in the same order and run returns its error (exit 1).
@@ -87,7 +93,12 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mq, err := mqtt.New(cfg, mqtt.Options{Log: log.With("component", "mqtt"), Registerer: reg, Events: engine})
+	mq, err := mqtt.New(cfg, mqtt.Options{Log: log.With("component", "mqtt"), Registerer: reg,
+		Wills: outputs.Wills(cfg, time.Now())})
+	if err != nil {
+		return err
+	}
+	outs, err := outputs.New(cfg, mq, outputs.Options{Log: log.With("component", "mqtt"), Registerer: reg, Events: engine})
 	if err != nil {
 		return err
 	}
@@ -131,7 +142,7 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	}
 
 	engine.Subscribe(st)
-	for _, o := range mq.Outputs() {
+	for _, o := range outs.Outputs() {
 		engine.Subscribe(o)
 	}
 	engine.Subscribe(con)
@@ -141,9 +152,11 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 		failErr             error
 		inCtx, stopInputs   = context.WithCancel(ctx)
 		outCtx, stopOutputs = context.WithCancel(context.Background())
+		mqCtx, stopMQTT     = context.WithCancel(context.Background())
 	)
 	defer stopInputs()
 	defer stopOutputs()
+	defer stopMQTT()
 	// fail records the first error of a component and starts the shutdown.
 	fail := func(what string, err error) {
 		if err == nil || errors.Is(err, context.Canceled) {
@@ -157,11 +170,14 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 		stopInputs()
 	}
 
-	// Outputs start first so nothing the engine emits waits for them.
-	var outputs errgroup.Group
-	outputs.Go(func() error { fail("store", st.Run(outCtx)); return nil })
-	outputs.Go(func() error { fail("mqtt", mq.Run(outCtx)); return nil })
-	outputs.Go(func() error {
+	// The connections and the outputs start first so nothing the engine
+	// emits waits for them.
+	mqDone := make(chan struct{})
+	go func() { defer close(mqDone); fail("mqtt", mq.Run(mqCtx)) }()
+	var running errgroup.Group
+	running.Go(func() error { fail("store", st.Run(outCtx)); return nil })
+	running.Go(func() error { fail("mqtt", outs.Run(outCtx)); return nil })
+	running.Go(func() error {
 		fail("console", con.Serve(outCtx, ln)) // TLS inside when cert and key are set
 		return nil
 	})
@@ -203,7 +219,9 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	<-engineDone
 	log.Info("shutting down: store, mqtt, console")
 	stopOutputs()
-	_ = outputs.Wait()
+	_ = running.Wait()
+	stopMQTT()
+	<-mqDone
 	failMu.Lock()
 	defer failMu.Unlock()
 	if failErr == nil {

@@ -18,8 +18,9 @@
 //	engine ──Samples/Event (never block)──> memory queue ──pump goroutine──> Outbox ──sender goroutine──> InfluxDB
 //	                                                          └──> History
 //
-// Samples and Event only append to an in-memory queue under a mutex and
-// signal a 1-buffered channel. Run's goroutine (the pump) moves the queue to
+// Samples and Event only push onto an alarms.Queue (samples bounded, the
+// oldest batches dropped and counted; events never dropped; a one-slot
+// wake-up). Run's goroutine (the pump) moves the queue to
 // the outbox, events first, and fsyncs every flush interval; a second
 // goroutine (the sender) reads the outbox, events first, writes batches
 // with the blocking write API and acknowledges them. The Outbox is guarded

@@ -91,13 +91,11 @@ type Store struct {
 	met     *metrics
 	hist    *History
 
+	q        *alarms.Queue  // from the engine; overflow policy in Samples
+	retry    []alarms.Event // pump only: events the outbox refused, first next time
 	mu       sync.Mutex
-	qs       [][]drivers.Sample // queued sample batches, oldest first
-	qn       int                // samples in qs
-	qev      []alarms.Event
 	closed   bool
-	wake     chan struct{} // 1-buffered: something was queued
-	ob       *Outbox       // set by Run
+	ob       *Outbox // set by Run
 	health   Health
 	logged   map[string]bool
 	kill     chan struct{} // test hook: abandon without flushing
@@ -140,7 +138,7 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 	s := &Store{
 		site: cfg.Site.ID, dir: cfg.Store.Dir, db: cfg.Store.InfluxDB, max: int64(cfg.Store.Outbox.MaxBytes),
 		devices: map[drivers.PointID]string{}, log: opts.Log.With("component", "store"), now: opts.Now, opts: opts,
-		hist: NewHistory(cfg.Store.History.D()), wake: make(chan struct{}, 1), sendWake: make(chan struct{}, 1),
+		hist: NewHistory(cfg.Store.History.D()), q: alarms.NewQueue(opts.QueueSamples), sendWake: make(chan struct{}, 1),
 		logged: map[string]bool{}, kill: make(chan struct{}),
 	}
 	if s.dir == "" {
@@ -189,15 +187,7 @@ func (s *Store) Samples(batch []drivers.Sample) {
 		s.met.dropped.WithLabelValues("closed").Add(float64(len(batch)))
 		return
 	}
-	s.qs = append(s.qs, batch)
-	s.qn += len(batch)
-	var dropped int
-	for s.qn > s.opts.QueueSamples && len(s.qs) > 1 {
-		dropped += len(s.qs[0])
-		s.qn -= len(s.qs[0])
-		s.qs[0] = nil
-		s.qs = s.qs[1:]
-	}
+	dropped := s.q.PushSamples(batch) // under mu: none is queued after Run closed
 	if dropped > 0 {
 		s.health.DroppedSamples += uint64(dropped)
 	}
@@ -205,17 +195,11 @@ func (s *Store) Samples(batch []drivers.Sample) {
 	if dropped > 0 {
 		s.met.dropped.WithLabelValues("queue").Add(float64(dropped))
 	}
-	s.signal(s.wake)
 }
 
-// Event queues an alarm event and never blocks. Events are never dropped:
-// their queue is unbounded (events are rare and already in the journal).
-func (s *Store) Event(ev alarms.Event) {
-	s.mu.Lock()
-	s.qev = append(s.qev, ev)
-	s.mu.Unlock()
-	s.signal(s.wake)
-}
+// Event queues an alarm event and never blocks. Events are never dropped
+// (alarms.Queue: unbounded; events are rare and already in the journal).
+func (s *Store) Event(ev alarms.Event) { s.q.PushEvent(ev) }
 
 func (s *Store) signal(c chan struct{}) {
 	select {
@@ -311,7 +295,7 @@ func (s *Store) Run(ctx context.Context) error {
 				s.mark()
 			}
 			return err
-		case <-s.wake:
+		case <-s.q.Wake():
 			s.pump(ob)
 		case <-tick.C:
 			if err := ob.Sync(); err != nil {
@@ -336,7 +320,7 @@ func (s *Store) runLocal(ctx context.Context) error {
 			return nil
 		case <-s.kill:
 			return nil
-		case <-s.wake:
+		case <-s.q.Wake():
 			s.pump(nil)
 		}
 	}
@@ -345,10 +329,9 @@ func (s *Store) runLocal(ctx context.Context) error {
 // pump moves everything queued in memory into the outbox (events first)
 // and the history.
 func (s *Store) pump(ob *Outbox) {
-	s.mu.Lock()
-	qs, evs := s.qs, s.qev
-	s.qs, s.qn, s.qev = nil, 0, nil
-	s.mu.Unlock()
+	evs := append(s.retry, s.q.TakeEvents()...)
+	s.retry = nil
+	qs := s.q.TakeSamples()
 	for _, b := range qs {
 		s.hist.Add(b)
 	}
@@ -362,9 +345,7 @@ func (s *Store) pump(ob *Outbox) {
 		if err := ob.AppendEvent(ev); err != nil {
 			// Keep the rest in memory and retry at the next wake-up.
 			s.diskError(err)
-			s.mu.Lock()
-			s.qev = append(append([]alarms.Event(nil), evs[i:]...), s.qev...)
-			s.mu.Unlock()
+			s.retry = evs[i:]
 			break
 		}
 		s.lastSeq = max(s.lastSeq, ev.Seq)

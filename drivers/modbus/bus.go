@@ -52,6 +52,9 @@ type bus struct {
 	writes    chan *writeJob
 	log       *slog.Logger
 	maxDemote time.Duration
+	// now is the clock of sample times and of the poll schedule
+	// (Options.Now). Round-trip times are measured on the monotonic clock.
+	now func() time.Time
 }
 
 type writeJob struct {
@@ -67,7 +70,7 @@ type writeJob struct {
 // run polls the bus's devices until ctx ends, then closes the transport.
 func (b *bus) run(ctx context.Context, sink drivers.Sink) {
 	defer b.tr.Close()
-	now := time.Now()
+	now := b.now()
 	for i, d := range b.devices {
 		// Spread the first polls of a shared bus over its shortest interval.
 		d.due = now.Add(time.Duration(i) * d.interval / time.Duration(len(b.devices)))
@@ -75,7 +78,7 @@ func (b *bus) run(ctx context.Context, sink drivers.Sink) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		now := time.Now()
+		now := b.now()
 		d, wait := pick(b.devices, now, b.maxDemote)
 		if d != nil {
 			b.poll(d, sink)
@@ -303,11 +306,11 @@ func (b *bus) poll(d *device, sink drivers.Sink) {
 	skip := false
 	for _, r := range d.reqs {
 		if skip {
-			batch = appendComm(batch, r, time.Now())
+			batch = appendComm(batch, r, b.now())
 			continue
 		}
 		data, kind, err := b.read(d, r)
-		now := time.Now()
+		now := b.now()
 		if err != nil {
 			batch = appendComm(batch, r, now)
 			lastErr = fmt.Errorf("modbus %s unit %d: %s: %w", d.id, d.unit, r, err)
@@ -344,7 +347,7 @@ func (b *bus) poll(d *device, sink drivers.Sink) {
 			batch = append(batch, p.sample(raw, now))
 		}
 	}
-	now := time.Now()
+	now := b.now()
 	b.schedule(d, failed, lastErr, now)
 	if len(batch) > 0 {
 		sink(batch)

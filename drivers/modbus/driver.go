@@ -25,6 +25,9 @@ type Options struct {
 	// MaxDemote is the longest a demoted (down) device waits between
 	// probes. Default 30s.
 	MaxDemote time.Duration
+	// Now is the clock of sample times and of every bus's poll schedule.
+	// Default time.Now.
+	Now func() time.Time
 }
 
 // Driver polls every modbus device of a config. Build it with New, run it
@@ -62,6 +65,9 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	if opts.MaxDemote <= 0 {
 		opts.MaxDemote = 30 * time.Second
 	}
@@ -97,7 +103,7 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 		key := tr + " " + cd.Address
 		b := byKey[key]
 		if b == nil {
-			b = &bus{name: key, writes: make(chan *writeJob), log: log.With("bus", key), maxDemote: opts.MaxDemote}
+			b = &bus{name: key, writes: make(chan *writeJob), log: log.With("bus", key), maxDemote: opts.MaxDemote, now: opts.Now}
 			switch tr {
 			case "tcp":
 				if _, _, err := net.SplitHostPort(cd.Address); err != nil {

@@ -36,8 +36,8 @@ func BenchmarkSubscriberDecode(b *testing.B) {
 			n := 0
 			for i := 0; i < b.N; i++ {
 				s.enqueue(names[i%topics], payload)
-				if len(s.q) >= 512 || i == b.N-1 {
-					for len(s.q) > 0 {
+				if s.q.Len() >= 512 || i == b.N-1 {
+					for s.q.Len() > 0 {
 						out, err := s.Read(ctx)
 						if err != nil {
 							b.Fatal(err)

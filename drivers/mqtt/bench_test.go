@@ -64,8 +64,8 @@ func runBenchPublisher() {
 func BenchmarkIngest(b *testing.B) {
 	for _, bk := range brokers {
 		for _, topics := range []int{1, 1000} {
-			b.Run(fmt.Sprintf("%s/topics=%d", bk.name, topics), func(b *testing.B) {
-				br := bk.start(b)
+			b.Run(fmt.Sprintf("%s/topics=%d", bk.Name, topics), func(b *testing.B) {
+				br := bk.Start(b)
 				var pts []configs.Point
 				for i := range topics {
 					pts = append(pts, configs.Point{ID: fmt.Sprintf("P%d", i), Topic: fmt.Sprintf("bench/%d", i),
@@ -137,34 +137,4 @@ func BenchmarkIngest(b *testing.B) {
 			})
 		}
 	}
-}
-
-// BenchmarkUplinkEvents measures alarm events/s through the uplink
-// (journal -> publish QoS 1 -> PUBACK -> cursor) to a subscriber.
-func BenchmarkUplinkEvents(b *testing.B) {
-	br := brokers[0].start(b)
-	rx := br.Subscribe(b, "hz/S1/alarms", 1)
-	j := &journal{}
-	cfg := &configs.Config{Site: configs.Site{ID: "S1"}, Store: configs.Store{Dir: b.TempDir()},
-		Brokers: []configs.Broker{{Name: "plant", URL: br.URL}},
-		Uplink:  &configs.Uplink{Broker: "plant", Prefix: "hz/S1"}}
-	cfg.SetDefaults()
-	c, err := mqtt.New(cfg, mqtt.Options{Events: j})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := contextWithCancel()
-	done := make(chan struct{})
-	go func() { _ = c.Run(ctx); close(done) }()
-	waitHealthy(b, c)
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		c.Uplink().Event(j.add())
-	}
-	rx.WaitN(b, b.N, 120*time.Second)
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
-	b.StopTimer()
-	cancel()
-	<-done
 }

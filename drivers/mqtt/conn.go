@@ -33,6 +33,7 @@ type Conn struct {
 	name   string
 	url    string
 	client paho.Client
+	now    func() time.Time
 	log    *slog.Logger
 	m      *metrics
 
@@ -52,14 +53,16 @@ type Conn struct {
 	health drivers.Health
 }
 
-// will is the uplink's last will (PREFIX/status offline, retained).
-type will struct {
-	topic   string
-	payload []byte
+// Will is a connection's last will, published retained at QoS 1 by the
+// broker when the connection dies without a DISCONNECT (the uplink's
+// PREFIX/status offline).
+type Will struct {
+	Topic   string
+	Payload []byte
 }
 
-func newConn(b *configs.Broker, w *will, log *slog.Logger, m *metrics) (*Conn, error) {
-	c := &Conn{name: b.Name, url: b.URL, log: log.With("broker", b.Name), m: m,
+func newConn(b *configs.Broker, w *Will, now func() time.Time, log *slog.Logger, m *metrics) (*Conn, error) {
+	c := &Conn{name: b.Name, url: b.URL, now: now, log: log.With("broker", b.Name), m: m,
 		upCh: make(chan struct{}), downCh: make(chan struct{})}
 	close(c.downCh)
 	if b.URL == "embedded" {
@@ -95,7 +98,7 @@ func newConn(b *configs.Broker, w *will, log *slog.Logger, m *metrics) (*Conn, e
 		o.SetTLSConfig(tc)
 	}
 	if w != nil {
-		o.SetBinaryWill(w.topic, w.payload, 1, true)
+		o.SetBinaryWill(w.Topic, w.Payload, 1, true)
 	}
 	o.SetDefaultPublishHandler(func(_ paho.Client, msg paho.Message) {
 		if c.publish != nil {
@@ -162,7 +165,7 @@ func (c *Conn) connected(cl paho.Client) {
 	c.up = true
 	c.gen++
 	c.downCh = make(chan struct{})
-	c.health.State, c.health.LastOK, c.health.Err = "up", time.Now(), ""
+	c.health.State, c.health.LastOK, c.health.Err = "up", c.now(), ""
 	c.m.connects.WithLabelValues(c.name).Inc()
 	c.log.Info("mqtt connected", "url", c.url)
 }
@@ -180,19 +183,35 @@ func (c *Conn) lost(err error) {
 		return // already down, or already back (connected starts the new session)
 	}
 	c.up = false
-	c.health.LastOK = time.Now()
+	c.health.LastOK = c.now()
 	c.health.State = "down"
 	close(c.downCh)
 	c.upCh = make(chan struct{})
 }
 
-// state returns whether the connection is up, a channel closed when it is
+// State returns whether the connection is up, a channel closed when it is
 // (or becomes) up, one closed when it is (or goes) down, and the
-// connection's generation.
-func (c *Conn) state() (up bool, upCh, downCh <-chan struct{}, gen uint64) {
+// connection's generation (incremented at each connection: a publisher
+// that sees a new one starts a new session).
+func (c *Conn) State() (up bool, upCh, downCh <-chan struct{}, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.up, c.upCh, c.downCh, c.gen
+}
+
+// Name is the [[broker]] name (metric label).
+func (c *Conn) Name() string { return c.name }
+
+// IsOpen reports whether paho's connection is open right now (State lags
+// behind a drop by the time paho takes to call the lost handler).
+func (c *Conn) IsOpen() bool { return c.client.IsConnectionOpen() }
+
+// Publish hands a message to paho and returns its token: done when the
+// broker acknowledged it (QoS 1) or when it was written (QoS 0). paho keeps
+// no store (nullStore): a publish lost with the connection is not sent
+// again by paho, the caller decides.
+func (c *Conn) Publish(topic string, qos byte, retained bool, payload []byte) paho.Token {
+	return c.client.Publish(topic, qos, retained, payload)
 }
 
 // Health returns a copy of the connection's health, ID "mqtt:NAME".
@@ -205,7 +224,7 @@ func (c *Conn) Health() drivers.Health {
 		h.State = "down"
 	}
 	if c.up {
-		h.LastOK = time.Now()
+		h.LastOK = c.now()
 	}
 	return h
 }

@@ -203,13 +203,13 @@ func TestEnqueueNeverBlocks(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		s.enqueue("t", []byte{byte(i)})
 	}
-	if len(s.q) != 4 {
-		t.Fatalf("queue holds %d, want 4", len(s.q))
+	if s.q.Len() != 4 {
+		t.Fatalf("queue holds %d, want 4", s.q.Len())
 	}
 	// Drop-oldest: the newest four remain, in order.
-	for i := 96; i < 100; i++ {
-		if m := <-s.q; m.payload[0] != byte(i) {
-			t.Fatalf("queued %d, want %d", m.payload[0], i)
+	for i, m := range s.q.Take() {
+		if m.payload[0] != byte(96+i) {
+			t.Fatalf("queued %d, want %d", m.payload[0], 96+i)
 		}
 	}
 	if got := testCounter(t, m.dropped.WithLabelValues("b")); got != 96 {

@@ -1,7 +1,9 @@
-// Package mqtt is the gateway's MQTT side: point subscriptions (a
-// drivers.Driver per broker), the embedded broker, the uplink to the
-// emergency command platform and the [[notify]] targets of kind mqtt
-// (SPEC §3, §10; docs/MQTT.md).
+// Package mqtt is the gateway's MQTT connections: point subscriptions (a
+// drivers.Driver per broker) and the embedded broker (SPEC §3;
+// docs/MQTT.md). The uplink to the emergency command platform and the
+// [[notify]] targets of kind mqtt are outputs of the alarm engine and live
+// in gateway/outputs; they publish through Conn. This package does not
+// import alarms.
 //
 // # What it owns
 //
@@ -13,25 +15,24 @@
 //     JSON dot paths, time_path in RFC 3339 or Unix ms). A payload that
 //     cannot be decoded is a bad/decode sample, a counter and a
 //     rate-limited log line; a lost connection is bad/comm samples.
-//   - Uplink and Notifier: engine outputs that publish alarm events from the
-//     journal with a durable cursor file under store.dir/mqtt.
+//   - the small publishing API of a Conn for gateway/outputs: State
+//     (up/down channels and a generation per connection), IsOpen, Publish,
+//     Name; and Options.Wills, the last will of a connection (the uplink's
+//     offline status).
 //   - the embedded mochi-mqtt broker (url = "embedded").
 //
 // # Concurrency
 //
 // paho calls the message handler from its router goroutine; the handler
-// only puts the message in a bounded queue (drop oldest when full, counted)
-// and returns, so it never stalls keepalives. A drivers.Runner goroutine
-// per Subscriber decodes. Each uplink/notify target has one publishing
-// goroutine; Event only wakes it (1-buffered channel) and Samples only
-// appends to a bounded buffer under a mutex: neither ever blocks the
-// engine. Conn state (up/down) is guarded by a mutex and signalled by
-// channels closed on change.
+// only puts the message in a bounded drivers.Queue (drop oldest when
+// full, counted) and returns, so it never stalls keepalives. A
+// drivers.Runner goroutine per Subscriber decodes. Conn state (up/down) is
+// guarded by a mutex and signalled by channels closed on change.
 //
 // # Shutdown
 //
-// Stop the Subscribers' Runners with the drivers' context. Conns.Run
-// returns after its context ends, having published the pending alarm
-// events (bounded by FlushTimeout), the retained offline status,
-// disconnected every client and stopped the embedded brokers.
+// Stop the Subscribers' Runners with the drivers' context, and the outputs
+// publishing on the connections (gateway/outputs: their final flush and
+// offline status) with theirs. Then end Conns.Run's context: it returns
+// after disconnecting every client and stopping the embedded brokers.
 package mqtt

@@ -2,30 +2,21 @@ package mqtt_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"hazardgw/alarms"
 	"hazardgw/configs"
 	"hazardgw/drivers"
 	"hazardgw/drivers/mqtt"
 	"hazardgw/drivers/mqtt/mqtttest"
 )
 
-var brokers = []struct {
-	name  string
-	start func(testing.TB) *mqtttest.Broker
-}{
-	{"mochi", mqtttest.StartMochi},
-	{"mosquitto", mqtttest.StartMosquitto},
-}
+// brokers are the two brokers every behaviour is tested against.
+var brokers = mqtttest.Kinds
 
 // sink collects what the Runners deliver.
 type sink struct {
@@ -95,36 +86,6 @@ func hasCause(point string, c drivers.Cause) func([]drivers.Sample) bool {
 	}
 }
 
-// journal is an in-memory alarm journal (the engine's Events).
-type journal struct {
-	mu  sync.Mutex
-	evs []alarms.Event
-}
-
-func (j *journal) add(notify ...string) alarms.Event {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	seq := uint64(len(j.evs) + 1)
-	now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Millisecond)
-	ev := alarms.Event{Seq: seq, ID: "NH3-101:hihi", Point: "NH3-101", Cond: "hihi", Tier: 2, Priority: alarms.High,
-		State: alarms.Unack, Active: true, Value: 61.5, Limit: 60, Unit: "ppm", Quality: "good", Time: now, Emitted: now,
-		Site: "S1", Device: "GC", Notify: notify}
-	j.evs = append(j.evs, ev)
-	return ev
-}
-
-func (j *journal) Events(after uint64, limit int) ([]alarms.Event, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	var out []alarms.Event
-	for _, e := range j.evs {
-		if e.Seq > after && len(out) < limit {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
 func baseConfig(t *testing.T, url string) *configs.Config {
 	cfg := &configs.Config{
 		Site:    configs.Site{ID: "S1"},
@@ -180,86 +141,7 @@ func startGW(t *testing.T, cfg *configs.Config, opts mqtt.Options) *gw {
 }
 
 // waitUp waits until every broker connection is up.
-func (g *gw) waitUp(t *testing.T) {
-	t.Helper()
-	waitFor(t, "broker connections up", func() bool {
-		for _, h := range g.conns.Health() {
-			if h.State != "up" {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-// waitFor polls cond every 10ms for up to 20s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	deadline := time.After(20 * time.Second)
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
-// gate is a TCP proxy in front of a broker. While closed it refuses new
-// connections; Kill cuts the current ones without an MQTT DISCONNECT.
-type gate struct {
-	l      net.Listener
-	target string
-	open   atomic.Bool
-	mu     sync.Mutex
-	conns  []net.Conn
-}
-
-func newGate(t *testing.T, target string) *gate {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := &gate{l: l, target: target}
-	g.open.Store(true)
-	t.Cleanup(func() { l.Close(); g.Kill() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			if !g.open.Load() {
-				c.Close()
-				continue
-			}
-			up, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			g.mu.Lock()
-			g.conns = append(g.conns, c, up)
-			g.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close(); c.Close() }()
-			go func() { io.Copy(c, up); up.Close(); c.Close() }()
-		}
-	}()
-	return g
-}
-
-func (g *gate) URL() string { return "tcp://" + g.l.Addr().String() }
-
-func (g *gate) Kill() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for _, c := range g.conns {
-		c.Close()
-	}
-	g.conns = nil
-}
+func (g *gw) waitUp(t testing.TB) { t.Helper(); mqtttest.WaitUp(t, g.conns.Health) }
 
 func TestMain(m *testing.M) {
 	if os.Getenv("MQTT_BENCH_PUB") != "" {
@@ -273,23 +155,7 @@ func contextWithCancel() (context.Context, context.CancelFunc) {
 	return context.WithCancel(context.Background())
 }
 
-func waitHealthy(tb testing.TB, c *mqtt.Conns) {
-	tb.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ok := true
-		for _, h := range c.Health() {
-			ok = ok && h.State == "up"
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatal("brokers not up")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func waitHealthy(tb testing.TB, c *mqtt.Conns) { tb.Helper(); mqtttest.WaitUp(tb, c.Health) }
 
 // cpuTime is the process's user+system CPU time.
 func cpuTime() time.Duration {

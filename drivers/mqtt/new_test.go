@@ -36,14 +36,9 @@ func TestNewRejects(t *testing.T) {
 		}, mqtt.Options{}, "needs a path"},
 		{"point without topic", func(c *configs.Config) { c.Devices = []configs.Device{mqttDevice(0, configs.Point{ID: "P"})} },
 			mqtt.Options{}, "no topic"},
-		{"uplink without journal", func(c *configs.Config) { c.Uplink = &configs.Uplink{Broker: "plant", Prefix: "p"} },
-			mqtt.Options{}, "Options.Events"},
 		{"missing CA file", func(c *configs.Config) { c.Brokers[0].CA = filepath.Join(dir, "none.pem") }, mqtt.Options{}, "ca:"},
 		{"CA without certificate", func(c *configs.Config) { c.Brokers[0].CA = garbage }, mqtt.Options{}, "no PEM certificate"},
 		{"cert without key", func(c *configs.Config) { c.Brokers[0].Cert = garbage }, mqtt.Options{}, "cert and key go together"},
-		{"notify qos 2", func(c *configs.Config) {
-			c.Notify = []configs.Notify{{Name: "n", Kind: "mqtt", Broker: "plant", Topic: "x", QoS: 2}}
-		}, mqtt.Options{Events: &journal{}}, "notify n: qos 2"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

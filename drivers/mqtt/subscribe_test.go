@@ -37,8 +37,8 @@ func streamPoints() []configs.Point {
 // again and values flow afterwards.
 func TestStreamAcrossBrokerRestart(t *testing.T) {
 	for _, bk := range brokers {
-		t.Run(bk.name, func(t *testing.T) {
-			b := bk.start(t)
+		t.Run(bk.Name, func(t *testing.T) {
+			b := bk.Start(t)
 			cfg := baseConfig(t, b.URL)
 			cfg.Devices = []configs.Device{mqttDevice(1, streamPoints()...)}
 			g := startGW(t, cfg, mqtt.Options{})
@@ -87,8 +87,8 @@ func TestStreamAcrossBrokerRestart(t *testing.T) {
 // its point, is counted by reason, and the stream goes on.
 func TestMalformedPayloads(t *testing.T) {
 	for _, bk := range brokers {
-		t.Run(bk.name, func(t *testing.T) {
-			b := bk.start(t)
+		t.Run(bk.Name, func(t *testing.T) {
+			b := bk.Start(t)
 			cfg := baseConfig(t, b.URL)
 			cfg.Devices = []configs.Device{mqttDevice(0,
 				configs.Point{ID: "J", Topic: "m/json", Path: "a.v", TimePath: "ts"},
@@ -132,36 +132,13 @@ func TestMalformedPayloads(t *testing.T) {
 				t.Errorf("%d bad/decode samples, want %d", decodes, len(bad))
 			}
 			for reason, n := range want {
-				got := gathered(t, reg, "hazardgw_mqtt_decode_errors_total", "reason", reason)
+				got := mqtttest.Gathered(t, reg, "hazardgw_mqtt_decode_errors_total", "reason", reason)
 				if got != n {
 					t.Errorf("decode errors %q = %v, want %v", reason, got, n)
 				}
 			}
 		})
 	}
-}
-
-// gathered sums the samples of a metric family whose label has value.
-func gathered(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == label && l.GetValue() == value {
-					v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
-	return v
 }
 
 // TestCommWhileBrokerUnreachable: a broker that never answers gives
@@ -189,8 +166,8 @@ func TestCommWhileBrokerUnreachable(t *testing.T) {
 func TestTLS(t *testing.T) {
 	ca := mqtttest.NewCA(t)
 	starts := []struct {
-		name  string
-		start func(testing.TB) *mqtttest.Broker
+		Name  string
+		Start func(testing.TB) *mqtttest.Broker
 	}{
 		{"mochi", func(t testing.TB) *mqtttest.Broker {
 			return mqtttest.StartMochiWith(t, mqtttest.MochiOptions{TLS: ca.ServerTLS(true)})
@@ -204,8 +181,8 @@ func TestTLS(t *testing.T) {
 		}},
 	}
 	for _, bk := range starts {
-		t.Run(bk.name, func(t *testing.T) {
-			b := bk.start(t)
+		t.Run(bk.Name, func(t *testing.T) {
+			b := bk.Start(t)
 			cfg := baseConfig(t, b.URL)
 			cfg.Brokers[0].CA, cfg.Brokers[0].Cert, cfg.Brokers[0].Key = ca.CAFile, ca.ClientCertFile, ca.ClientKeyFile
 			cfg.Devices = []configs.Device{mqttDevice(1, configs.Point{ID: "T", Topic: "tls/t"})}
@@ -270,7 +247,7 @@ func TestWebsocket(t *testing.T) {
 // its session).
 func TestPersistentSession(t *testing.T) {
 	b := mqtttest.StartMosquitto(t)
-	gt := newGate(t, b.Addr)
+	gt := mqtttest.NewGate(t, b.Addr)
 	cfg := baseConfig(t, gt.URL())
 	keep := false
 	cfg.Brokers[0].CleanSession = &keep
@@ -280,10 +257,10 @@ func TestPersistentSession(t *testing.T) {
 	p := b.Publisher(t)
 	pub(t, p, "q/t", "1")
 	g.sink.wait(t, "the first value", has("Q", 1, drivers.Good, 0))
-	gt.open.Store(false)
+	gt.SetOpen(false)
 	gt.Kill()
 	g.sink.wait(t, "comm while cut off", hasCause("Q", drivers.CauseComm))
 	pub(t, p, "q/t", "2") // the gateway is away: the broker queues it in the session
-	gt.open.Store(true)
+	gt.SetOpen(true)
 	g.sink.wait(t, "the value published while away", has("Q", 2, drivers.Good, 0))
 }

@@ -41,7 +41,8 @@ type Subscriber struct {
 	exact   map[string][]*point
 	wild    []*point
 	filters map[string]byte // filter -> qos
-	q       chan message
+	q       *drivers.Queue[message]
+	scratch []message // Read only
 	now     func() time.Time
 	m       *metrics
 	log     *slog.Logger
@@ -61,7 +62,7 @@ var _ drivers.Failer = (*Subscriber)(nil)
 
 func newSubscriber(conn *Conn, queue int, now func() time.Time, m *metrics, log *slog.Logger) *Subscriber {
 	s := &Subscriber{broker: conn.name, conn: conn, exact: map[string][]*point{}, filters: map[string]byte{},
-		q: make(chan message, queue), now: now, m: m, log: log.With("broker", conn.name),
+		q: drivers.NewQueue[message](queue, nil), now: now, m: m, log: log.With("broker", conn.name),
 		ConnectWait: 2 * time.Second, MaxBatch: 1024}
 	s.lim.every = 10 * time.Second
 	s.msgs, s.drops = m.messages.WithLabelValues(conn.name), m.dropped.WithLabelValues(conn.name)
@@ -108,27 +109,17 @@ func (s *Subscriber) subscribe(cl paho.Client) error {
 	return nil
 }
 
-// enqueue is paho's message handler. Overflow policy: drop the oldest
-// queued message and count it, so the newest values get through.
+// enqueue is paho's message handler. Overflow policy (drivers.Queue): drop
+// the oldest queued message and count it, so the newest values get through.
 func (s *Subscriber) enqueue(topic string, payload []byte) {
-	m := message{topic: topic, payload: payload, at: s.now()}
-	for {
-		select {
-		case s.q <- m:
-			return
-		default:
-		}
-		select {
-		case <-s.q:
-			s.drops.Inc()
-		default:
-		}
+	if n := s.q.Push(message{topic: topic, payload: payload, at: s.now()}); n > 0 {
+		s.drops.Add(float64(n))
 	}
 }
 
 // Connect waits until the broker connection is up with its subscriptions.
 func (s *Subscriber) Connect(ctx context.Context) error {
-	up, upCh, _, _ := s.conn.state()
+	up, upCh, _, _ := s.conn.State()
 	if up {
 		return nil
 	}
@@ -151,28 +142,26 @@ func (s *Subscriber) Connect(ctx context.Context) error {
 // Read returns the samples of the next queued messages (at least one),
 // or ErrNotConnected once the connection is lost and the queue is empty.
 func (s *Subscriber) Read(ctx context.Context) ([]drivers.Sample, error) {
-	var first message
-	select {
-	case first = <-s.q:
-	default:
-		_, _, downCh, _ := s.conn.state()
+	for {
+		s.scratch = s.q.TakeN(s.scratch[:0], s.MaxBatch)
+		if len(s.scratch) > 0 {
+			break
+		}
+		_, _, downCh, _ := s.conn.State()
 		select {
-		case first = <-s.q:
+		case <-s.q.Wake():
 		case <-downCh:
-			return nil, fmt.Errorf("mqtt broker %s: connection lost: %w", s.broker, drivers.ErrNotConnected)
+			if s.q.Len() == 0 {
+				return nil, fmt.Errorf("mqtt broker %s: connection lost: %w", s.broker, drivers.ErrNotConnected)
+			}
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
 	out := make([]drivers.Sample, 0, 8)
-	out = s.decode(first, out)
-	for n := 1; n < s.MaxBatch; n++ {
-		select {
-		case m := <-s.q:
-			out = s.decode(m, out)
-		default:
-			n = s.MaxBatch
-		}
+	for i := range s.scratch {
+		out = s.decode(s.scratch[i], out)
+		s.scratch[i] = message{} // the payloads may go
 	}
 	return out, nil
 }

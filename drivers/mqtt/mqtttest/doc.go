@@ -5,7 +5,10 @@
 // and restartable on the same port (Stop, Start, Restart). Broker.Subscribe
 // collects messages (made again after a restart, numbered by session);
 // Broker.Publisher and Broker.Publish send. NewCA generates a CA with server
-// and client certificates as PEM files.
+// and client certificates as PEM files. Kinds lists both brokers for table
+// tests; Gate is a TCP proxy that refuses or cuts connections (a broker
+// gone without a DISCONNECT); WaitFor and Gathered wait on a condition and
+// read a metric.
 //
 // # Concurrency
 //

@@ -1,9 +1,8 @@
-package mqtt_test
+package outputs_test
 
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -11,18 +10,17 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
-	paho "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"hazardgw/alarms"
 	"hazardgw/configs"
 	"hazardgw/drivers"
-	"hazardgw/drivers/mqtt"
 	"hazardgw/drivers/mqtt/mqtttest"
+	"hazardgw/gateway/outputs"
 )
 
 func uplinkConfig(t *testing.T, url string) *configs.Config {
-	cfg := baseConfig(t, url)
+	cfg := config(t, url)
 	cfg.Uplink = &configs.Uplink{Broker: "plant", Prefix: "hz/S1", SamplesEvery: configs.Duration(50 * time.Millisecond)}
 	return cfg
 }
@@ -46,17 +44,17 @@ func seqs(t *testing.T, msgs []mqtttest.Message) (perSession map[int][]uint64, a
 // proxy): none is lost, each receiver session sees them in strictly
 // increasing seq order (so none twice).
 func TestUplinkAlarmsAcrossBrokerRestart(t *testing.T) {
-	for _, bk := range brokers {
-		t.Run(bk.name, func(t *testing.T) {
-			b := bk.start(t)
-			gt := newGate(t, b.Addr)
+	for _, bk := range mqtttest.Kinds {
+		t.Run(bk.Name, func(t *testing.T) {
+			b := bk.Start(t)
+			gt := mqtttest.NewGate(t, b.Addr)
 			rx := b.Subscribe(t, "hz/S1/alarms", 1)
 			j := &journal{}
 			cfg := uplinkConfig(t, gt.URL())
 			reg := prometheus.NewRegistry()
-			g := startGW(t, cfg, mqtt.Options{Events: j, Registerer: reg})
+			g := startGW(t, cfg, outputs.Options{Events: j, Registerer: reg})
 			g.waitUp(t)
-			up := g.conns.Uplink()
+			up := g.outs.Uplink()
 			const n = 300
 			for i := 1; i <= n; i++ {
 				up.Event(j.add())
@@ -65,16 +63,16 @@ func TestUplinkAlarmsAcrossBrokerRestart(t *testing.T) {
 					// everything the broker acknowledged: an in-memory
 					// broker that restarts loses what it acknowledged but
 					// had not yet forwarded, which no publisher can help.
-					gt.open.Store(false)
+					gt.SetOpen(false)
 					gt.Kill()
-					waitFor(t, "the receiver caught up with the broker", func() bool {
-						acked := uint64(gathered(t, reg, "hazardgw_mqtt_event_cursor", "target", "uplink"))
+					mqtttest.WaitFor(t, "the receiver caught up with the broker", func() bool {
+						acked := uint64(mqtttest.Gathered(t, reg, "hazardgw_mqtt_event_cursor", "target", "uplink"))
 						_, all := seqs(t, rx.Messages())
 						return len(all) >= int(acked)
 					})
 					b.Restart()
-					waitFor(t, "the receiver back", func() bool { return rxSession(rx) >= 2 })
-					gt.open.Store(true)
+					mqtttest.WaitFor(t, "the receiver back", func() bool { return rxSession(rx) >= 2 })
+					gt.SetOpen(true)
 				}
 			}
 			msgs := rx.Wait(t, 30*time.Second, func(m []mqtttest.Message) bool {
@@ -111,10 +109,10 @@ func TestUplinkCursorSurvivesRestart(t *testing.T) {
 	rx := b.Subscribe(t, "hz/S1/alarms", 1)
 	j := &journal{}
 	cfg := uplinkConfig(t, b.URL)
-	g := startGW(t, cfg, mqtt.Options{Events: j})
+	g := startGW(t, cfg, outputs.Options{Events: j})
 	g.waitUp(t)
 	for range 5 {
-		g.conns.Uplink().Event(j.add())
+		g.outs.Uplink().Event(j.add())
 	}
 	rx.WaitN(t, 5, 10*time.Second)
 	g.cancel()
@@ -123,7 +121,7 @@ func TestUplinkCursorSurvivesRestart(t *testing.T) {
 	}
 	cfg2 := uplinkConfig(t, b.URL)
 	cfg2.Store.Dir = cfg.Store.Dir
-	g2 := startGW(t, cfg2, mqtt.Options{Events: j})
+	g2 := startGW(t, cfg2, outputs.Options{Events: j})
 	g2.waitUp(t)
 	msgs := rx.WaitN(t, 8, 10*time.Second)
 	_, all := seqs(t, msgs)
@@ -141,9 +139,9 @@ func TestUplinkStartsAtSeq(t *testing.T) {
 	for range 10 {
 		j.add()
 	}
-	g := startGW(t, uplinkConfig(t, b.URL), mqtt.Options{Events: j})
+	g := startGW(t, uplinkConfig(t, b.URL), outputs.Options{Events: j})
 	g.waitUp(t)
-	g.conns.Uplink().Event(j.add())
+	g.outs.Uplink().Event(j.add())
 	msgs := rx.WaitN(t, 1, 10*time.Second)
 	per, _ := seqs(t, msgs)
 	if got := per[1]; len(got) != 1 || got[0] != 11 {
@@ -162,11 +160,11 @@ func (j *seqJournal) Seq() uint64 {
 // TestUplinkStatusAndSamples: retained online status, samples batches,
 // the offline will when the connection dies, offline on clean shutdown.
 func TestUplinkStatusAndSamples(t *testing.T) {
-	for _, bk := range brokers {
-		t.Run(bk.name, func(t *testing.T) {
-			b := bk.start(t)
-			gt := newGate(t, b.Addr)
-			g := startGW(t, uplinkConfig(t, gt.URL()), mqtt.Options{Events: &journal{}})
+	for _, bk := range mqtttest.Kinds {
+		t.Run(bk.Name, func(t *testing.T) {
+			b := bk.Start(t)
+			gt := mqtttest.NewGate(t, b.Addr)
+			g := startGW(t, uplinkConfig(t, gt.URL()), outputs.Options{Events: &journal{}})
 			g.waitUp(t)
 			status := b.Subscribe(t, "hz/S1/status", 1)
 			last := func(want string) func([]mqtttest.Message) bool {
@@ -186,7 +184,7 @@ func TestUplinkStatusAndSamples(t *testing.T) {
 
 			samples := b.Subscribe(t, "hz/S1/samples", 0)
 			now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
-			g.conns.Uplink().Samples([]drivers.Sample{{Point: "A", Value: 1.5, Time: now},
+			g.outs.Uplink().Samples([]drivers.Sample{{Point: "A", Value: 1.5, Time: now},
 				{Point: "B", Quality: drivers.Bad, Cause: drivers.CauseComm, Time: now}})
 			m := samples.WaitN(t, 1, 10*time.Second)
 			var got struct {
@@ -202,10 +200,10 @@ func TestUplinkStatusAndSamples(t *testing.T) {
 				t.Errorf("samples message %s", m[0].Payload)
 			}
 
-			gt.open.Store(false)
+			gt.SetOpen(false)
 			gt.Kill() // the gateway vanishes without DISCONNECT: the broker sends the will
 			status.Wait(t, 20*time.Second, last("offline"))
-			gt.open.Store(true)
+			gt.SetOpen(true)
 			status.Wait(t, 20*time.Second, last("online"))
 			g.cancel() // clean shutdown publishes offline
 			status.Wait(t, 10*time.Second, last("offline"))
@@ -220,14 +218,14 @@ func TestNotifyTargets(t *testing.T) {
 	rxP := b.Subscribe(t, "notify/platform", 1)
 	rxB := b.Subscribe(t, "notify/boss", 1)
 	j := &journal{}
-	cfg := baseConfig(t, b.URL)
+	cfg := config(t, b.URL)
 	cfg.Notify = []configs.Notify{
 		{Name: "platform", Kind: "mqtt", Broker: "plant", Topic: "notify/platform", QoS: 1},
 		{Name: "boss", Kind: "mqtt", Broker: "plant", Topic: "notify/boss", QoS: 0},
 	}
-	g := startGW(t, cfg, mqtt.Options{Events: j})
+	g := startGW(t, cfg, outputs.Options{Events: j})
 	g.waitUp(t)
-	outs := g.conns.Outputs()
+	outs := g.outs.Outputs()
 	if len(outs) != 2 {
 		t.Fatalf("%d outputs, want 2", len(outs))
 	}
@@ -291,8 +289,8 @@ func TestSlowBrokerNeverBlocksEngine(t *testing.T) {
 	b := mqtttest.StartMochiWith(t, mqtttest.MochiOptions{Hooks: []mochi.Hook{h}})
 	rx := b.Subscribe(t, "hz/S1/alarms", 1)
 	j := &journal{}
-	g := startGW(t, uplinkConfig(t, b.URL), mqtt.Options{Events: j})
-	up := g.conns.Uplink()
+	g := startGW(t, uplinkConfig(t, b.URL), outputs.Options{Events: j})
+	up := g.outs.Uplink()
 	select {
 	case <-h.blocked: // the online status is stuck in the broker
 	case <-time.After(20 * time.Second):
@@ -329,37 +327,24 @@ func TestSlowBrokerNeverBlocksEngine(t *testing.T) {
 	}
 }
 
-// TestEmbeddedBroker: url = "embedded" starts mochi on listen with
-// username/password; the gateway's own client and an outside client with
-// the credentials use it; a wrong password is refused.
-func TestEmbeddedBroker(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// BenchmarkUplinkEvents measures alarm events/s through the uplink
+// (journal -> publish QoS 1 -> PUBACK -> cursor) to a subscriber.
+func BenchmarkUplinkEvents(b *testing.B) {
+	br := mqtttest.Kinds[0].Start(b)
+	rx := br.Subscribe(b, "hz/S1/alarms", 1)
+	j := &journal{}
+	cfg := config(b, br.URL)
+	cfg.Uplink = &configs.Uplink{Broker: "plant", Prefix: "hz/S1"}
+	g := startGW(b, cfg, outputs.Options{Events: j})
+	g.waitUp(b)
+	up := g.outs.Uplink()
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		up.Event(j.add())
 	}
-	addr := l.Addr().String()
-	l.Close()
-	cfg := &configs.Config{Site: configs.Site{ID: "S1"}, Store: configs.Store{Dir: t.TempDir()},
-		Brokers: []configs.Broker{{Name: "plant", URL: "embedded", Listen: addr, Username: "gw", Password: "s3cret"}}}
-	cfg.Devices = []configs.Device{mqttDevice(1, configs.Point{ID: "E", Topic: "e/v", Path: "v"})}
-	g := startGW(t, cfg, mqtt.Options{})
-	g.waitUp(t)
-	b := &mqtttest.Broker{URL: "tcp://" + addr, Addr: addr}
-	creds := func(user, pass string) func(*paho.ClientOptions) {
-		return func(o *paho.ClientOptions) { o.SetUsername(user).SetPassword(pass) }
-	}
-	p := b.Publisher(t, creds("gw", "s3cret"))
-	pub(t, p, "e/v", `{"v": 9}`)
-	g.sink.wait(t, "a value through the embedded broker", has("E", 9, drivers.Good, 0))
-
-	bad := paho.NewClient(b.ClientOptions("intruder").SetUsername("gw").SetPassword("wrong").SetConnectRetry(false).SetAutoReconnect(false))
-	tok := bad.Connect()
-	if !tok.WaitTimeout(10*time.Second) || tok.Error() == nil {
-		t.Fatal("wrong password accepted")
-	}
+	rx.WaitN(b, b.N, 120*time.Second)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
+	b.StopTimer()
 	g.cancel()
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		c.Close()
-		t.Fatal("embedded broker still listening after Run returned")
-	}
 }

@@ -1,4 +1,4 @@
-package mqtt
+package outputs
 
 import (
 	"context"
@@ -8,16 +8,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hazardgw/alarms"
 	"hazardgw/drivers"
+	"hazardgw/drivers/mqtt"
 )
 
 // Events is the alarm journal as the uplink and notify targets read it
@@ -25,12 +24,6 @@ import (
 // at most limit.
 type Events interface {
 	Events(after uint64, limit int) ([]alarms.Event, error)
-}
-
-// Output is what the engine feeds (alarms.Output): neither method blocks.
-type Output interface {
-	Samples(batch []drivers.Sample)
-	Event(ev alarms.Event)
 }
 
 // publisher publishes alarm events from the journal to one topic, in seq
@@ -41,7 +34,7 @@ type Output interface {
 // a restart.
 type publisher struct {
 	target     string // metric label and log name: "uplink" or the notify name
-	conn       *Conn
+	conn       *mqtt.Conn
 	topic      string
 	qos        byte
 	filter     func(*alarms.Event) bool // nil: every event
@@ -50,6 +43,7 @@ type publisher struct {
 	cursor     uint64
 	startSeq   uint64 // cursor when no cursor file exists yet
 	wake       chan struct{}
+	backoff    drivers.Backoff // after an interrupted publish
 	log        *slog.Logger
 	m          *metrics
 
@@ -64,6 +58,13 @@ type publisher struct {
 	// completes, the cursor moves past it; if not, it is published again.
 	pending    paho.Token
 	pendingSeq uint64
+}
+
+func newPublisher(target string, conn *mqtt.Conn, topic string, qos byte, cursorPath string, opts *Options, startSeq uint64, m *metrics) publisher {
+	return publisher{target: target, conn: conn, topic: topic, qos: qos, src: opts.Events,
+		cursorPath: cursorPath, startSeq: startSeq, wake: make(chan struct{}, 1),
+		backoff: drivers.Backoff{Min: time.Second, Max: 5 * time.Second},
+		log:     opts.Log.With("broker", conn.Name()), m: m}
 }
 
 // SettleWait bounds how long a new connection waits for the publish that
@@ -153,7 +154,7 @@ func (p *publisher) run(ctx context.Context) error {
 	retry := time.NewTimer(0)
 	<-retry.C
 	for ctx.Err() == nil {
-		up, upCh, downCh, gen := p.conn.state()
+		up, upCh, downCh, gen := p.conn.State()
 		if !up {
 			select {
 			case <-upCh:
@@ -177,14 +178,17 @@ func (p *publisher) run(ctx context.Context) error {
 		}
 		n, err := p.pump(ctx, downCh)
 		if err != nil && ctx.Err() == nil {
-			p.log.Warn("mqtt event publish interrupted; resumes from the journal", "target", p.target, "after", p.cursor, "err", err)
-			retry.Reset(time.Second)
+			wait := p.backoff.Next()
+			p.log.Warn("mqtt event publish interrupted; resumes from the journal", "target", p.target, "after", p.cursor,
+				"err", err, "retry_in", wait.Round(time.Millisecond))
+			retry.Reset(wait)
 			select {
 			case <-retry.C:
 			case <-ctx.Done():
 			}
 			continue
 		}
+		p.backoff.Reset()
 		if n == 0 {
 			retry.Reset(10 * time.Second) // a safety net; Event wakes us
 			select {
@@ -254,10 +258,10 @@ func (p *publisher) publish(ctx context.Context, down <-chan struct{}, ev *alarm
 	if err != nil {
 		return fmt.Errorf("marshal event %d: %w", ev.Seq, err)
 	}
-	if !p.conn.client.IsConnectionOpen() {
+	if !p.conn.IsOpen() {
 		return errDown
 	}
-	tok := p.conn.client.Publish(p.topic, p.qos, false, b)
+	tok := p.conn.Publish(p.topic, p.qos, false, b)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
@@ -273,182 +277,16 @@ func (p *publisher) publish(ctx context.Context, down <-chan struct{}, ev *alarm
 	}
 }
 
-// Notifier is one [[notify]] target of kind mqtt: it publishes the events
-// whose Notify names it, at its qos, in seq order, replaying from the
-// journal after an outage like the uplink.
-type Notifier struct{ publisher }
-
-var (
-	_ Output        = (*Notifier)(nil)
-	_ alarms.Output = (*Notifier)(nil)
-)
-
-// Name is the [[notify]] name.
-func (n *Notifier) Name() string { return n.target }
-
-// Samples does nothing: notify targets receive alarm events only.
-func (n *Notifier) Samples([]drivers.Sample) {}
-
-// Uplink feeds the emergency command platform (SPEC §10): PREFIX/status
-// (retained, with the offline will), PREFIX/alarms (every event, QoS 1,
-// seq order, replayed from the journal after an outage) and PREFIX/samples
-// (batches every samples_every).
-//
-// Samples overflow policy: at most MaxSamples samples wait for the next
-// batch; beyond that the oldest are dropped and counted. Samples due while
-// the broker is unreachable are dropped and counted (the store keeps the
-// history; alarm events are never dropped).
-type Uplink struct {
-	publisher
-	site   string
-	prefix string
-	every  time.Duration
-	now    func() time.Time
-
-	// MaxSamples bounds the samples buffer. Default 100,000.
-	MaxSamples int
-	// Chunk is the most samples in one PREFIX/samples message. Default 1000.
-	Chunk int
-
-	mu   sync.Mutex
-	ring []drivers.Sample // MaxSamples long once used
-	head int
-	n    int
-}
-
-var (
-	_ Output        = (*Uplink)(nil)
-	_ alarms.Output = (*Uplink)(nil)
-)
-
-// Samples buffers a batch for the next PREFIX/samples message. It never
-// blocks and costs O(len(batch)); see the overflow policy above.
-func (u *Uplink) Samples(batch []drivers.Sample) {
-	u.mu.Lock()
-	if u.ring == nil {
-		u.ring = make([]drivers.Sample, u.MaxSamples)
-	}
-	dropped := 0
-	for _, x := range batch {
-		if u.n == len(u.ring) { // full: overwrite the oldest
-			u.ring[u.head] = x
-			u.head = (u.head + 1) % len(u.ring)
-			dropped++
-			continue
-		}
-		u.ring[(u.head+u.n)%len(u.ring)] = x
-		u.n++
-	}
-	u.mu.Unlock()
-	if dropped > 0 {
-		u.m.samplesDrop.WithLabelValues(u.conn.name).Add(float64(dropped))
-	}
-}
-
-// take removes and returns the buffered samples, oldest first.
-func (u *Uplink) take() []drivers.Sample {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	out := make([]drivers.Sample, u.n)
-	for i := range out {
-		out[i] = u.ring[(u.head+i)%len(u.ring)]
-	}
-	u.head, u.n = 0, 0
-	return out
-}
-
-type statusMsg struct {
-	Site   string `json:"site"`
-	Status string `json:"status"`
-	Time   string `json:"time"`
-}
-
-func statusPayload(site, status string, now time.Time) []byte {
-	b, _ := json.Marshal(statusMsg{Site: site, Status: status, Time: alarms.FormatTime(now)})
-	return b
-}
-
-// online publishes the retained online status at each new connection.
-func (u *Uplink) online(ctx context.Context, down <-chan struct{}) error {
-	tok := u.conn.client.Publish(u.prefix+"/status", 1, true, statusPayload(u.site, "online", u.now()))
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-down:
-		return errDown
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// offline publishes the retained offline status (clean shutdown).
-func (u *Uplink) offline(timeout time.Duration) error {
-	if up, _, _, _ := u.conn.state(); !up {
-		return nil
-	}
-	tok := u.conn.client.Publish(u.prefix+"/status", 1, true, statusPayload(u.site, "offline", u.now()))
-	if !tok.WaitTimeout(timeout) {
-		return fmt.Errorf("mqtt uplink: offline status not acknowledged within %v", timeout)
-	}
-	return tok.Error()
-}
-
-type sampleJSON struct {
-	Point   drivers.PointID `json:"point"`
-	Value   *float64        `json:"value"`
-	Quality drivers.Quality `json:"quality"`
-	Cause   drivers.Cause   `json:"cause,omitempty"`
-	Time    string          `json:"time"`
-}
-
-type samplesMsg struct {
-	Site    string       `json:"site"`
-	Samples []sampleJSON `json:"samples"`
-}
-
-// runSamples publishes the buffered samples every period until ctx ends.
-func (u *Uplink) runSamples(ctx context.Context) {
-	t := time.NewTicker(u.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			u.flushSamples()
-		}
-	}
-}
-
-func (u *Uplink) flushSamples() {
-	buf := u.take()
-	if len(buf) == 0 {
+// flush is the final publishing at shutdown: the publish interrupted by
+// the cancellation, then the journal's events after the cursor, bounded by
+// ctx. It does nothing when the connection is not the one run published on.
+func (p *publisher) flush(ctx context.Context) {
+	up, _, down, gen := p.conn.State()
+	if !up || gen != p.gen {
 		return
 	}
-	if up, _, _, _ := u.conn.state(); !up {
-		u.m.samplesDrop.WithLabelValues(u.conn.name).Add(float64(len(buf)))
-		return
+	p.settle(ctx, down)
+	if _, err := p.pump(ctx, down); err != nil {
+		p.log.Warn("mqtt final flush incomplete; the rest goes after the restart", "target", p.target, "err", err)
 	}
-	for len(buf) > 0 {
-		n := min(len(buf), u.Chunk)
-		msg := samplesMsg{Site: u.site, Samples: make([]sampleJSON, n)}
-		for i, s := range buf[:n] {
-			v := s.Value
-			msg.Samples[i] = sampleJSON{Point: s.Point, Value: &v, Quality: s.Quality, Cause: s.Cause, Time: alarms.FormatTime(s.Time)}
-			if v != v || v > 1e308 || v < -1e308 { // NaN or Inf
-				msg.Samples[i].Value = nil
-			}
-		}
-		b, err := json.Marshal(msg)
-		if err == nil {
-			u.conn.client.Publish(u.prefix+"/samples", 0, false, b) // QoS 0: not awaited
-			u.m.samplesSent.WithLabelValues(u.conn.name).Add(float64(n))
-		}
-		buf = buf[n:]
-	}
-}
-
-// notifyFilter selects the events whose Notify names the target.
-func notifyFilter(name string) func(*alarms.Event) bool {
-	return func(ev *alarms.Event) bool { return slices.Contains(ev.Notify, name) }
 }
