@@ -7,40 +7,29 @@ import (
 	"time"
 
 	"hazardgw/alarms"
+	"hazardgw/alarms/alarmstest"
 	"hazardgw/configs"
 	"hazardgw/drivers/mqtt"
 	"hazardgw/drivers/mqtt/mqtttest"
 	"hazardgw/gateway/outputs"
 )
 
-// journal is an in-memory alarm journal (the engine's Events).
-type journal struct {
-	mu  sync.Mutex
-	evs []alarms.Event
-}
-
-func (j *journal) add(notify ...string) alarms.Event {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	seq := uint64(len(j.evs) + 1)
-	now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC).Add(time.Duration(seq) * time.Millisecond)
-	ev := alarms.Event{Seq: seq, ID: "NH3-101:hihi", Point: "NH3-101", Cond: "hihi", Tier: 2, Priority: alarms.High,
-		State: alarms.Unack, Active: true, Value: 61.5, Limit: 60, Unit: "ppm", Quality: "good", Time: now, Emitted: now,
-		Site: "S1", Device: "GC", Notify: notify}
-	j.evs = append(j.evs, ev)
-	return ev
-}
+// journal is the alarm journal the outputs read (the engine's Events):
+// alarmstest's in-memory log without its Seq (seqJournal has it), with add
+// for the one event these tests need.
+type journal struct{ log alarmstest.Log }
 
 func (j *journal) Events(after uint64, limit int) ([]alarms.Event, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	var out []alarms.Event
-	for _, e := range j.evs {
-		if e.Seq > after && len(out) < limit {
-			out = append(out, e)
-		}
-	}
-	return out, nil
+	return j.log.Events(after, limit)
+}
+
+// add journals NH3-101:hihi (next seq, 1 ms apart) for the given notify
+// targets.
+func (j *journal) add(notify ...string) alarms.Event {
+	now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC).Add(time.Duration(j.log.Seq()+1) * time.Millisecond)
+	return j.log.Append(alarms.Event{ID: "NH3-101:hihi", Point: "NH3-101", Cond: "hihi", Tier: 2, Priority: alarms.High,
+		State: alarms.Unack, Active: true, Value: 61.5, Limit: 60, Unit: "ppm", Quality: "good", Time: now, Emitted: now,
+		Site: "S1", Device: "GC", Notify: notify})
 }
 
 // config is a site S1 with one broker "plant" at url.

@@ -151,11 +151,7 @@ func TestUplinkStartsAtSeq(t *testing.T) {
 
 type seqJournal struct{ journal }
 
-func (j *seqJournal) Seq() uint64 {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return uint64(len(j.evs))
-}
+func (j *seqJournal) Seq() uint64 { return j.log.Seq() }
 
 // TestUplinkStatusAndSamples: retained online status, samples batches,
 // the offline will when the connection dies, offline on clean shutdown.
