@@ -51,6 +51,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gateway "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "gateway.toml", "config file")
+	strict := fs.Bool("strict", false, "check: a warning fails the check (exit 1)")
 	var scen, against, token *string
 	if cmd == "simulate" {
 		scen = fs.String("scenario", "", "scenario file to play against a running gateway")
@@ -84,8 +85,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "check":
-		fmt.Fprintln(stdout, summary(cfg))
-		return 0
+		return check(cfg, *strict, stdout, stderr)
 	case "simulate":
 		err = simulate(ctx, cfg, *scen, *against, *token, stdout, stderr)
 	default:
@@ -114,17 +114,4 @@ func printConfigErrors(w io.Writer, file string, err error) {
 		return
 	}
 	fmt.Fprintf(w, "%s: %v\n", file, err)
-}
-
-// summary is check's one-line report.
-func summary(cfg *configs.Config) string {
-	points, alarms := 0, 0
-	for _, d := range cfg.Devices {
-		for _, p := range d.Points {
-			points++
-			alarms += len(configs.AlarmConds(d, p))
-		}
-	}
-	return fmt.Sprintf("%s: ok: site %s, %d devices, %d points, %d alarms",
-		cfg.File, cfg.Site.ID, len(cfg.Devices), points, alarms)
 }

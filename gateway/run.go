@@ -70,9 +70,6 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	defer ln.Close()
 
 	devices := len(cfg.Devices)
-	if err := addSelfDevice(cfg); err != nil {
-		return err
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -196,8 +193,8 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	}
 	inputs.Go(func() error {
 		return selfMonitor(inCtx, sink, map[drivers.PointID]func() bool{
-			selfOutbox:  func() bool { return st.Health().Condition() != "" },
-			selfJournal: func() bool { return engine.Health().JournalErr != "" },
+			configs.SelfOutbox:  func() bool { return st.Health().Condition() != "" },
+			configs.SelfJournal: func() bool { return engine.Health().JournalErr != "" },
 		})
 	})
 	if plant != nil {
