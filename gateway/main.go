@@ -1,7 +1,8 @@
 // Command gateway is the hazard-source monitoring gateway (SPEC §2).
 //
 //	gateway run      -config FILE   run until SIGINT/SIGTERM
-//	gateway check    -config FILE   validate the config, print a summary
+//	gateway check    -config FILE [-strict]   validate the config, print warnings and a summary
+//	gateway probe    -config FILE [-device ID] read every point once (commissioning)
 //	gateway simulate -config FILE   run only the simulated plant
 //	gateway version                 print the version
 //
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"hazardgw/configs"
 )
@@ -27,7 +29,12 @@ var version = "0.1.0-dev"
 
 const usage = `usage:
   gateway run      [-config FILE]   run the gateway until SIGINT/SIGTERM
-  gateway check    [-config FILE]   validate the config without touching devices
+  gateway check    [-config FILE] [-strict]
+                                    validate the config without touching devices;
+                                    -strict: a warning fails the check
+  gateway probe    [-config FILE] [-device ID] [-wait 10s]
+                                    read every point once and print value and raw
+                                    registers or payload (no alarms, store or console)
   gateway simulate [-config FILE] [-scenario FILE -against ws://HOST:PORT/ws [-token T]]
                                     run the simulated plant (and optionally a scenario)
   gateway version                   print the version
@@ -52,6 +59,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	config := fs.String("config", "gateway.toml", "config file")
 	strict := fs.Bool("strict", false, "check: a warning fails the check (exit 1)")
+	device := fs.String("device", "", "probe: only this device")
+	wait := fs.Duration("wait", 10*time.Second, "probe: how long mqtt points wait for their first message")
 	var scen, against, token *string
 	if cmd == "simulate" {
 		scen = fs.String("scenario", "", "scenario file to play against a running gateway")
@@ -65,7 +74,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "run", "check", "simulate":
+	case "run", "check", "simulate", "probe":
 	default:
 		fmt.Fprintf(stderr, "gateway: unknown command %q\n%s", cmd, usage)
 		return 2
@@ -86,6 +95,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "check":
 		return check(cfg, *strict, stdout, stderr)
+	case "probe":
+		return probe(ctx, cfg, *device, *wait, stdout, stderr)
 	case "simulate":
 		err = simulate(ctx, cfg, *scen, *against, *token, stdout, stderr)
 	default:
