@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,9 +24,6 @@ import (
 
 	"hazardgw/configs"
 )
-
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
 
 const usage = `usage:
   gateway run      [-config FILE]   run the gateway until SIGINT/SIGTERM
@@ -60,6 +58,8 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	config := fs.String("config", "gateway.toml", "config file")
 	strict := fs.Bool("strict", false, "check: a warning fails the check (exit 1)")
 	device := fs.String("device", "", "probe: only this device")
+	logFormat := fs.String("log-format", "text", "run, simulate: log format, text or json")
+	logLevel := fs.String("log-level", "info", "run, simulate: debug, info, warn or error")
 	wait := fs.Duration("wait", 10*time.Second, "probe: how long mqtt points wait for their first message")
 	var scen, against, token *string
 	if cmd == "simulate" {
@@ -69,7 +69,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "gateway", version)
+		fmt.Fprintln(stdout, readBuildInfo())
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -87,6 +87,11 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway %s: %v\n", cmd, err)
+		return 2
+	}
 	cfg, err := configs.Load(*config)
 	if err != nil {
 		printConfigErrors(stderr, *config, err)
@@ -98,9 +103,9 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "probe":
 		return probe(ctx, cfg, *device, *wait, stdout, stderr)
 	case "simulate":
-		err = simulate(ctx, cfg, *scen, *against, *token, stdout, stderr)
+		err = simulate(ctx, cfg, *scen, *against, *token, stdout, logger)
 	default:
-		err = run(ctx, cfg, stderr)
+		err = run(ctx, cfg, logger)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway %s: %v\n", cmd, err)
@@ -125,4 +130,20 @@ func printConfigErrors(w io.Writer, file string, err error) {
 		return
 	}
 	fmt.Fprintf(w, "%s: %v\n", file, err)
+}
+
+// newLogger builds the process's logger from -log-format and -log-level.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", format)
 }
