@@ -13,6 +13,10 @@ import (
 // of a tag), else "devel".
 var version = ""
 
+// commit is set by the release script (-X main.commit=...) for builds
+// without VCS stamping (a source tarball, a git worktree).
+var commit = ""
+
 // buildInfo is what `gateway version` prints and hazardgw_build_info
 // carries: the version, the VCS commit (with "-dirty" when the tree had
 // changes) and the Go version, all from debug.ReadBuildInfo.
@@ -21,7 +25,10 @@ type buildInfo struct {
 }
 
 func readBuildInfo() buildInfo {
-	b := buildInfo{Version: version, Commit: "unknown", GoVersion: runtime.Version()}
+	b := buildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
+	if b.Commit == "" {
+		b.Commit = "unknown"
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		if b.Version == "" {
@@ -39,6 +46,9 @@ func readBuildInfo() buildInfo {
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
+			if commit != "" {
+				continue
+			}
 			b.Commit = s.Value
 			if len(b.Commit) > 12 {
 				b.Commit = b.Commit[:12]
