@@ -81,6 +81,14 @@ func toMS(d configs.Duration) int32 {
 	return int32(min(d.D().Milliseconds(), 1<<31-1))
 }
 
+// toMSp is toMS of an optional duration, def when unset.
+func toMSp(d *configs.Duration, def time.Duration) int32 {
+	if d == nil {
+		return toMS(configs.Duration(def))
+	}
+	return toMS(*d)
+}
+
 func nanOr(p *float64) float64 {
 	if p == nil {
 		return math.NaN()
@@ -126,7 +134,7 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			p := point{
 				id: pc.ID, cfg: pc, hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
 				deadband: pc.Deadband, value: math.NaN(), lastGood: t0,
-				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMS(pc.FaultDelay),
+				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMSp(pc.FaultDelay, 4*time.Second),
 				stale: toMS(pc.Stale), first: int32(len(m.alarms)), dev: uint16(di), latch: pc.Latch,
 				commAfter: uint16(min(max(d.CommAfter, 0), 1<<16-1)),
 			}

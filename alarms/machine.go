@@ -96,7 +96,11 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 	}
 	p.quality = s.Quality
 	switch {
-	case s.Quality == drivers.Good:
+	case s.Quality == drivers.Good || s.Quality == drivers.Uncertain:
+		// SPEC §4: an uncertain sample (NE 43 saturation, a skewed clock)
+		// is a measurement: it drives limit, roc and on alarms like a good
+		// one, and keeps the point from going stale. A detector saturated
+		// above its span is in alarm (DOMAIN §6), not merely faulty.
 		p.value = s.Value
 		p.lastGood = n
 		m.answered(p, t, now, false)
@@ -104,12 +108,11 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 			m.setCond(p.staleIdx(), false, t, 0, 0, now)
 		}
 		m.evalProcess(p, s.Value, t, now)
-	case s.Quality == drivers.Uncertain || s.Cause == drivers.CauseRange:
+	case s.Cause == drivers.CauseRange:
+		// bad/range: a failed sensor. fault (after fault_delay); limit
+		// alarms keep their state.
 		p.value = s.Value
-		m.answered(p, t, now, s.Quality == drivers.Bad)
-		if s.Quality == drivers.Uncertain && s.Cause == drivers.CauseRange {
-			m.evalOverRange(p, s.Value, t, now)
-		}
+		m.answered(p, t, now, true)
 	case s.Cause == drivers.CauseComm || s.Cause == drivers.CauseDecode:
 		if p.commCount < 1<<16-1 {
 			p.commCount++
@@ -164,39 +167,6 @@ func (m *Machine) evalProcess(p *point, v float64, t int64, now time.Time) {
 		}
 		if cond != on || a.flags&(fPendOn|fPendOff) != 0 {
 			m.setCond(i, cond, t, ms(p.onDelay), ms(p.offDelay), now)
-		}
-	}
-}
-
-// evalOverRange handles an uncertain sample just outside the range (the
-// NAMUR NE 43 saturation band, 20.5–21 mA): the true value is at least the
-// end of the span it passed, so it may RAISE the limit alarms on that side
-// (an over-range gas detector is an alarm, DOMAIN §6), never clear one, and
-// leaves the other side alone. Limits lie inside the range (config rule),
-// so above the span every high limit holds. A deviation from SPEC §4's
-// "not good never raises" (docs/DEVIATIONS.md): the literal reading would
-// show a detector saturated by gas as a mere low-priority fault.
-func (m *Machine) evalOverRange(p *point, v float64, t int64, now time.Time) {
-	r := p.cfg.Range
-	if len(r) != 2 || v != v {
-		return
-	}
-	above, below := v > r[1], v < r[0]
-	for i := p.first; i < p.first+int32(p.nproc); i++ {
-		a := &m.alarms[i]
-		var cond bool
-		switch a.kind {
-		case kHiHi:
-			cond = above && v >= p.hihi
-		case kHi:
-			cond = above && v >= p.hi
-		case kLo:
-			cond = below && v <= p.lo
-		case kLoLo:
-			cond = below && v <= p.lolo
-		}
-		if cond && (a.flags&fCond == 0 || a.flags&fPendOff != 0) {
-			m.setCond(i, true, t, ms(p.onDelay), ms(p.offDelay), now)
 		}
 	}
 }

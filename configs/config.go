@@ -134,8 +134,9 @@ type Point struct {
 	ROC      float64   `toml:"roc"`
 	Latch    bool      `toml:"latch"`
 	Stale    Duration  `toml:"stale"` // 0: 3 x interval, at least 3s
-	// FaultDelay debounces the fault alarm (NAMUR NE 43 uses 4s). Default 0.
-	FaultDelay Duration `toml:"fault_delay"`
+	// FaultDelay: a bad/range sample must persist this long before `fault`
+	// (NAMUR NE 43: held 4 s). Default 4s.
+	FaultDelay *Duration `toml:"fault_delay"`
 	Priority   string   `toml:"priority"`
 	AlarmOn    *bool    `toml:"alarm_on"` // discrete: raise POINT:on when value is 1 (true) or 0 (false)
 	Tier       int      `toml:"tier"`     // tier of the `on` alarm (default 2)

@@ -113,6 +113,10 @@ func (c *Config) SetDefaults() {
 			if p.AlarmOn != nil && p.Tier == 0 {
 				p.Tier = 2
 			}
+			if p.FaultDelay == nil {
+				fd := Duration(4 * time.Second) // NAMUR NE 43: held 4 s
+				p.FaultDelay = &fd
+			}
 			if p.Stale == 0 {
 				s := 3 * d.Interval.D()
 				if s < 3*time.Second {
