@@ -60,6 +60,7 @@ func (c *Config) SetDefaults() {
 	if c.Simulator != nil && c.Simulator.Publish == 0 {
 		c.Simulator.Publish = Duration(time.Second)
 	}
+	c.safetyDefaults()
 	for i := range c.Devices {
 		d := &c.Devices[i]
 		if d.Driver == "modbus" {

@@ -208,6 +208,7 @@ func (v *validator) validate(c *Config) {
 	}
 
 	v.buses(c)
+	v.safety(c, points)
 
 	notifies := map[string]bool{}
 	for i := range c.Notify {
