@@ -20,12 +20,15 @@ const (
 	kLoLo
 	kROC
 	kOn
-	kFault // quality alarms from here on: they never latch
+	kVote    // rules.go: K out of N member alarms
+	kDev     // rules.go: two redundant points disagree
+	kLinkage // rules.go: a linkage output failed
+	kFault   // quality alarms from here on: they never latch
 	kComm
 	kStale
 )
 
-var kindNames = [...]string{"hihi", "hi", "lo", "lolo", "roc", "on", "fault", "comm", "stale"}
+var kindNames = [...]string{"hihi", "hi", "lo", "lolo", "roc", "on", "vote", "dev", "linkage", "fault", "comm", "stale"}
 
 // alarm flags: the suppressions over the alarm's state, and the filtering
 // (DOMAIN §5) that decides when its condition counts.
@@ -61,6 +64,8 @@ type point struct {
 	value              float64    // last value (good or not) for events
 	lastGood           int64      // engine time of the last good sample, unix ns
 	win                *rocWindow // nil: no roc alarm
+	rule               *rule      // a vote, deviation or linkage (rules.go); nil for a point a driver feeds
+	deps               []int32    // rule points to evaluate after a sample of this point
 	// Delays in milliseconds.
 	onDelay, offDelay, faultDelay, stale int32
 	first                                int32 // alarms[first : first+n]; process alarms first, then fault?, comm, stale
@@ -191,11 +196,17 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			m.points = append(m.points, p)
 		}
 	}
+	if err := m.addRules(cfg, t0); err != nil {
+		return nil, err
+	}
 	m.byID.build(len(m.points))
 	for i := range m.points {
 		if !m.byID.insert(m.points, int32(i)) {
 			return nil, fmt.Errorf("point %s: duplicate point id", m.points[i].cfg.ID)
 		}
+	}
+	if err := m.resolveRules(cfg); err != nil {
+		return nil, err
 	}
 	if cap(m.alarms) > len(m.alarms) {
 		m.alarms = slices.Clone(m.alarms)
@@ -221,6 +232,10 @@ func (m *Machine) limit(a *alarm, p *point) float64 {
 			return 1
 		}
 		return 0
+	case kVote:
+		return float64(p.rule.k)
+	case kDev:
+		return p.rule.max
 	}
 	return math.NaN()
 }
@@ -233,8 +248,18 @@ func tierOf(a *alarm, p *point) int {
 		return 1
 	case kOn:
 		return p.cfg.Tier
+	case kVote, kDev, kLinkage:
+		return p.rule.tier
 	}
 	return 0
+}
+
+// device is the device an event names: the point's, a linkage's, or none.
+func (m *Machine) device(p *point) string {
+	if p.rule != nil {
+		return p.rule.device
+	}
+	return m.devs[p.dev]
 }
 
 // event builds the current view of alarm ai (seq not set).
@@ -247,7 +272,7 @@ func (m *Machine) event(ai int32, t int64, now time.Time) Event {
 		Active: a.st.active(), Acked: !a.st.unacked(), Latched: a.latched(),
 		OOS: a.flags&fOOS != 0, Stage: int(a.stage), Value: p.value, Limit: m.limit(a, p),
 		Unit: p.cfg.Unit, Quality: p.quality.String(), Time: time.Unix(0, t).UTC(), Emitted: now.UTC(),
-		Site: m.site, Device: m.devs[p.dev], Name: p.cfg.Name, Flood: m.flood.on,
+		Site: m.site, Device: m.device(p), Name: p.cfg.Name, Flood: m.flood.on,
 		Notify: m.notify[ai],
 	}
 	if a.activated != 0 {

@@ -274,3 +274,15 @@ func SplitAlarm(id string) (point, cond string) {
 	}
 	return id[:i], id[i+1:]
 }
+
+// Point returns the point with that id, or nil.
+func (c *Config) Point(id string) *Point {
+	for i := range c.Devices {
+		for j := range c.Devices[i].Points {
+			if c.Devices[i].Points[j].ID == id {
+				return &c.Devices[i].Points[j]
+			}
+		}
+	}
+	return nil
+}
