@@ -61,6 +61,12 @@ func parseScenarioConfig(t testing.TB, text string) *configs.Config {
 	return &cfg
 }
 
+// pointsConfig is parseScenarioConfig of site S with one Modbus device D
+// holding the given [[device.point]] tables.
+func pointsConfig(t testing.TB, points string) *configs.Config {
+	return parseScenarioConfig(t, "[site]\nid = \"S\"\n[[device]]\nid = \"D\"\ndriver = \"modbus\"\n"+points)
+}
+
 func runScenario(t *testing.T, path string) {
 	data, err := os.ReadFile(path)
 	if err != nil {
