@@ -30,9 +30,9 @@ func reserved(id string) bool {
 func (c *Config) addBuiltin() {
 	on := true
 	pt := func(id, name string) Point {
-		one := 1.0
+		one, fd := 1.0, Duration(0)
 		return Point{ID: id, Name: name, AlarmOn: &on, Tier: 1, Priority: "high", Type: "bool",
-			Scale: &one, Order: "ABCD", Stale: Duration(10 * SelfEvery)}
+			Scale: &one, Order: "ABCD", Stale: Duration(10 * SelfEvery), FaultDelay: &fd}
 	}
 	c.Devices = append(c.Devices, Device{ID: SelfDevice, Name: "Gateway self-monitoring", Driver: DriverInternal,
 		Area: "gateway", Interval: Duration(SelfEvery), CommAfter: 1, Builtin: true,
