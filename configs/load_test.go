@@ -66,39 +66,13 @@ func TestGolden(t *testing.T) {
 					t.Fatalf("want configs.Errors, got %T %v", err, err)
 				}
 				got := err.Error() + "\n"
-				want := strings.TrimSuffix(f, ".toml") + ".txt"
-				if *update {
-					if err := os.WriteFile(want, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				exp, err := os.ReadFile(want)
-				if err != nil {
-					t.Fatalf("%v (run go test -run TestGolden -update)", err)
-				}
-				if got != string(exp) {
-					t.Errorf("errors differ\n--- got\n%s--- want\n%s", got, exp)
-				}
+				compareGolden(t, f, got)
 			case strings.HasSuffix(name, ".warn.toml"):
 				if err != nil {
 					t.Fatalf("want a valid config, got:\n%v", err)
 				}
 				got := c.Warnings.Error() + "\n"
-				want := strings.TrimSuffix(f, ".toml") + ".txt"
-				if *update {
-					if err := os.WriteFile(want, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				exp, err := os.ReadFile(want)
-				if err != nil {
-					t.Fatalf("%v (run go test -run TestGolden -update)", err)
-				}
-				if got != string(exp) {
-					t.Errorf("warnings differ\n--- got\n%s--- want\n%s", got, exp)
-				}
+				compareGolden(t, f, got)
 			default:
 				t.Fatalf("testdata file %s must end in .good.toml, .bad.toml or .warn.toml", name)
 			}
@@ -136,5 +110,25 @@ func TestExamples(t *testing.T) {
 				t.Errorf("no devices")
 			}
 		})
+	}
+}
+
+// compareGolden compares got with the .txt beside the .toml file f (or
+// rewrites it with -update).
+func compareGolden(t *testing.T, f, got string) {
+	t.Helper()
+	want := strings.TrimSuffix(f, ".toml") + ".txt"
+	if *update {
+		if err := os.WriteFile(want, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	exp, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatalf("%v (run go test -run TestGolden -update)", err)
+	}
+	if got != string(exp) {
+		t.Errorf("lines differ\n--- got\n%s--- want\n%s", got, exp)
 	}
 }
