@@ -82,6 +82,8 @@ type Store struct {
 	dir     string
 	db      *configs.InfluxDB // nil: no InfluxDB
 	batch   int
+	sendMax int    // samples per write: batch, more with the device layout
+	layout  string // configs.LayoutPoint or LayoutDevice
 	flush   time.Duration
 	max     int64
 	devices map[drivers.PointID]string
@@ -123,6 +125,17 @@ type Journal interface {
 	Seq() uint64
 }
 
+// deviceBatchMax bounds the samples of one write with the device layout.
+const deviceBatchMax = 1 << 16
+
+// nextMax is how many entries of queue k one write takes.
+func (s *Store) nextMax(k Kind) int {
+	if k == Samples {
+		return s.sendMax
+	}
+	return s.batch
+}
+
 // New builds a store from the config; it does no I/O.
 func New(cfg *configs.Config, opts Options) (*Store, error) {
 	if cfg == nil {
@@ -162,6 +175,15 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 		s.batch, s.flush = s.db.Batch, s.db.Flush.D()
 		if s.batch <= 0 {
 			s.batch = 5000
+		}
+		s.layout, s.sendMax = s.db.Layout, s.batch
+		if s.layout == configs.LayoutDevice {
+			// batch counts lines; a device line carries a poll's points.
+			// 64 samples per line on average, and at most deviceBatchMax
+			// samples in memory per write.
+			s.sendMax = min(s.batch*64, deviceBatchMax)
+		} else if s.layout != configs.LayoutPoint && s.layout != "" {
+			return nil, fmt.Errorf("store: unknown [store.influxdb] layout %q", s.layout)
 		}
 		if s.flush <= 0 {
 			s.flush = time.Second
