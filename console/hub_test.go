@@ -18,8 +18,8 @@ func TestHubBuildsNoFramesWithoutClients(t *testing.T) {
 		{sample("NH3-101", 1, t0), sample("FIRE-Z1", 2, t0), sample("TK-101.LT", 3, t0)},
 		{sample("NH3-101", 4, t0.Add(time.Second)), sample("FIRE-Z1", 5, t0.Add(time.Second)), sample("TK-101.LT", 6, t0.Add(time.Second))},
 		// Same first point, other points behind it (and one the config does not know).
-		{sample("NH3-101", 7, t0.Add(2 * time.Second)), sample("NOT-CONFIGURED", 8, t0.Add(2 * time.Second)), sample("TK-101.LT", 9, t0.Add(2 * time.Second))},
-		{sample("NH3-101", 10, t0.Add(3 * time.Second)), sample("TK-101.LT", 11, t0.Add(3 * time.Second))},
+		{sample("NH3-101", 7, t0.Add(2*time.Second)), sample("NOT-CONFIGURED", 8, t0.Add(2*time.Second)), sample("TK-101.LT", 9, t0.Add(2*time.Second))},
+		{sample("NH3-101", 10, t0.Add(3*time.Second)), sample("TK-101.LT", 11, t0.Add(3*time.Second))},
 	}
 	for _, b := range batches {
 		e.eng.samples(b)
