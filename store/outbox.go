@@ -515,11 +515,10 @@ func (o *Outbox) AppendIndexed(batch []drivers.Sample, keys []int32, device func
 				delete(q.wdict, p)
 			}
 			q.wn -= uint32(len(added))
-			for j, k := range pkeys {
+			for _, k := range pkeys {
 				if k >= 0 && q.wkey[k] > q.wn {
-					q.wkey[k] = 0
+					q.wkey[k] = 0 // pointed at an entry lost with the record
 				}
-				_ = j
 			}
 			return len(part) + len(batch), err
 		}
