@@ -57,6 +57,9 @@ type Store struct {
 	// History is how long the local per-point history (used for trends
 	// when no InfluxDB is configured) reaches back. Default 24h.
 	History Duration `toml:"history"`
+	// HistoryBytes bounds the memory of the local trend history, all
+	// points together (default 64MiB); the oldest detail goes first.
+	HistoryBytes Size `toml:"history_bytes"`
 }
 
 type InfluxDB struct {
@@ -66,7 +69,16 @@ type InfluxDB struct {
 	Bucket string   `toml:"bucket"`
 	Batch  int      `toml:"batch"` // default 5000
 	Flush  Duration `toml:"flush"` // default 1s
+	// Layout is "point" (default: one line per sample, SPEC §9) or
+	// "device" (one line per device and poll).
+	Layout string `toml:"layout"`
 }
+
+// InfluxDB line layouts (SPEC §9).
+const (
+	LayoutPoint  = "point"
+	LayoutDevice = "device"
+)
 
 type Outbox struct {
 	MaxBytes Size `toml:"max_bytes"` // default 1GiB

@@ -18,6 +18,9 @@ func (c *Config) SetDefaults() {
 	if c.Store.History == 0 {
 		c.Store.History = Duration(24 * time.Hour)
 	}
+	if c.Store.HistoryBytes == 0 {
+		c.Store.HistoryBytes = 64 << 20
+	}
 	if c.Store.Outbox.MaxBytes == 0 {
 		c.Store.Outbox.MaxBytes = 1 << 30
 	}
@@ -27,6 +30,9 @@ func (c *Config) SetDefaults() {
 		}
 		if db.Flush == 0 {
 			db.Flush = Duration(time.Second)
+		}
+		if db.Layout == "" {
+			db.Layout = LayoutPoint
 		}
 	}
 	for i := range c.Brokers {

@@ -348,6 +348,9 @@ func (v *validator) store(c *Config) {
 		v.errorf("store.outbox.max_bytes", "must not be negative")
 	}
 	v.nonNegDur("store.history", s.History)
+	if s.HistoryBytes < 0 {
+		v.errorf("store.history_bytes", "must not be negative")
+	}
 	if db := s.InfluxDB; db != nil {
 		u, err := url.Parse(db.URL)
 		switch {
@@ -364,6 +367,9 @@ func (v *validator) store(c *Config) {
 		}
 		if db.Flush <= 0 {
 			v.errorf("store.influxdb.flush", "must be positive (got %s)", db.Flush.D())
+		}
+		if db.Layout != LayoutPoint && db.Layout != LayoutDevice {
+			v.errorf("store.influxdb.layout", "%q must be %q or %q", db.Layout, LayoutPoint, LayoutDevice)
 		}
 	}
 }
