@@ -81,6 +81,11 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 		return fmt.Errorf("alarm journal in %s: %w", cfg.Store.Dir, err)
 	}
 	defer journal.Close()
+	records, err := console.OpenRecords(filepath.Join(cfg.Store.Dir, "records"), console.RecordsOptions{})
+	if err != nil {
+		return fmt.Errorf("operator records in %s: %w", cfg.Store.Dir, err)
+	}
+	defer records.Close()
 	engine, err := alarms.New(cfg, journal, alarms.Options{Log: log, Registerer: reg})
 	if err != nil {
 		return err
@@ -128,6 +133,7 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 			}
 			return out, nil
 		},
+		Records:  records,
 		Registry: reg,
 		Log:      log.With("component", "console"),
 	}, console.Options{})
