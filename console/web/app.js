@@ -315,18 +315,20 @@ document.addEventListener("keydown", (ev) => {
     case "k": case "ArrowUp": go(i < 0 ? 0 : i - 1); break;
     case "a": case "Enter":
       if (!a) { go(0); break; }
-      if ((a.state === "unack" || a.state === "rtn_unack") && can("operator")) ask("ack", a.id);
+      if ((a.state === "unack" || a.state === "rtn_unack") && can("operator")) ask("ack", a.id, true);
       else if (ev.key === "Enter") openTrend(a.point);
       break;
-    case "r": if (a && can("operator")) ask("dispose", a.id); break;
+    case "r": if (a && can("operator")) ask("dispose", a.id, true); break;
     default: return;
   }
   ev.preventDefault();
 });
 
 // --- operator dialog (commands over the websocket; disposal records over HTTP)
-let dlgOp = null;
-function ask(op, target) {
+let dlgOp = null, dlgFresh = false;
+document.addEventListener("keyup", () => { dlgFresh = false; });
+$("#dlg").addEventListener("beforeinput", (ev) => { if (dlgFresh) ev.preventDefault(); });
+function ask(op, target, byKey) {
   dlgOp = { op, target };
   $("#dlg-title").textContent = t(op); $("#dlg-target").textContent = target;
   $("#dlg-for-row").hidden = op !== "shelve";
@@ -339,6 +341,7 @@ function ask(op, target) {
   const sel = $("#dlg-for");
   for (const o of sel.options) o.disabled = parseDur(o.value) > parseDur(S.maxShelve);
   $("#dlg").showModal();
+  dlgFresh = !!byKey; // the key that opened it types nothing (see keyup)
   (op === "dispose" ? $("#dlg-action") : $("#dlg-text")).focus();
 }
 function parseDur(s) { const m = /^(\d+)(m|h|s)/.exec(s || ""); if (!m) return 3600; return +m[1] * { s: 1, m: 60, h: 3600 }[m[2]]; }
