@@ -113,6 +113,10 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 			return err
 		}
 	}
+	trends, err := store.NewTrends(cfg, "point") // the writer's layout (SPEC §9 "point")
+	if err != nil {
+		return err
+	}
 	con, err := console.New(cfg, console.Deps{
 		Engine: engine,
 		Devices: func() []drivers.Health {
@@ -124,7 +128,14 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 				OutboxSamples: h.OutboxSamples,
 				Down:          h.Condition() != "" || engine.Health().JournalErr != ""}
 		},
-		History: func(_ context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
+		History: func(ctx context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
+			// InfluxDB first (it reaches back past a restart), the local
+			// history when InfluxDB is off, down or has nothing yet.
+			if trends != nil {
+				if ss, err := trends.History(ctx, p, from, to); err == nil && len(ss) > 0 {
+					return ss, nil
+				}
+			}
 			var out []drivers.Sample
 			for _, s := range st.History(p, from) {
 				if !s.Time.After(to) {
