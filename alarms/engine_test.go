@@ -294,12 +294,7 @@ func (s sampleTap) Event(Event)                {}
 // any other quality.
 func TestEngineStaleSample(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := parseScenarioConfig(t, `
-[site]
-id = "S"
-[[device]]
-id = "D"
-driver = "modbus"
+		cfg := pointsConfig(t, `
   [[device.point]]
   id = "P"
   hi = 10.0

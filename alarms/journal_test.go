@@ -130,12 +130,7 @@ func TestJournalRetention(t *testing.T) {
 // restores states and seq.
 func TestJournalCrash(t *testing.T) {
 	dir := t.TempDir()
-	cfg := parseScenarioConfig(t, `
-[site]
-id = "S"
-[[device]]
-id = "D"
-driver = "modbus"
+	cfg := pointsConfig(t, `
   [[device.point]]
   id = "NH3-101"
   hi = 30.0

@@ -208,6 +208,7 @@ func (v *validator) validate(c *Config) {
 	}
 
 	v.buses(c)
+	v.safety(c, points)
 
 	notifies := map[string]bool{}
 	for i := range c.Notify {
@@ -455,7 +456,9 @@ func (v *validator) point(p string, d *Device, pt *Point) {
 	v.nonNegDur(p+".on_delay", pt.OnDelay)
 	v.nonNegDur(p+".off_delay", pt.OffDelay)
 	v.nonNegDur(p+".stale", pt.Stale)
-	v.nonNegDur(p+".fault_delay", pt.FaultDelay)
+	if pt.FaultDelay != nil {
+		v.nonNegDur(p+".fault_delay", *pt.FaultDelay)
+	}
 	switch {
 	case pt.AlarmOn == nil && pt.Tier != 0:
 		v.errorf(p+".tier", "tier is the tier of the on alarm: set alarm_on too")
