@@ -45,12 +45,6 @@ type pointJSON struct {
 	Name    string    `json:"name,omitempty"` // additions
 	Area    string    `json:"area,omitempty"`
 	Range   []float64 `json:"range,omitempty"`
-	// Presentation (issue 14; config keys of the same names).
-	States   []string  `json:"states,omitempty"`   // texts for 0 and 1
-	Decimals *int      `json:"decimals,omitempty"` // digits to show
-	Fire     bool      `json:"fire,omitempty"`     // a fire input (fire panel)
-	Plan     []float64 `json:"plan,omitempty"`     // [x, y] on the site plan
-	Limits   []limit   `json:"limits,omitempty"`   // configured limits, for trends
 }
 
 func fnum(v float64) *float64 {

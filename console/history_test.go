@@ -3,6 +3,7 @@ package console
 import (
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -287,5 +288,35 @@ func TestReport(t *testing.T) {
 	}
 	if resp, _ := e.get("/api/report?from="+q(from)+"&to="+q(from.Add(-time.Hour)), tokViewer); resp.StatusCode != 400 {
 		t.Errorf("reversed period: HTTP %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestPresentation: the config's presentation keys reach the page through
+// /api/presentation, not through the points of /api/points.
+func TestPresentation(t *testing.T) {
+	cfg := testConfig(true)
+	two := 2
+	fz := &cfg.Devices[0].Points[1]
+	fz.States, fz.Fire, fz.Plan = []string{"normal", "FIRE"}, true, []float64{0.25, 0.5}
+	cfg.Devices[0].Points[0].Decimals = &two
+	e := start(t, cfg, Deps{}, Options{})
+	_, b := e.get("/api/presentation", tokViewer)
+	var got []map[string]any
+	if err := json.Unmarshal(b, &got); err != nil || len(got) != 3 {
+		t.Fatalf("%s: %v", b, err)
+	}
+	nh3, fire := got[0], got[1]
+	if nh3["decimals"] != 2.0 || fmt.Sprint(nh3["limits"]) != "[map[cond:hihi value:60] map[cond:hi value:30]]" {
+		t.Errorf("NH3-101 %v", nh3)
+	}
+	if fmt.Sprint(fire["states"]) != "[normal FIRE]" || fire["fire"] != true || fmt.Sprint(fire["plan"]) != "[0.25 0.5]" {
+		t.Errorf("FIRE-Z1 %v", fire)
+	}
+	_, b = e.get("/api/points", tokViewer)
+	if strings.Contains(string(b), "states") || strings.Contains(string(b), "decimals") {
+		t.Errorf("/api/points carries presentation: %s", b)
+	}
+	if resp, _ := e.get("/plan", tokViewer); resp.StatusCode != 404 {
+		t.Errorf("/plan without console.plan: HTTP %d, want 404", resp.StatusCode)
 	}
 }

@@ -217,7 +217,11 @@ func (h *hub) snapshot() []byte {
 func (h *hub) points() []pointJSON {
 	out := make([]pointJSON, len(h.s.points))
 	for i, p := range h.s.points {
-		j := p.json()
+		j := pointJSON{Point: p.ID, Unit: p.Unit, Device: p.Device, Name: p.Name, Area: p.Area,
+			Quality: drivers.Bad.String(), Cause: drivers.CauseStale.String()}
+		if p.Lo != nil {
+			j.Range = []float64{*p.Lo, *p.Hi}
+		}
 		if h.seen[i] {
 			s := h.last[i]
 			t := alarms.FormatTime(s.Time)

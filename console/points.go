@@ -1,8 +1,9 @@
 package console
 
 import (
+	"net/http"
+
 	"hazardgw/configs"
-	"hazardgw/drivers"
 )
 
 // present is how the page shows a point besides its value: the config's
@@ -34,14 +35,24 @@ func presentOf(p configs.Point) present {
 	return pr
 }
 
-// json is the point's static part of its snapshot entry; the hub fills in
-// the latest sample. A point never seen is bad/stale with a null value.
-func (p *pointInfo) json() pointJSON {
-	j := pointJSON{Point: p.ID, Unit: p.Unit, Device: p.Device, Name: p.Name, Area: p.Area,
-		Quality: drivers.Bad.String(), Cause: drivers.CauseStale.String(),
-		States: p.states, Decimals: p.decimals, Fire: p.fire, Plan: p.plan, Limits: p.limits}
-	if p.Lo != nil {
-		j.Range = []float64{*p.Lo, *p.Hi}
+// presentationJSON is one point of GET /api/presentation (an addition):
+// how the page shows it. Kept out of /api/points and the snapshot, whose
+// point objects have a fixed set of keys (SPEC §7).
+type presentationJSON struct {
+	Point    string    `json:"point"`
+	States   []string  `json:"states,omitempty"`   // texts for 0 and 1
+	Decimals *int      `json:"decimals,omitempty"` // digits to show
+	Fire     bool      `json:"fire,omitempty"`     // a fire input (fire panel)
+	Plan     []float64 `json:"plan,omitempty"`     // [x, y] on the site plan
+	Limits   []limit   `json:"limits,omitempty"`   // configured limits, for trend lines
+}
+
+// apiPresentation serves GET /api/presentation: every configured point's
+// presentation, from the config (no hub state).
+func (s *Server) apiPresentation(w http.ResponseWriter, r *http.Request, _ identity) {
+	out := make([]presentationJSON, len(s.points))
+	for i, p := range s.points {
+		out[i] = presentationJSON{Point: p.ID, States: p.states, Decimals: p.decimals, Fire: p.fire, Plan: p.plan, Limits: p.limits}
 	}
-	return j
+	writeJSON(w, http.StatusOK, out)
 }

@@ -365,6 +365,7 @@ func (s *Server) routes() {
 	mux.Handle("GET /api/records", s.auth(s.apiRecords))
 	mux.Handle("GET /api/report", s.auth(s.apiReport))
 	mux.Handle("GET /plan", s.auth(s.apiPlan))
+	mux.Handle("GET /api/presentation", s.auth(s.apiPresentation))
 	mux.Handle("POST /api/points/{id}/{op}", s.auth(s.apiPointCommand))
 	mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		s.metricsHandler().ServeHTTP(w, r)

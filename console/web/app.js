@@ -55,7 +55,8 @@ const GW_DEVICE = "_GATEWAY"; // the gateway's own points (ARCHITECTURE.md, self
 const S = {
   lang: localStorage.getItem("lang") || "zh",
   token: "", role: "viewer", user: "", site: "", maxShelve: "60m",
-  points: new Map(),   // id -> {point, value, quality, cause, time, unit, device, name, area, states, decimals, fire, plan, limits}
+  points: new Map(),   // id -> {point, value, quality, cause, time, unit, device, name, area} + presentation
+  present: null,       // id -> {states, decimals, fire, plan, limits} from /api/presentation
   alarms: new Map(),   // id -> event
   seq: 0,              // last alarm seq seen
   flood: false,
@@ -130,11 +131,11 @@ function onFrame(f) {
       document.title = (f.site_name || f.site) + " — console";
       banner(); break;
     case "snapshot":
-      S.points = new Map(f.points.map((p) => [p.point, p]));
+      S.points = new Map(f.points.map((p) => [p.point, Object.assign(p, S.present && S.present.get(p.point))]));
       S.alarms = new Map(f.alarms.map((a) => [a.id, a]));
       S.seq = Math.max(S.seq, f.seq || 0); S.flood = !!f.flood;
       if (!S.incident || !S.alarms.has(S.incident)) S.incident = earliestActive();
-      fillHistoryPoints(); renderAll(); loadLog(); break;
+      fillHistoryPoints(); renderAll(); loadLog(); loadPresentation(); break;
     case "samples":
       for (const s of f.samples) {
         const p = S.points.get(s.point);
@@ -164,6 +165,18 @@ function onAlarm(a) {
   if (a.active && !isFault(a) && (!wasActive || !S.incident)) S.incident = a.id;
   if (!anyProcessActive() && ![...S.alarms.values()].some((x) => !isFault(x) && (x.state === "unack" || x.state === "rtn_unack"))) S.incident = null;
   renderAlarms(); renderPointsSoon();
+}
+
+// Presentation (states, decimals, fire, plan, limits) comes from the
+// config, once: it is merged into every point of every snapshot.
+async function loadPresentation() {
+  if (S.present) return;
+  try {
+    const list = await api("/api/presentation");
+    S.present = new Map(list.map((x) => [x.point, x]));
+    for (const [id, p] of S.points) Object.assign(p, S.present.get(id));
+    renderAll(); if (S.trend) drawTrend();
+  } catch { /* shown plainly until the next snapshot */ }
 }
 
 function send(cmd) {
