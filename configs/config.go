@@ -42,6 +42,9 @@ type Console struct {
 	Cert      string   `toml:"cert"`       // optional TLS certificate file
 	Key       string   `toml:"key"`        // optional TLS key file
 	Users     []User   `toml:"user"`
+	// Plan is an optional site plan image (SVG or PNG file) the console
+	// shows with every point that has `plan` placed on it (docs/CONFIG.md).
+	Plan string `toml:"plan"`
 }
 
 type User struct {
@@ -165,6 +168,12 @@ type Point struct {
 	Priority   string    `toml:"priority"`
 	AlarmOn    *bool     `toml:"alarm_on"` // discrete: raise POINT:on when value is 1 (true) or 0 (false)
 	Tier       int       `toml:"tier"`     // tier of the `on` alarm (default 2)
+
+	// Console presentation (SPEC §3; see console.go for fire and plan).
+	States   []string  `toml:"states"`   // texts for 0 and 1 of a discrete point
+	Decimals *int      `toml:"decimals"` // digits shown on the console
+	Fire     bool      `toml:"fire"`     // a fire-detection input: shown in the fire panel (GB 50116)
+	Plan     []float64 `toml:"plan"`     // [x, y] on console.plan, fractions of its width and height
 
 	Sim *SimPoint `toml:"sim"` // simulated behaviour, see sim.go
 }

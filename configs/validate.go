@@ -337,6 +337,7 @@ func (v *validator) console(c *Config) {
 		}
 		tokens[u.Token] = true
 	}
+	v.plan(c)
 }
 
 func (v *validator) store(c *Config) {
@@ -514,6 +515,7 @@ func (v *validator) point(p string, d *Device, pt *Point) {
 	case pt.Tier < 0 || pt.Tier > 2:
 		v.errorf(p+".tier", "tier %d must be 1 or 2", pt.Tier)
 	}
+	v.presentation(p, pt)
 }
 
 func (v *validator) modbusPoint(p string, pt *Point) {

@@ -104,40 +104,6 @@ func (s *Server) apiAlarms(w http.ResponseWriter, r *http.Request, _ identity) {
 	writeJSON(w, http.StatusOK, evs)
 }
 
-// maxEvents caps one /api/events page.
-const maxEvents = 1000
-
-func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ identity) {
-	q := r.URL.Query()
-	after, limit := uint64(0), 100
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "after: want a seq (unsigned integer)")
-			return
-		}
-		after = n
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			writeError(w, http.StatusBadRequest, "limit: want a positive integer")
-			return
-		}
-		limit = min(n, maxEvents)
-	}
-	evs, err := s.deps.Engine.Events(after, limit)
-	if err != nil {
-		s.log.Warn("console: events", "err", err)
-		writeError(w, http.StatusInternalServerError, "journal: "+err.Error())
-		return
-	}
-	if evs == nil {
-		evs = []alarms.Event{}
-	}
-	writeJSON(w, http.StatusOK, evs)
-}
-
 type historyJSON struct {
 	Point   string               `json:"point"`
 	Unit    string               `json:"unit"`
@@ -224,6 +190,7 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request, id identity, c 
 		var ev alarms.Event
 		ev, err = s.deps.Engine.Do(r.Context(), ec)
 		if err == nil {
+			s.recordCommand(id, ec, ev)
 			s.metrics.commands.WithLabelValues(c.Type, "ok").Inc()
 			writeJSON(w, http.StatusOK, ev)
 			return

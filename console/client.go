@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"hazardgw/alarms"
+
 	"github.com/gorilla/websocket"
 )
 
@@ -222,7 +224,10 @@ func (c *client) handle(b []byte) {
 	}
 	ec, err := toEngine(cmd, c.id, c.s.cfg.Console.MaxShelve.D())
 	if err == nil {
-		_, err = c.s.deps.Engine.Do(c.ctx, ec)
+		var ev alarms.Event
+		if ev, err = c.s.deps.Engine.Do(c.ctx, ec); err == nil {
+			c.s.recordCommand(c.id, ec, ev)
+		}
 	}
 	c.s.metrics.commands.WithLabelValues(label(cmd.Type), outcome(err)).Inc()
 	c.reply(cmd.Ref, err)

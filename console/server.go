@@ -52,6 +52,10 @@ type Deps struct {
 	Devices func() []drivers.Health // for /api/health; nil: none
 	Store   func() StoreHealth      // for /api/health; nil: influxdb "off"
 	History HistoryFunc             // for /api/history; nil: 404
+	// Records is the durable log of operator actions and disposal
+	// records (/api/records, .../dispose); nil: actions are not recorded
+	// and dispose answers 503.
+	Records *Records
 	// Registry gets the console's collectors and is served on /metrics.
 	// Nil: a private registry.
 	Registry *prometheus.Registry
@@ -167,6 +171,7 @@ type pointInfo struct {
 	Device string
 	Area   string
 	Lo, Hi *float64 // range, when configured
+	present
 }
 
 // Server is the console. Create it with New, run it with Run or Serve.
@@ -241,7 +246,7 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	}
 	for _, d := range cfg.Devices {
 		for _, p := range d.Points {
-			pi := pointInfo{ID: p.ID, Name: p.Name, Unit: p.Unit, Device: d.ID, Area: d.Area}
+			pi := pointInfo{ID: p.ID, Name: p.Name, Unit: p.Unit, Device: d.ID, Area: d.Area, present: presentOf(p)}
 			if len(p.Range) == 2 {
 				pi.Lo, pi.Hi = &p.Range[0], &p.Range[1]
 			}
@@ -356,6 +361,11 @@ func (s *Server) routes() {
 	mux.Handle("GET /api/events", s.auth(s.apiEvents))
 	mux.Handle("GET /api/history", s.auth(s.apiHistory))
 	mux.Handle("POST /api/alarms/{id}/{op}", s.auth(s.apiAlarmCommand))
+	mux.Handle("POST /api/alarms/{id}/dispose", s.auth(s.apiDispose))
+	mux.Handle("GET /api/records", s.auth(s.apiRecords))
+	mux.Handle("GET /api/report", s.auth(s.apiReport))
+	mux.Handle("GET /plan", s.auth(s.apiPlan))
+	mux.Handle("GET /api/presentation", s.auth(s.apiPresentation))
 	mux.Handle("POST /api/points/{id}/{op}", s.auth(s.apiPointCommand))
 	mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		s.metricsHandler().ServeHTTP(w, r)

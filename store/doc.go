@@ -30,6 +30,10 @@
 // by one mutex. Health, History and metrics may be called from any
 // goroutine.
 //
+// Trends (trend.go) reads a point's trend back from InfluxDB for the
+// console (either layout), so trends reach back past a restart; it holds no
+// state and each call is one bounded HTTP request.
+//
 // # Shutdown
 //
 // When Run's context ends, it stops accepting (later Samples and Event calls
