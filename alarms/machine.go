@@ -96,7 +96,9 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 	}
 	p.quality = s.Quality
 	switch {
-	case s.Quality == drivers.Good:
+	case s.Quality == drivers.Good || s.Cause == drivers.CauseTime:
+		// uncertain/time is a measurement whose device clock was wrong
+		// (SPEC §4): it drives the alarms as a good one.
 		p.value = s.Value
 		p.lastGood = n
 		m.answered(p, t, now, false)
@@ -110,7 +112,9 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 		if s.Quality == drivers.Uncertain && s.Cause == drivers.CauseRange {
 			m.evalOverRange(p, s.Value, t, now)
 		}
-	case s.Cause == drivers.CauseComm || s.Cause == drivers.CauseDecode:
+	case s.Cause == drivers.CauseComm:
+		// bad/decode is not comm (SPEC §4): a malformed message proves
+		// nothing about the connection; only stale can follow it.
 		if p.commCount < 1<<16-1 {
 			p.commCount++
 		}
