@@ -94,14 +94,21 @@ func nanOr(p *float64) float64 {
 // begin.
 func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 	m := &Machine{
-		site:      cfg.Site.ID,
-		shelved:   map[int32]int64{},
-		notify:    map[int32][]string{},
-		maxShelve: int64(cfg.Console.MaxShelve),
-		ladder:    buildLadder(cfg.Escalation.Stages),
+		site:          cfg.Site.ID,
+		shelved:       map[int32]int64{},
+		notify:        map[int32][]string{},
+		maxShelve:     int64(cfg.Console.MaxShelve),
+		maxOOS:        int64(cfg.Console.MaxOOS),
+		chatter:       map[int32]*chatter{},
+		chatterWindow: chatterWindow,
+		oosSince:      map[int32]int64{},
+		ladder:        buildLadder(cfg.Escalation.Stages),
 	}
 	if m.maxShelve <= 0 {
 		m.maxShelve = int64(60 * time.Minute)
+	}
+	if m.maxOOS <= 0 {
+		m.maxOOS = int64(8 * time.Hour)
 	}
 	mp := cfg.Escalation.MinPriority
 	if mp == "" {
