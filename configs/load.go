@@ -139,6 +139,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	c.File = name
 
 	v.resolve(&c, lookupEnv)
+	v.noteZeros(&c)
 	c.SetDefaults()
 	v.validate(&c)
 	errs = append(errs, v.errs...)
