@@ -11,6 +11,10 @@
 //     that a snapshot and the live stream that follows are consistent at one
 //     alarm seq.
 //   - the page (web/, go:embed): plain HTML, CSS and JS, no build step.
+//   - hardening (guard.go, SPEC §8): connection caps per client address and
+//     in total below the file limit minus a reserve, idle and read
+//     timeouts, the Host check, the wrong-token throttle (429). Its counts
+//     are guarded by one mutex, safe from the accept loop and handlers.
 //
 // # Concurrency
 //
