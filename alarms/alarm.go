@@ -20,12 +20,15 @@ const (
 	kLoLo
 	kROC
 	kOn
-	kFault // quality alarms from here on: they never latch
+	kVote    // rules.go: K out of N member alarms
+	kDev     // rules.go: two redundant points disagree
+	kLinkage // rules.go: a linkage output failed
+	kFault   // quality alarms from here on: they never latch
 	kComm
 	kStale
 )
 
-var kindNames = [...]string{"hihi", "hi", "lo", "lolo", "roc", "on", "fault", "comm", "stale"}
+var kindNames = [...]string{"hihi", "hi", "lo", "lolo", "roc", "on", "vote", "dev", "linkage", "fault", "comm", "stale"}
 
 // alarm flags: the suppressions over the alarm's state, and the filtering
 // (DOMAIN §5) that decides when its condition counts.
@@ -61,6 +64,8 @@ type point struct {
 	value              float64    // last value (good or not) for events
 	lastGood           int64      // engine time of the last good sample, unix ns
 	win                *rocWindow // nil: no roc alarm
+	rule               *rule      // a vote, deviation or linkage (rules.go); nil for a point a driver feeds
+	deps               []int32    // rule points to evaluate after a sample of this point
 	// Delays in milliseconds.
 	onDelay, offDelay, faultDelay, stale int32
 	first                                int32 // alarms[first : first+n]; process alarms first, then fault?, comm, stale
@@ -79,6 +84,14 @@ func ms(d int32) int64 { return int64(d) * int64(time.Millisecond) }
 
 func toMS(d configs.Duration) int32 {
 	return int32(min(d.D().Milliseconds(), 1<<31-1))
+}
+
+// toMSp is toMS of an optional duration, def when unset.
+func toMSp(d *configs.Duration, def time.Duration) int32 {
+	if d == nil {
+		return toMS(configs.Duration(def))
+	}
+	return toMS(*d)
 }
 
 func nanOr(p *float64) float64 {
@@ -104,18 +117,10 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		oosSince:      map[int32]int64{},
 		ladder:        buildLadder(cfg.Escalation.Stages),
 	}
-	if m.maxShelve <= 0 {
-		m.maxShelve = int64(60 * time.Minute)
-	}
-	if m.maxOOS <= 0 {
-		m.maxOOS = int64(8 * time.Hour)
-	}
-	mp := cfg.Escalation.MinPriority
-	if mp == "" {
-		mp = "medium"
-	}
+	// Every default comes from configs.SetDefaults: a config built in code
+	// must call it (configs owns them, so they cannot disagree).
 	var err error
-	if m.minPrio, err = ParsePriority(mp); err != nil {
+	if m.minPrio, err = ParsePriority(cfg.Escalation.MinPriority); err != nil {
 		return nil, fmt.Errorf("escalation.min_priority: %w", err)
 	}
 	n := 0
@@ -133,18 +138,9 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			p := point{
 				id: pc.ID, cfg: pc, hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
 				deadband: pc.Deadband, value: math.NaN(), lastGood: t0,
-				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMS(pc.FaultDelay),
+				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMSp(pc.FaultDelay, 4*time.Second),
 				stale: toMS(pc.Stale), first: int32(len(m.alarms)), dev: uint16(di), latch: pc.Latch,
 				commAfter: uint16(min(max(d.CommAfter, 0), 1<<16-1)),
-			}
-			if p.commAfter == 0 {
-				p.commAfter = 3
-				if d.Driver == "mqtt" {
-					p.commAfter = 1
-				}
-			}
-			if p.stale == 0 {
-				p.stale = toMS(configs.Duration(max(3*d.Interval.D(), 3*time.Second)))
 			}
 			var override Priority
 			if pc.Priority != "" {
@@ -190,11 +186,17 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			m.points = append(m.points, p)
 		}
 	}
+	if err := m.addRules(cfg, t0); err != nil {
+		return nil, err
+	}
 	m.byID.build(len(m.points))
 	for i := range m.points {
 		if !m.byID.insert(m.points, int32(i)) {
 			return nil, fmt.Errorf("point %s: duplicate point id", m.points[i].cfg.ID)
 		}
+	}
+	if err := m.resolveRules(cfg); err != nil {
+		return nil, err
 	}
 	if cap(m.alarms) > len(m.alarms) {
 		m.alarms = slices.Clone(m.alarms)
@@ -220,6 +222,10 @@ func (m *Machine) limit(a *alarm, p *point) float64 {
 			return 1
 		}
 		return 0
+	case kVote:
+		return float64(p.rule.k)
+	case kDev:
+		return p.rule.max
 	}
 	return math.NaN()
 }
@@ -232,8 +238,18 @@ func tierOf(a *alarm, p *point) int {
 		return 1
 	case kOn:
 		return p.cfg.Tier
+	case kVote, kDev, kLinkage:
+		return p.rule.tier
 	}
 	return 0
+}
+
+// device is the device an event names: the point's, a linkage's, or none.
+func (m *Machine) device(p *point) string {
+	if p.rule != nil {
+		return p.rule.device
+	}
+	return m.devs[p.dev]
 }
 
 // event builds the current view of alarm ai (seq not set).
@@ -246,7 +262,7 @@ func (m *Machine) event(ai int32, t int64, now time.Time) Event {
 		Active: a.st.active(), Acked: !a.st.unacked(), Latched: a.latched(),
 		OOS: a.flags&fOOS != 0, Stage: int(a.stage), Value: p.value, Limit: m.limit(a, p),
 		Unit: p.cfg.Unit, Quality: p.quality.String(), Time: time.Unix(0, t).UTC(), Emitted: now.UTC(),
-		Site: m.site, Device: m.devs[p.dev], Name: p.cfg.Name, Flood: m.flood.on,
+		Site: m.site, Device: m.device(p), Name: p.cfg.Name, Flood: m.flood.on,
 		Notify: m.notify[ai],
 	}
 	if a.activated != 0 {

@@ -86,7 +86,7 @@ type Event struct {
 	Seq          uint64     `json:"seq"`
 	ID           string     `json:"id"` // POINT:COND
 	Point        string     `json:"point"`
-	Cond         string     `json:"cond"` // hihi hi lo lolo roc on fault comm stale
+	Cond         string     `json:"cond"` // hihi hi lo lolo roc on vote dev linkage fault comm stale
 	Tier         int        `json:"tier"`
 	Priority     Priority   `json:"priority"`
 	State        State      `json:"state"`
@@ -182,6 +182,11 @@ const (
 	OpUnshelve Op = "unshelve"
 	OpOOS      Op = "oos" // point out of service
 	OpIOS      Op = "ios" // point back in service
+	// OpRaise and OpClear set the condition of an ID:linkage alarm (the
+	// linkage runner's, never a console client's: the console accepts only
+	// the ops of SPEC §7).
+	OpRaise Op = "raise"
+	OpClear Op = "clear"
 )
 
 // Command is an operator action. Alarm names the alarm (ack, reset, shelve,

@@ -51,6 +51,9 @@ type Machine struct {
 
 	flood flood
 
+	watch map[int32][]int32 // member alarm -> rule points (votes) it is a member of
+	dirty []dirty           // rule points to evaluate before the call returns (rules.go)
+
 	out     []Event
 	stale   []drivers.Sample // bad/stale samples of points gone stale, for TakeStale
 	Unknown uint64           // samples of points not in the config
@@ -90,6 +93,10 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 		return
 	}
 	p := &m.points[pi]
+	if p.rule != nil {
+		m.Unknown++ // a vote, deviation or linkage: no driver feeds it
+		return
+	}
 	if p.oos {
 		return
 	}
@@ -102,9 +109,11 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 	}
 	p.quality = s.Quality
 	switch {
-	case s.Quality == drivers.Good || s.Cause == drivers.CauseTime:
-		// uncertain/time is a measurement whose device clock was wrong
-		// (SPEC §4): it drives the alarms as a good one.
+	case s.Quality == drivers.Good || s.Quality == drivers.Uncertain:
+		// SPEC §4: an uncertain sample (NE 43 saturation, a skewed clock)
+		// is a measurement: it drives limit, roc and on alarms like a good
+		// one, and keeps the point from going stale. A detector saturated
+		// above its span is in alarm (DOMAIN §6), not merely faulty.
 		p.value = s.Value
 		p.lastGood = n
 		m.answered(p, t, now, false)
@@ -112,12 +121,11 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 			m.setCond(p.staleIdx(), false, t, 0, 0, now)
 		}
 		m.evalProcess(p, s.Value, t, now)
-	case s.Quality == drivers.Uncertain || s.Cause == drivers.CauseRange:
+	case s.Cause == drivers.CauseRange:
+		// bad/range: a failed sensor. fault (after fault_delay); limit
+		// alarms keep their state.
 		p.value = s.Value
-		m.answered(p, t, now, s.Quality == drivers.Bad)
-		if s.Quality == drivers.Uncertain && s.Cause == drivers.CauseRange {
-			m.evalOverRange(p, s.Value, t, now)
-		}
+		m.answered(p, t, now, true)
 	case s.Cause == drivers.CauseComm:
 		// bad/decode is not comm (SPEC §4): a malformed message proves
 		// nothing about the connection; only stale can follow it.
@@ -127,6 +135,12 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 		if p.commCount >= p.commAfter {
 			m.setCond(p.commIdx(), true, t, 0, 0, now)
 		}
+	}
+	if len(p.deps) > 0 || len(m.dirty) > 0 {
+		for _, r := range p.deps {
+			m.dirty = append(m.dirty, dirty{r, t})
+		}
+		m.settle(now)
 	}
 }
 
@@ -174,39 +188,6 @@ func (m *Machine) evalProcess(p *point, v float64, t int64, now time.Time) {
 		}
 		if cond != on || a.flags&(fPendOn|fPendOff) != 0 {
 			m.setCond(i, cond, t, ms(p.onDelay), ms(p.offDelay), now)
-		}
-	}
-}
-
-// evalOverRange handles an uncertain sample just outside the range (the
-// NAMUR NE 43 saturation band, 20.5–21 mA): the true value is at least the
-// end of the span it passed, so it may RAISE the limit alarms on that side
-// (an over-range gas detector is an alarm, DOMAIN §6), never clear one, and
-// leaves the other side alone. Limits lie inside the range (config rule),
-// so above the span every high limit holds. A deviation from SPEC §4's
-// "not good never raises" (docs/DEVIATIONS.md): the literal reading would
-// show a detector saturated by gas as a mere low-priority fault.
-func (m *Machine) evalOverRange(p *point, v float64, t int64, now time.Time) {
-	r := p.cfg.Range
-	if len(r) != 2 || v != v {
-		return
-	}
-	above, below := v > r[1], v < r[0]
-	for i := p.first; i < p.first+int32(p.nproc); i++ {
-		a := &m.alarms[i]
-		var cond bool
-		switch a.kind {
-		case kHiHi:
-			cond = above && v >= p.hihi
-		case kHi:
-			cond = above && v >= p.hi
-		case kLo:
-			cond = below && v <= p.lo
-		case kLoLo:
-			cond = below && v <= p.lolo
-		}
-		if cond && (a.flags&fCond == 0 || a.flags&fPendOff != 0) {
-			m.setCond(i, true, t, ms(p.onDelay), ms(p.offDelay), now)
 		}
 	}
 }
@@ -283,6 +264,9 @@ func (m *Machine) emit(ai int32, t int64, now time.Time, by, comment string) {
 	if ev.State == Normal || ev.State == OOS {
 		delete(m.notify, ai)
 	}
+	for _, r := range m.watch[ai] {
+		m.dirty = append(m.dirty, dirty{r, t})
+	}
 }
 
 // Advance fires every timer due at or before now: on/off-delays,
@@ -298,7 +282,7 @@ func (m *Machine) Advance(now time.Time) {
 		m.nextScan = n + int64(time.Second)
 		for i := range m.points {
 			p := &m.points[i]
-			if p.oos || n-p.lastGood < ms(p.stale) {
+			if p.rule != nil || p.oos || n-p.lastGood < ms(p.stale) {
 				continue
 			}
 			if si := p.staleIdx(); m.alarms[si].flags&fCond == 0 {
@@ -307,6 +291,7 @@ func (m *Machine) Advance(now time.Time) {
 		}
 		m.flood.update(n)
 	}
+	m.settle(now)
 }
 
 // goStale raises the stale alarm of p at `at`. SPEC §4: no good sample
@@ -320,6 +305,9 @@ func (m *Machine) goStale(p *point, at int64, now time.Time) {
 	// quality.
 	m.stale = append(m.stale, drivers.Sample{Point: drivers.PointID(p.id), Value: math.NaN(),
 		Quality: drivers.Bad, Cause: drivers.CauseStale, Time: time.Unix(0, at)})
+	for _, r := range p.deps {
+		m.dirty = append(m.dirty, dirty{r, at})
+	}
 }
 
 // Force makes the condition of alarm id hold (or go) at now, past deadband
@@ -328,7 +316,8 @@ func (m *Machine) goStale(p *point, at int64, now time.Time) {
 // alarm already in that condition does not change. value, unless NaN, is
 // the point's value from then on. It is for test fakes (alarmstest) that
 // must raise one alarm of a point without its neighbours (a value above
-// hihi also raises hi); the gateway never calls it.
+// hihi also raises hi); the gateway never calls it. A forced clearing is
+// never held for chatter (SPEC §5 filters the real input).
 func (m *Machine) Force(now time.Time, id string, holds bool, value float64) error {
 	ai, err := m.find(id)
 	if err != nil {
@@ -354,10 +343,12 @@ func (m *Machine) Force(now time.Time, id string, holds bool, value float64) err
 		}
 	default:
 		a.flags &^= fCond
+		delete(m.chatter, ai) // the test decides: chatter filters real input only
 		if a.st.active() {
 			m.step(ai, inClear, n, now, nil)
 		}
 	}
+	m.settle(now)
 	return nil
 }
 
@@ -399,6 +390,12 @@ func (m *Machine) fire(tm timer, now time.Time) {
 // caused (for oos/ios, which change every alarm of the point, the first of
 // them), or an error wrapping ErrUnknown, ErrRefused or ErrInvalid.
 func (m *Machine) Command(now time.Time, c Command) (Event, error) {
+	ev, err := m.command(now, c)
+	m.settle(now)
+	return ev, err
+}
+
+func (m *Machine) command(now time.Time, c Command) (Event, error) {
 	n := now.UnixNano()
 	start := len(m.out)
 	if c.Op == OpOOS || c.Op == OpIOS {
@@ -407,6 +404,9 @@ func (m *Machine) Command(now time.Time, c Command) (Event, error) {
 			return Event{}, fmt.Errorf("point %q: %w", c.Point, ErrUnknown)
 		}
 		p := &m.points[pi]
+		if p.rule != nil {
+			return Event{}, fmt.Errorf("%s %s: a vote, deviation or linkage is not a point: %w", c.Op, c.Point, ErrUnknown)
+		}
 		in := inIOS
 		if c.Op == OpOOS {
 			if strings.TrimSpace(c.Comment) == "" {
@@ -437,6 +437,8 @@ func (m *Machine) Command(now time.Time, c Command) (Event, error) {
 	}
 	var in input
 	switch c.Op {
+	case OpRaise, OpClear:
+		return m.linkageCond(now, c, c.Op == OpRaise)
 	case OpAck:
 		in = inAck
 	case OpReset:

@@ -32,6 +32,7 @@ import (
 //	t=7s reset NH3-101:hihi => refused      a command and its expected error
 //	t=8s shelve NH3-101:hi for=10m reason=maintenance
 //	t=9s oos NH3-101 reason=calibration     (ios likewise)
+//	t=10s raise FAN:linkage comment=refused (clear likewise: the linkage runner)
 //	expect NH3-101:hihi unack tier=2 stage=0   the next event, and fields
 //	expect none                    no further event so far
 //
@@ -189,7 +190,7 @@ func scenarioInput(m *Machine, now time.Time, f []string) error {
 	}
 	op := Op(f[0])
 	switch op {
-	case OpAck, OpReset, OpShelve, OpUnshelve, OpOOS, OpIOS:
+	case OpAck, OpReset, OpShelve, OpUnshelve, OpOOS, OpIOS, OpRaise, OpClear:
 		if len(args) != 1 {
 			return fmt.Errorf("%s needs one alarm or point", op)
 		}

@@ -10,18 +10,25 @@ import (
 // Config is one gateway's whole configuration (SPEC §3). Field comments give
 // defaults; Load fills them in before validation.
 type Config struct {
-	Site       Site       `toml:"site"`
-	Console    Console    `toml:"console"`
-	Store      Store      `toml:"store"`
-	Brokers    []Broker   `toml:"broker"`
-	Devices    []Device   `toml:"device"`
-	Escalation Escalation `toml:"escalation"`
-	Notify     []Notify   `toml:"notify"`
-	Uplink     *Uplink    `toml:"uplink"`
-	Simulator  *Simulator `toml:"simulator"` // see sim.go; nil: a plain gateway
+	Site       Site        `toml:"site"`
+	Console    Console     `toml:"console"`
+	Store      Store       `toml:"store"`
+	Brokers    []Broker    `toml:"broker"`
+	Devices    []Device    `toml:"device"`
+	Escalation Escalation  `toml:"escalation"`
+	Notify     []Notify    `toml:"notify"`
+	Uplink     *Uplink     `toml:"uplink"`
+	Votes      []Vote      `toml:"vote"`      // safety.go
+	Deviations []Deviation `toml:"deviation"` // safety.go
+	Linkages   []Linkage   `toml:"linkage"`   // safety.go
+	Simulator  *Simulator  `toml:"simulator"` // see sim.go; nil: a plain gateway
 
 	// File is the path the config was read from (for messages); not a key.
 	File string `toml:"-"`
+	// Warnings are the values Load found valid but likely wrong (SPEC §3,
+	// "Warnings"), positioned like errors; not a key. A warning never stops
+	// `run`; `check -strict` refuses them.
+	Warnings Errors `toml:"-"`
 }
 
 type Site struct {
@@ -108,12 +115,18 @@ type Device struct {
 	Area   string `toml:"area"` // grouping on the console overview
 
 	Points []Point `toml:"point"`
+
+	// Builtin marks a device the gateway adds itself (builtin.go); not a key.
+	Builtin bool `toml:"-"`
 }
 
 type Point struct {
 	ID   string `toml:"id"`
 	Name string `toml:"name"`
 	Unit string `toml:"unit"`
+	// Gas is what a detector measures ("LEL" for combustibles, or NH3, H2S,
+	// CO, CL2, SO2, ...), for the GB/T 50493 warnings of `check`.
+	Gas string `toml:"gas"`
 	// Modbus.
 	Register string   `toml:"register"` // holding | input | coil | discrete
 	Address  *int     `toml:"address"`
@@ -138,11 +151,12 @@ type Point struct {
 	ROC      float64   `toml:"roc"`
 	Latch    bool      `toml:"latch"`
 	Stale    Duration  `toml:"stale"` // 0: 3 x interval, at least 3s
-	// FaultDelay debounces the fault alarm (NAMUR NE 43 uses 4s). Default 0.
-	FaultDelay Duration `toml:"fault_delay"`
-	Priority   string   `toml:"priority"`
-	AlarmOn    *bool    `toml:"alarm_on"` // discrete: raise POINT:on when value is 1 (true) or 0 (false)
-	Tier       int      `toml:"tier"`     // tier of the `on` alarm (default 2)
+	// FaultDelay: a bad/range sample must persist this long before `fault`
+	// (NAMUR NE 43: held 4 s). Default 4s.
+	FaultDelay *Duration `toml:"fault_delay"`
+	Priority   string    `toml:"priority"`
+	AlarmOn    *bool     `toml:"alarm_on"` // discrete: raise POINT:on when value is 1 (true) or 0 (false)
+	Tier       int       `toml:"tier"`     // tier of the `on` alarm (default 2)
 
 	Sim *SimPoint `toml:"sim"` // simulated behaviour, see sim.go
 }

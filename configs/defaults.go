@@ -63,6 +63,7 @@ func (c *Config) SetDefaults() {
 	if c.Simulator != nil && c.Simulator.Publish == 0 {
 		c.Simulator.Publish = Duration(time.Second)
 	}
+	c.safetyDefaults()
 	for i := range c.Devices {
 		d := &c.Devices[i]
 		if d.Driver == "modbus" {
@@ -115,6 +116,10 @@ func (c *Config) SetDefaults() {
 			}
 			if p.AlarmOn != nil && p.Tier == 0 {
 				p.Tier = 2
+			}
+			if p.FaultDelay == nil {
+				fd := Duration(4 * time.Second) // NAMUR NE 43: held 4 s
+				p.FaultDelay = &fd
 			}
 			if p.Stale == 0 {
 				s := 3 * d.Interval.D()

@@ -113,7 +113,8 @@ func TestClassify(t *testing.T) {
 	}{
 		{50, Good, CauseNone}, {0, Good, CauseNone}, {100, Good, CauseNone},
 		{102.5, Uncertain, CauseRange}, {-2.5, Uncertain, CauseRange},
-		{102.6, Bad, CauseRange}, {-3, Bad, CauseRange},
+		{104, Uncertain, CauseRange}, {106.25, Uncertain, CauseRange}, // NE 43: 20.64 and 21.0 mA
+		{106.3, Bad, CauseRange}, {110, Bad, CauseRange}, {-3, Bad, CauseRange},
 	} {
 		if q, cause := Classify(c.v, 0, 100); q != c.q || cause != c.cause {
 			t.Errorf("Classify(%v) = %v/%v, want %v/%v", c.v, q, cause, c.q, c.cause)

@@ -157,8 +157,10 @@ func (j SampleJSON) OmitNoCause() SampleJSON {
 }
 
 // Classify applies SPEC §4's range rule to a decoded value: good inside
-// [lo, hi], uncertain/range within 2.5 % of the span outside it (NAMUR NE 43),
-// bad/range further out. A zero span (lo == hi) means no range: always good.
+// [lo, hi]; uncertain/range down to 2.5 % of the span below it and up to
+// 6.25 % above it (NAMUR NE 43 on 4–20 mA: 3.6–3.8 mA and 20.5–21.0 mA, a
+// saturated signal, still a measurement); bad/range further out (a failed
+// sensor). A zero span (lo == hi) means no range: always good.
 func Classify(v, lo, hi float64) (Quality, Cause) {
 	if lo == hi {
 		return Good, CauseNone
@@ -166,12 +168,19 @@ func Classify(v, lo, hi float64) (Quality, Cause) {
 	if v >= lo && v <= hi {
 		return Good, CauseNone
 	}
-	band := 0.025 * (hi - lo)
-	if v >= lo-band && v <= hi+band {
+	span := hi - lo
+	if v >= lo-NE43Below*span && v <= hi+NE43Above*span {
 		return Uncertain, CauseRange
 	}
 	return Bad, CauseRange
 }
+
+// The NAMUR NE 43 saturation bands as fractions of the span (SPEC §4): a
+// 4–20 mA signal down to 3.6 mA or up to 21.0 mA.
+const (
+	NE43Below = 0.025
+	NE43Above = 0.0625
+)
 
 // Sink receives batches of samples from a driver. It may block to apply
 // back-pressure (the engine's input queue is full); it never drops. The
