@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"hazardgw/alarms"
 	"hazardgw/configs"
 	"hazardgw/drivers"
 	"hazardgw/drivers/modbus"
@@ -372,24 +371,7 @@ func TestHostCheck(t *testing.T) {
 // wrapped to 0 in the journal and returned every event. Beyond the newest
 // seq the answer is [] (SPEC §8); the real journal is behind the engine.
 func TestEventsAfterBeyondNewest(t *testing.T) {
-	cfg := testConfig(true)
-	cfg.SetDefaults()
-	j, err := alarms.OpenJournal(t.TempDir(), alarms.JournalOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	eng, err := alarms.New(cfg, j, alarms.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, cfg, Deps{Engine: eng}, Options{})
-	eng.Subscribe(e.srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(ctx) }()
-	defer func() { eng.CloseInput(); <-done }()
+	e, eng := startReal(t, Options{})
 	c, _, _ := e.dial(tokViewer)
 	eng.Sink()([]drivers.Sample{{Point: "NH3-101", Value: 65, Time: time.Now()}})
 	c.next("alarm")
