@@ -39,9 +39,13 @@ type Site struct {
 type Console struct {
 	Listen    string   `toml:"listen"`     // default "127.0.0.1:8080"
 	MaxShelve Duration `toml:"max_shelve"` // default 60m
-	Cert      string   `toml:"cert"`       // optional TLS certificate file
-	Key       string   `toml:"key"`        // optional TLS key file
-	Users     []User   `toml:"user"`
+	MaxOOS    Duration `toml:"max_oos"`    // longest out of service; default 8h
+	// Hosts are the Host names (any port) the console answers to besides
+	// its listen address, IP literals and loopback (SPEC §8, DNS rebinding).
+	Hosts []string `toml:"hosts"`
+	Cert  string   `toml:"cert"` // optional TLS certificate file
+	Key   string   `toml:"key"`  // optional TLS key file
+	Users []User   `toml:"user"`
 	// Plan is an optional site plan image (SVG or PNG file) the console
 	// shows with every point that has `plan` placed on it (docs/CONFIG.md).
 	Plan string `toml:"plan"`

@@ -12,6 +12,9 @@ func (c *Config) SetDefaults() {
 	if c.Console.MaxShelve == 0 {
 		c.Console.MaxShelve = Duration(60 * time.Minute)
 	}
+	if c.Console.MaxOOS == 0 {
+		c.Console.MaxOOS = Duration(8 * time.Hour)
+	}
 	if c.Store.Dir == "" {
 		c.Store.Dir = "var"
 	}

@@ -24,16 +24,13 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 }
 
 // auth wraps an API handler with SPEC §7's authentication: a wrong token is
-// 401; no token (or no users) is a viewer.
+// 401 (429 once the address is throttled); no token (or no users) is a
+// viewer.
 func (s *Server) auth(h func(http.ResponseWriter, *http.Request, identity)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := s.identify(r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="console"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized")
-			return
+		if id, ok := s.authenticate(w, r); ok {
+			h(w, r, id)
 		}
-		h(w, r, id)
 	})
 }
 

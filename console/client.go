@@ -62,10 +62,9 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	id, err := s.identify(r)
-	if err != nil {
+	id, ok := s.authenticate(w, r)
+	if !ok {
 		s.metrics.disconnects.WithLabelValues("unauthorized").Inc()
-		writeError(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
 	up := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 16 << 10, CheckOrigin: s.checkOrigin}

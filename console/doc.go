@@ -18,6 +18,10 @@
 //   - history.go and report.go: /api/events filters and CSV, dispose,
 //     records, and the /api/report statistics, all read from the journal
 //     through Engine.Events (bisected by emission time for a period).
+//   - hardening (guard.go, SPEC §8): connection caps per client address and
+//     in total below the file limit minus a reserve, idle and read
+//     timeouts, the Host check, the wrong-token throttle (429). Its counts
+//     are guarded by one mutex, safe from the accept loop and handlers.
 //
 // # Concurrency
 //

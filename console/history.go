@@ -192,7 +192,9 @@ func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ identity) {
 		return
 	}
 	evs := []alarms.Event{}
-	if f.filtered() {
+	if f.after >= s.deps.Engine.Seq() {
+		// Nothing is newer; and after+1 must not wrap to 0 (SPEC §8).
+	} else if f.filtered() {
 		err = scanEvents(s.deps.Engine, f, func(ev alarms.Event) bool {
 			evs = append(evs, ev)
 			return len(evs) < f.limit

@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"crypto/subtle"
 	"embed"
 	"errors"
 	"fmt"
@@ -92,6 +91,8 @@ type Options struct {
 	// ok:false "rate limited" without reaching the engine.
 	CommandRate  float64
 	CommandBurst int
+	// Limits bound connections, timeouts and descriptors (guard.go).
+	Limits Limits
 }
 
 func (o *Options) defaults() {
@@ -126,6 +127,7 @@ func (o *Options) defaults() {
 	if o.CommandRate <= 0 {
 		o.CommandRate = 10
 	}
+	o.Limits.defaults()
 }
 
 // Role orders what a user may do: admin ≥ commander ≥ operator ≥ viewer.
@@ -158,9 +160,9 @@ func ParseRole(s string) (Role, error) {
 }
 
 type user struct {
-	name  string
-	role  Role
-	token []byte
+	name   string
+	role   Role
+	digest [32]byte // tokenDigest of the token; the token itself is not kept
 }
 
 // pointInfo is a configured point as the overview shows it.
@@ -184,10 +186,12 @@ type Server struct {
 	points  []pointInfo
 	index   map[string]int // point id -> index in points
 	origins map[string]bool
+	hosts   map[string]bool // console.hosts and a named listen host, lower case
+	guard   *guard
 	metrics *metrics
 	reg     *prometheus.Registry
 	hub     *hub
-	mux     *http.ServeMux
+	mux     http.Handler // the routes behind harden
 
 	goMu    sync.Mutex
 	closing bool           // set before wg.Wait: no new goroutines
@@ -239,7 +243,7 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 			errs = append(errs, fmt.Errorf("console.user[%d] %s: empty token", i, u.Name))
 			continue
 		}
-		s.users = append(s.users, user{name: u.Name, role: r, token: []byte(u.Token)})
+		s.users = append(s.users, user{name: u.Name, role: r, digest: tokenDigest(u.Token)})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -266,6 +270,10 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("console: metrics: %w", err)
 	}
 	s.metrics = m
+	if s.guard, err = newGuard(opts.Limits, s.log, opts.Now, s.reg); err != nil {
+		return nil, fmt.Errorf("console: metrics: %w", err)
+	}
+	s.hosts = hostSet(cfg.Console.Listen, cfg.Console.Hosts)
 	s.hub = newHub(s)
 	s.routes()
 	return s, nil
@@ -306,8 +314,11 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve serves on ln until ctx ends, then closes every websocket with a
 // close frame and waits for its goroutines. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	lim := &s.opts.Limits
 	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: lim.ReadTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	ln = s.guard.listener(ln)
 	hubDone := make(chan struct{})
 	hctx, stopHub := context.WithCancel(context.Background())
 	go func() { defer close(hubDone); s.hub.run(hctx) }()
@@ -370,7 +381,7 @@ func (s *Server) routes() {
 	mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		s.metricsHandler().ServeHTTP(w, r)
 	}))
-	s.mux = mux
+	s.mux = s.harden(mux)
 }
 
 // identity is who made a request.
@@ -383,7 +394,8 @@ var errBadToken = errors.New("unknown token")
 
 // identify applies SPEC §7: no users or no token → viewer; a token that
 // matches no user → errBadToken. Every user's token is compared in
-// constant time, so timing tells nothing about which one nearly matched.
+// constant time, by equal-length digests, so timing tells nothing about
+// which one nearly matched nor how long a token is.
 func (s *Server) identify(r *http.Request) (identity, error) {
 	tok := ""
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -399,9 +411,9 @@ func (s *Server) identify(r *http.Request) (identity, error) {
 	if len(s.users) == 0 || tok == "" {
 		return identity{role: Viewer}, nil
 	}
-	found := -1
+	found, d := -1, tokenDigest(tok)
 	for i, u := range s.users {
-		if subtle.ConstantTimeCompare(u.token, []byte(tok)) == 1 && found < 0 {
+		if sameToken(u.digest, d) && found < 0 {
 			found = i
 		}
 	}

@@ -110,7 +110,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 			return err
 		}
 	}
-	trends, err := store.NewTrends(cfg, "point") // the writer's layout (SPEC §9 "point")
+	trends, err := store.NewTrends(cfg) // in the writer's layout (SPEC §9)
 	if err != nil {
 		return err
 	}

@@ -40,11 +40,12 @@ const maxTrendBuckets = 720
 
 // NewTrends builds the reader of cfg's [store.influxdb]; nil without one.
 // layout is "point" or "device" (SPEC §3 store.influxdb.layout).
-func NewTrends(cfg *configs.Config, layout string) (*Trends, error) {
+func NewTrends(cfg *configs.Config) (*Trends, error) {
 	db := cfg.Store.InfluxDB
 	if db == nil {
 		return nil, nil
 	}
+	layout := db.Layout
 	if layout == "" {
 		layout = "point"
 	}

@@ -46,7 +46,8 @@ func TestTrendsFromInflux(t *testing.T) {
 		peak   float64
 	}{{"point", 95}, {"device", 96}} {
 		t.Run(tc.layout, func(t *testing.T) {
-			tr, err := NewTrends(cfg, tc.layout)
+			cfg.Store.InfluxDB.Layout = tc.layout
+			tr, err := NewTrends(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,11 +85,13 @@ func TestTrendsFromInflux(t *testing.T) {
 			}
 		})
 	}
-	if _, err := NewTrends(cfg, "columns"); err == nil {
+	cfg.Store.InfluxDB.Layout = "columns"
+	if _, err := NewTrends(cfg); err == nil {
 		t.Error("unknown layout accepted")
 	}
 	srv.Stop()
-	tr, _ := NewTrends(cfg, "point")
+	cfg.Store.InfluxDB.Layout = "point"
+	tr, _ := NewTrends(cfg)
 	if _, err := tr.History(context.Background(), "NH3-101", t0, t0.Add(time.Hour)); err == nil {
 		t.Error("no error with influxd stopped")
 	}
