@@ -64,6 +64,9 @@ type Journal struct {
 
 	buf []byte
 
+	consumed func() uint64 // seq every output has consumed (nil: all)
+	newest   time.Time     // time of the newest event appended
+
 	mark     *wal.Mark // nil when read-only
 	floor    uint64    // no seq at or below it may be given to a new event
 	reserved uint64    // mark value: seqs up to it may be handed out
@@ -75,11 +78,12 @@ type Journal struct {
 }
 
 type segment struct {
-	first uint64
-	path  string // current name (os.File.Name keeps the name it was opened with)
-	f     *os.File
-	offs  []uint32 // offset of record first+i; noRecord: lost to damage
-	size  int64
+	first  uint64
+	path   string // current name (os.File.Name keeps the name it was opened with)
+	f      *os.File
+	offs   []uint32 // offset of record first+i; noRecord: lost to damage
+	size   int64
+	newest time.Time // time of its last event (zero: unknown)
 }
 
 // noRecord marks a seq of a segment whose record was lost to damage.
@@ -93,7 +97,10 @@ type Damage struct {
 	Snapshot bool     // snapshot.json unreadable: state replayed from the segments
 	Mark     bool     // seq.mark unreadable: seq continues well past the journal's last
 	Files    []string // segment files that could not be read at all (skipped)
-	Notes    []string // one line per damage, for the log
+	// Evicted counts events deleted by MaxBytes before Keep was over or
+	// before an output had consumed them (not damage, but a loss too).
+	Evicted uint64
+	Notes   []string // one line per damage, for the log
 }
 
 // Any reports whether anything was damaged.
@@ -104,18 +111,26 @@ func (d Damage) String() string {
 	if !d.Any() {
 		return ""
 	}
-	return fmt.Sprintf("journal damaged: %d record(s) lost, %d byte(s) skipped, snapshot damaged %v, seq mark damaged %v, %d unreadable file(s)",
-		d.Records, d.Bytes, d.Snapshot, d.Mark, len(d.Files))
+	return fmt.Sprintf("journal damaged: %d record(s) lost, %d byte(s) skipped, snapshot damaged %v, seq mark damaged %v, %d unreadable file(s), %d event(s) evicted early by journal_max_bytes",
+		d.Records, d.Bytes, d.Snapshot, d.Mark, len(d.Files), d.Evicted)
 }
 
 func (s *segment) last() uint64 { return s.first + uint64(len(s.offs)) - 1 }
 
 // JournalOptions bound the journal. The zero value is usable.
 type JournalOptions struct {
-	// MaxBytes bounds all segments together; the oldest segments are
-	// removed beyond it (never the one being written, never one newer than
-	// the last snapshot). Default 512 MiB.
+	// MaxBytes bounds all segments together (store.journal_max_bytes);
+	// the oldest segments are removed beyond it (never the one being
+	// written, never one newer than the last snapshot), even when Keep is
+	// not over or an output has not consumed them: that is reported
+	// (Damage.Evicted, an ERROR line, _GW.JOURNAL). Default 512 MiB.
 	MaxBytes int64
+	// Keep is how long events are kept at least (store.journal_keep): a
+	// segment whose newest event is older than Keep (measured against the
+	// newest event appended, not a clock), that the last snapshot covers
+	// and that every output has consumed (SetConsumed) is removed. 0:
+	// removed only by MaxBytes.
+	Keep time.Duration
 	// SegmentBytes is the size at which a new segment is started.
 	// Default 16 MiB.
 	SegmentBytes int64
@@ -206,6 +221,9 @@ func OpenJournal(dir string, opts JournalOptions) (*Journal, error) {
 		}
 		j.segs = append(j.segs, s)
 		j.total += s.size
+		if s.newest.After(j.newest) {
+			j.newest = s.newest
+		}
 	}
 	if seq, _, err := readSnapshot(dir); err != nil {
 		j.damaged(func(d *Damage) { d.Snapshot = true }, "snapshot unreadable: state replayed from the segments", "file", filepath.Join(dir, snapshotFile), "err", err)
@@ -354,6 +372,16 @@ func (j *Journal) openSegment(path string, first uint64) (*segment, error) {
 		}
 	}
 	s.size = sc.End
+	if n := len(s.offs); n > 0 {
+		if _, p, ok := wal.Record(b[s.offs[n-1]:]); ok {
+			var ev struct {
+				Time time.Time `json:"time"`
+			}
+			if json.Unmarshal(p, &ev) == nil {
+				s.newest = ev.Time
+			}
+		}
+	}
 	if sc.End == 0 && !j.opts.ReadOnly {
 		// An empty file (or a header torn at creation): give it its
 		// header again so it reads as the current version.
@@ -566,6 +594,10 @@ func (j *Journal) appendRecords(evs []Event) error {
 	}
 	j.mu.Lock()
 	cur.offs = append(cur.offs, offs...)
+	cur.newest = evs[len(evs)-1].Time
+	if cur.newest.After(j.newest) {
+		j.newest = cur.newest
+	}
 	cur.size += int64(len(j.buf))
 	j.total += int64(len(j.buf))
 	j.mu.Unlock()
@@ -581,14 +613,35 @@ func appendJSON(b []byte, ev *Event) ([]byte, error) {
 	return append(b, p...), nil
 }
 
-// retain removes the oldest segments while the journal is over MaxBytes,
-// keeping the segment being written and any segment the last snapshot does
-// not cover (replay needs it).
+// SetConsumed gives the journal the seq up to which every output (the
+// store's outbox mark, the uplink and notify cursors) has taken the
+// events: retention by Keep never removes a later one. Call before the
+// engine runs.
+func (j *Journal) SetConsumed(fn func() uint64) { j.consumed = fn }
+
+// retain removes the oldest segments: those past Keep that the snapshot
+// covers and every output consumed, and beyond MaxBytes the oldest the
+// snapshot covers whatever their age (reported as eviction). The segment
+// being written and any the last snapshot does not cover (replay needs
+// them) stay.
 func (j *Journal) retain() {
-	for len(j.segs) > 1 && j.total > j.opts.MaxBytes {
+	for len(j.segs) > 1 {
 		old := j.segs[0]
 		if len(old.offs) > 0 && old.last() > j.snapSeq {
 			return
+		}
+		over := j.total > j.opts.MaxBytes
+		// expired: Keep is over for every event of the segment (always,
+		// when no Keep is set).
+		expired := j.opts.Keep == 0 || (!old.newest.IsZero() && j.newest.Sub(old.newest) > j.opts.Keep)
+		consumed := len(old.offs) == 0 || j.consumed == nil || old.last() <= j.consumed()
+		if !over && !(j.opts.Keep > 0 && expired && consumed) {
+			return
+		}
+		if len(old.offs) > 0 && !(expired && consumed) {
+			n := uint64(len(old.offs))
+			j.damaged(func(d *Damage) { d.Evicted += n }, "journal_max_bytes reached: events deleted before journal_keep or before every output took them",
+				"first", old.first, "last", old.last(), "newest", old.newest, "expired", expired, "consumed", consumed)
 		}
 		j.mu.Lock()
 		j.segs = j.segs[1:]

@@ -335,3 +335,54 @@ func TestJournalSeqFullDisk(t *testing.T) {
 	}
 	j.closeAll() // killed: files closed, the mark left as it was
 }
+
+// Retention: segments past Keep go once every output consumed them;
+// MaxBytes removes younger ones too, and says so (Damage.Evicted).
+func TestJournalRetentionKeep(t *testing.T) {
+	dir := t.TempDir()
+	opts := JournalOptions{SegmentBytes: 2 << 10, MaxBytes: 1 << 30, Keep: time.Hour, NoSync: true}
+	j, err := OpenJournal(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	consumed := uint64(0)
+	j.SetConsumed(func() uint64 { return consumed })
+	appendSeqs(t, j, 1, 40, 4) // testEvent: one second apart
+	if err := j.WriteSnapshot(40, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Two hours later: everything before is past Keep, but not consumed.
+	late := testEvent(41)
+	late.Time = late.Time.Add(2 * time.Hour)
+	if err := j.Append([]Event{late}); err != nil {
+		t.Fatal(err)
+	}
+	if j.First() != 1 {
+		t.Fatalf("first %d: removed events no output had taken", j.First())
+	}
+	consumed = 41
+	if err := j.WriteSnapshot(41, nil); err != nil {
+		t.Fatal(err)
+	}
+	if j.First() == 1 || j.Damage().Any() {
+		t.Fatalf("first %d, damage %+v: consumed events past Keep not removed, or reported", j.First(), j.Damage())
+	}
+
+	// A small MaxBytes forces young, unconsumed events out: reported.
+	dir2 := t.TempDir()
+	opts2 := JournalOptions{SegmentBytes: 2 << 10, MaxBytes: 6 << 10, Keep: 400 * 24 * time.Hour, NoSync: true}
+	j2, err := OpenJournal(dir2, opts2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	appendSeqs(t, j2, 1, 100, 4)
+	if err := j2.WriteSnapshot(100, nil); err != nil {
+		t.Fatal(err)
+	}
+	appendSeqs(t, j2, 101, 102, 2)
+	if j2.First() == 1 || j2.Damage().Evicted == 0 {
+		t.Fatalf("first %d, damage %+v: MaxBytes did not evict, or silently", j2.First(), j2.Damage())
+	}
+}

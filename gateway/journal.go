@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"time"
 
 	"hazardgw/alarms"
 	"hazardgw/configs"
@@ -15,7 +16,10 @@ import (
 
 // journalOptions are the alarm journal's options from the config.
 func journalOptions(cfg *configs.Config, log *slog.Logger) alarms.JournalOptions {
-	return alarms.JournalOptions{Log: log}
+	max := int64(cfg.Store.JournalMaxBytes)
+	return alarms.JournalOptions{Log: log, MaxBytes: max, Keep: time.Duration(cfg.Store.JournalKeep),
+		// Retention removes whole segments: keep them small against the bound.
+		SegmentBytes: min(16<<20, max/8)}
 }
 
 // journalTrouble reports whether the journal cannot write or was found
