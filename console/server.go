@@ -52,6 +52,7 @@ type Deps struct {
 	Devices func() []drivers.Health // for /api/health; nil: none
 	Store   func() StoreHealth      // for /api/health; nil: influxdb "off"
 	History HistoryFunc             // for /api/history; nil: 404
+	Reload  ReloadFunc              // for POST /api/reload; nil: 404
 	// Registry gets the console's collectors and is served on /metrics.
 	// Nil: a private registry.
 	Registry *prometheus.Registry
@@ -171,18 +172,21 @@ type pointInfo struct {
 
 // Server is the console. Create it with New, run it with Run or Serve.
 type Server struct {
-	cfg     *configs.Config
-	deps    Deps
-	opts    Options
-	log     *slog.Logger
-	users   []user
-	points  []pointInfo
-	index   map[string]int // point id -> index in points
-	origins map[string]bool
-	metrics *metrics
-	reg     *prometheus.Registry
-	hub     *hub
-	mux     *http.ServeMux
+	cfg   *configs.Config
+	deps  Deps
+	opts  Options
+	log   *slog.Logger
+	users []user
+	// points and index are written by the hub goroutine only (Reload),
+	// under pointsMu; the hub reads them without it, others with it.
+	pointsMu sync.RWMutex
+	points   []pointInfo
+	index    map[string]int // point id -> index in points
+	origins  map[string]bool
+	metrics  *metrics
+	reg      *prometheus.Registry
+	hub      *hub
+	mux      *http.ServeMux
 
 	goMu    sync.Mutex
 	closing bool           // set before wg.Wait: no new goroutines
@@ -239,16 +243,7 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	for _, d := range cfg.Devices {
-		for _, p := range d.Points {
-			pi := pointInfo{ID: p.ID, Name: p.Name, Unit: p.Unit, Device: d.ID, Area: d.Area}
-			if len(p.Range) == 2 {
-				pi.Lo, pi.Hi = &p.Range[0], &p.Range[1]
-			}
-			s.index[p.ID] = len(s.points)
-			s.points = append(s.points, pi)
-		}
-	}
+	s.points, s.index = pointsOf(cfg)
 	for _, o := range opts.Origins {
 		s.origins[strings.ToLower(o)] = true
 	}
@@ -357,6 +352,7 @@ func (s *Server) routes() {
 	mux.Handle("GET /api/history", s.auth(s.apiHistory))
 	mux.Handle("POST /api/alarms/{id}/{op}", s.auth(s.apiAlarmCommand))
 	mux.Handle("POST /api/points/{id}/{op}", s.auth(s.apiPointCommand))
+	mux.Handle("POST /api/reload", s.auth(s.apiReload))
 	mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		s.metricsHandler().ServeHTTP(w, r)
 	}))
