@@ -344,6 +344,7 @@ func (e *Engine) step(group []item, marks []int) {
 			// The disk failed. The alarms are still shown: hiding a
 			// safety alarm is worse than an incomplete journal.
 			e.jerr = err.Error()
+			e.met.journalErrs.Inc()
 			e.log.Error("alarm journal write failed; events shown but not durable", "err", err)
 		} else {
 			e.jerr = ""
@@ -391,6 +392,9 @@ type metrics struct {
 	fsync   prometheus.Histogram
 	active  prometheus.Gauge
 	flood   prometheus.Gauge
+	// journalErrs counts failed journal commits (events shown but not
+	// durable); alerted on in docs/monitoring/alerts.yml.
+	journalErrs prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -407,9 +411,11 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "hazardgw_alarms_not_normal", Help: "Alarms in a state other than normal."}),
 		flood: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hazardgw_alarm_flood", Help: "1 while the site is in an alarm flood."}),
+		journalErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_alarm_journal_errors_total", Help: "Journal commits that failed: events shown but not durable."}),
 	}
 	if r != nil {
-		r.MustRegister(m.samples, m.events, m.fsync, m.active, m.flood)
+		r.MustRegister(m.samples, m.events, m.fsync, m.active, m.flood, m.journalErrs)
 	}
 	return m
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -50,6 +51,23 @@ func TestMetrics(t *testing.T) {
 	for _, w := range want {
 		if !regexp.MustCompile("(?m)" + w).MatchString(text) {
 			t.Errorf("/metrics has no line matching %s", w)
+		}
+	}
+	// Every metric the alert rules and the dashboard use is exported.
+	for _, f := range []string{"../docs/monitoring/alerts.yml", "../docs/monitoring/hazardgw-dashboard.json"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names := regexp.MustCompile(`hazardgw_[a-z0-9_]+`).FindAllString(string(b), -1)
+		if len(names) == 0 {
+			t.Errorf("%s uses no hazardgw metric", f)
+		}
+		for _, n := range names {
+			n = strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(n, "_bucket"), "_count"), "_sum")
+			if !strings.Contains(text, "# TYPE "+n+" ") {
+				t.Errorf("%s uses %s, which /metrics does not export", f, n)
+			}
 		}
 	}
 	if strings.Contains(text, "influxdb_up") {
