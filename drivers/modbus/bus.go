@@ -59,8 +59,8 @@ type bus struct {
 	// sig is what the bus polls (transport, devices, their points as
 	// compiled): Reload keeps a running bus whose sig did not change.
 	sig string
-	// Set by Driver.start: stop cancels run, done is closed when it
-	// returned (the transport is closed).
+	// stop (set by Driver.start, under Driver.mu) cancels run; done is
+	// closed when run returned (the transport is closed).
 	stop context.CancelFunc
 	done chan struct{}
 }

@@ -111,7 +111,7 @@ func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Dr
 		key := tr + " " + cd.Address
 		b := byKey[key]
 		if b == nil {
-			b = &bus{name: key, writes: make(chan *writeJob), log: log.With("bus", key), maxDemote: opts.MaxDemote, now: opts.Now}
+			b = &bus{name: key, writes: make(chan *writeJob), done: make(chan struct{}), log: log.With("bus", key), maxDemote: opts.MaxDemote, now: opts.Now}
 			switch tr {
 			case "tcp":
 				if _, _, err := net.SplitHostPort(cd.Address); err != nil {
@@ -278,7 +278,7 @@ func (drv *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 // start runs b in its own goroutine under the context of Run; drv.mu held.
 func (drv *Driver) start(b *bus) {
 	ctx, cancel := context.WithCancel(drv.ctx)
-	b.stop, b.done = cancel, make(chan struct{})
+	b.stop = cancel
 	drv.wg.Add(1)
 	go func() {
 		defer drv.wg.Done()
@@ -396,7 +396,7 @@ func (b *bus) submit(ctx context.Context, w *writeJob) error {
 	w.done = make(chan error, 1)
 	select {
 	case b.writes <- w:
-	case <-b.done: // nil until the bus runs
+	case <-b.done: // closed when the bus stopped
 		return fmt.Errorf("%s: %w", b.name, errBusStopped)
 	case <-ctx.Done():
 		return ctx.Err()
