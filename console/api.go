@@ -112,7 +112,7 @@ type historyJSON struct {
 func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, _ identity) {
 	q := r.URL.Query()
 	id := q.Get("point")
-	i, ok := s.index[id]
+	pt, ok := s.point(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, "unknown point")
 		return
@@ -136,7 +136,7 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, _ identity) 
 		writeError(w, http.StatusInternalServerError, "history: "+err.Error())
 		return
 	}
-	out := historyJSON{Point: id, Unit: s.points[i].Unit, Samples: make([]drivers.SampleJSON, len(ss))}
+	out := historyJSON{Point: id, Unit: pt.Unit, Samples: make([]drivers.SampleJSON, len(ss))}
 	for k, x := range ss {
 		out.Samples[k] = x.JSON()
 	}

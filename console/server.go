@@ -55,6 +55,7 @@ type Deps struct {
 	// records (/api/records, .../dispose); nil: actions are not recorded
 	// and dispose answers 503.
 	Records *Records
+	Reload  ReloadFunc // for POST /api/reload; nil: 404
 	// Registry gets the console's collectors and is served on /metrics.
 	// Nil: a private registry.
 	Registry *prometheus.Registry
@@ -178,20 +179,23 @@ type pointInfo struct {
 
 // Server is the console. Create it with New, run it with Run or Serve.
 type Server struct {
-	cfg     *configs.Config
-	deps    Deps
-	opts    Options
-	log     *slog.Logger
-	users   []user
-	points  []pointInfo
-	index   map[string]int // point id -> index in points
-	origins map[string]bool
-	hosts   map[string]bool // console.hosts and a named listen host, lower case
-	guard   *guard
-	metrics *metrics
-	reg     *prometheus.Registry
-	hub     *hub
-	mux     http.Handler // the routes behind harden
+	cfg   *configs.Config
+	deps  Deps
+	opts  Options
+	log   *slog.Logger
+	users []user
+	// points and index are written by the hub goroutine only (Reload),
+	// under pointsMu; the hub reads them without it, others with it.
+	pointsMu sync.RWMutex
+	points   []pointInfo
+	index    map[string]int // point id -> index in points
+	origins  map[string]bool
+	hosts    map[string]bool // console.hosts and a named listen host, lower case
+	guard    *guard
+	metrics  *metrics
+	reg      *prometheus.Registry
+	hub      *hub
+	mux      http.Handler // the routes behind harden
 
 	goMu    sync.Mutex
 	closing bool           // set before wg.Wait: no new goroutines
@@ -248,16 +252,7 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	for _, d := range cfg.Devices {
-		for _, p := range d.Points {
-			pi := pointInfo{ID: p.ID, Name: p.Name, Unit: p.Unit, Device: d.ID, Area: d.Area, present: presentOf(p)}
-			if len(p.Range) == 2 {
-				pi.Lo, pi.Hi = &p.Range[0], &p.Range[1]
-			}
-			s.index[p.ID] = len(s.points)
-			s.points = append(s.points, pi)
-		}
-	}
+	s.points, s.index = pointsOf(cfg)
 	for _, o := range opts.Origins {
 		s.origins[strings.ToLower(o)] = true
 	}
@@ -378,6 +373,7 @@ func (s *Server) routes() {
 	mux.Handle("GET /plan", s.auth(s.apiPlan))
 	mux.Handle("GET /api/presentation", s.auth(s.apiPresentation))
 	mux.Handle("POST /api/points/{id}/{op}", s.auth(s.apiPointCommand))
+	mux.Handle("POST /api/reload", s.auth(s.apiReload))
 	mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		s.metricsHandler().ServeHTTP(w, r)
 	}))

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -114,8 +116,11 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Reload (SPEC §12): SIGHUP and POST /api/reload, one at a time.
+	rl := &reloader{file: cfg.File, log: log.With("component", "reload"), engine: engine, bus: bus, cfg: cfg}
 	con, err := console.New(cfg, console.Deps{
 		Engine: engine,
+		Reload: rl.reload,
 		Devices: func() []drivers.Health {
 			return append(bus.Health(), mq.DeviceHealth()...)
 		},
@@ -148,6 +153,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	rl.con = con
 
 	// Embedded brokers listen before anything runs: a port in use is one
 	// line, exit 1, like the console's.
@@ -217,6 +223,20 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if plant != nil {
 		inputs.Go(func() error { fail("simulator", plant.Run(inCtx)); return nil })
 	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				rl.reload(inCtx)
+			case <-inCtx.Done():
+				return
+			}
+		}
+	}()
 
 	scheme := "http"
 	if cfg.Console.Cert != "" {
