@@ -52,6 +52,9 @@ type Deps struct {
 	Devices func() []drivers.Health // for /api/health; nil: none
 	Store   func() StoreHealth      // for /api/health; nil: influxdb "off"
 	History HistoryFunc             // for /api/history; nil: 404
+	// Linkages serves /api/linkages, run/release and the linkage frame;
+	// nil: no linkages.
+	Linkages Linkages
 	// Registry gets the console's collectors and is served on /metrics.
 	// Nil: a private registry.
 	Registry *prometheus.Registry
@@ -182,6 +185,7 @@ type Server struct {
 	metrics *metrics
 	reg     *prometheus.Registry
 	hub     *hub
+	links   *linkPump
 	mux     *http.ServeMux
 
 	goMu    sync.Mutex
@@ -262,6 +266,10 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	}
 	s.metrics = m
 	s.hub = newHub(s)
+	s.links = newLinkPump()
+	if deps.Linkages != nil {
+		deps.Linkages.Watch(s.links.push)
+	}
 	s.routes()
 	return s, nil
 }
@@ -306,6 +314,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hubDone := make(chan struct{})
 	hctx, stopHub := context.WithCancel(context.Background())
 	go func() { defer close(hubDone); s.hub.run(hctx) }()
+	linksDone := make(chan struct{})
+	go func() { defer close(linksDone); s.links.run(hctx, s.hub) }()
 	// Serve HTTP only once the hub holds the engine's alarm table: a
 	// request that reaches the port earlier waits in the listen backlog
 	// instead of getting 503 from a console that is starting.
@@ -334,6 +344,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cancel()
 	stopHub() // the hub sends every websocket a close frame
 	<-hubDone
+	<-linksDone
 	s.goMu.Lock()
 	s.closing = true
 	s.goMu.Unlock()
@@ -357,6 +368,8 @@ func (s *Server) routes() {
 	mux.Handle("GET /api/history", s.auth(s.apiHistory))
 	mux.Handle("POST /api/alarms/{id}/{op}", s.auth(s.apiAlarmCommand))
 	mux.Handle("POST /api/points/{id}/{op}", s.auth(s.apiPointCommand))
+	mux.Handle("GET /api/linkages", s.auth(s.apiLinkages))
+	mux.Handle("POST /api/linkages/{id}/{op}", s.auth(s.apiLinkageCommand))
 	mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		s.metricsHandler().ServeHTTP(w, r)
 	}))

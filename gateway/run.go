@@ -143,6 +143,7 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 			}
 			return out, nil
 		},
+		Linkages: links,
 		Registry: reg,
 		Log:      log.With("component", "console"),
 	}, console.Options{})
