@@ -32,6 +32,10 @@ type snapshotFrame struct {
 	Alarms []alarms.Event `json:"alarms"`
 	// Linkages is every linkage's state (SPEC §7, §11).
 	Linkages []alarms.LinkView `json:"linkages"`
+	// Votes and Deviations (additions): members of each vote and the two
+	// points of each deviation, for the page.
+	Votes      []voteJSON `json:"votes"`
+	Deviations []devJSON  `json:"deviations"`
 }
 
 // pointJSON is one point's latest value (snapshot, /api/points). Value is

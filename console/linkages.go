@@ -156,3 +156,34 @@ func (s *Server) apiLinkageCommand(w http.ResponseWriter, r *http.Request, id id
 	s.metrics.commands.WithLabelValues(op, "ok").Inc()
 	writeJSON(w, http.StatusOK, v)
 }
+
+// voteJSON and devJSON are the snapshot's `votes` and `deviations`
+// (additions to SPEC §7): what the page needs to show a vote's members
+// and both values of a deviation.
+type voteJSON struct {
+	ID     string   `json:"id"`
+	Alarms []string `json:"alarms"`
+	K      int      `json:"k"`
+}
+
+type devJSON struct {
+	ID     string   `json:"id"`
+	Points []string `json:"points"`
+	Max    float64  `json:"max"`
+}
+
+func (s *Server) votes() []voteJSON {
+	out := []voteJSON{}
+	for _, v := range s.cfg.Votes {
+		out = append(out, voteJSON{ID: v.ID, Alarms: v.Alarms, K: v.K})
+	}
+	return out
+}
+
+func (s *Server) deviations() []devJSON {
+	out := []devJSON{}
+	for _, d := range s.cfg.Deviations {
+		out = append(out, devJSON{ID: d.ID, Points: d.Points, Max: d.Max})
+	}
+	return out
+}
