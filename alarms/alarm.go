@@ -113,15 +113,10 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		maxShelve: int64(cfg.Console.MaxShelve),
 		ladder:    buildLadder(cfg.Escalation.Stages),
 	}
-	if m.maxShelve <= 0 {
-		m.maxShelve = int64(60 * time.Minute)
-	}
-	mp := cfg.Escalation.MinPriority
-	if mp == "" {
-		mp = "medium"
-	}
+	// Every default comes from configs.SetDefaults: a config built in code
+	// must call it (configs owns them, so they cannot disagree).
 	var err error
-	if m.minPrio, err = ParsePriority(mp); err != nil {
+	if m.minPrio, err = ParsePriority(cfg.Escalation.MinPriority); err != nil {
 		return nil, fmt.Errorf("escalation.min_priority: %w", err)
 	}
 	n := 0
@@ -142,15 +137,6 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMSp(pc.FaultDelay, 4*time.Second),
 				stale: toMS(pc.Stale), first: int32(len(m.alarms)), dev: uint16(di), latch: pc.Latch,
 				commAfter: uint16(min(max(d.CommAfter, 0), 1<<16-1)),
-			}
-			if p.commAfter == 0 {
-				p.commAfter = 3
-				if d.Driver == "mqtt" {
-					p.commAfter = 1
-				}
-			}
-			if p.stale == 0 {
-				p.stale = toMS(configs.Duration(max(3*d.Interval.D(), 3*time.Second)))
 			}
 			var override Priority
 			if pc.Priority != "" {

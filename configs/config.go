@@ -25,6 +25,10 @@ type Config struct {
 
 	// File is the path the config was read from (for messages); not a key.
 	File string `toml:"-"`
+	// Warnings are the values Load found valid but likely wrong (SPEC §3,
+	// "Warnings"), positioned like errors; not a key. A warning never stops
+	// `run`; `check -strict` refuses them.
+	Warnings Errors `toml:"-"`
 }
 
 type Site struct {
@@ -107,12 +111,18 @@ type Device struct {
 	Area   string `toml:"area"` // grouping on the console overview
 
 	Points []Point `toml:"point"`
+
+	// Builtin marks a device the gateway adds itself (builtin.go); not a key.
+	Builtin bool `toml:"-"`
 }
 
 type Point struct {
 	ID   string `toml:"id"`
 	Name string `toml:"name"`
 	Unit string `toml:"unit"`
+	// Gas is what a detector measures ("LEL" for combustibles, or NH3, H2S,
+	// CO, CL2, SO2, ...), for the GB/T 50493 warnings of `check`.
+	Gas string `toml:"gas"`
 	// Modbus.
 	Register string   `toml:"register"` // holding | input | coil | discrete
 	Address  *int     `toml:"address"`

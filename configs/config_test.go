@@ -33,8 +33,10 @@ func TestErrorFormat(t *testing.T) {
 // TestGoldenLineFormat checks every expected error line has the SPEC §2
 // shape FILE:LINE:COL: KEY.PATH: message (syntax errors have no path).
 func TestGoldenLineFormat(t *testing.T) {
-	line := regexp.MustCompile(`^[a-z0-9-]+\.bad\.toml:[1-9][0-9]*:[1-9][0-9]*: [a-z_]+(\[[0-9]+\])?(\.[a-z_]+(\[[0-9]+\])?)*: \S.*$`)
+	line := regexp.MustCompile(`^[a-z0-9-]+\.(bad|warn)\.toml:[1-9][0-9]*:[1-9][0-9]*: [a-z_]+(\[[0-9]+\])?(\.[a-z_]+(\[[0-9]+\])?)*: \S.*$`)
 	files, _ := filepath.Glob("testdata/*.bad.txt")
+	warns, _ := filepath.Glob("testdata/*.warn.txt")
+	files = append(files, warns...)
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {

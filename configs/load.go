@@ -12,7 +12,8 @@ import (
 )
 
 // Load reads the config at path and returns it decoded, with secrets
-// resolved, defaults filled in and every rule of SPEC §3 checked. An invalid
+// resolved, defaults filled in, the built-in devices added (builtin.go),
+// every rule of SPEC §3 checked and its warnings in Config.Warnings. An invalid
 // config yields Errors (every problem, in file order); a file that cannot be
 // read yields the wrapped *os.PathError.
 func Load(path string) (*Config, error) {
@@ -140,11 +141,13 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 
 	v.resolve(&c, lookupEnv)
 	c.SetDefaults()
+	c.addBuiltin() // before validation: `check` sees what `run` runs
 	v.validate(&c)
 	errs = append(errs, v.errs...)
 	if len(errs) > 0 {
 		return nil, errs.sortDedup()
 	}
+	v.warnings(&c)
 	return &c, nil
 }
 

@@ -24,8 +24,10 @@ func lookupTestEnv(name string) (string, bool) {
 	return v, ok
 }
 
-// TestGolden loads every testdata/*.good.toml (must load) and every
-// testdata/*.bad.toml (must fail with exactly the lines of its .bad.txt).
+// TestGolden loads every testdata/*.good.toml (must load), every
+// testdata/*.bad.toml (must fail with exactly the lines of its .bad.txt) and
+// every testdata/*.warn.toml (must load with exactly the warnings of its
+// .warn.txt).
 func TestGolden(t *testing.T) {
 	files, err := filepath.Glob("testdata/*.toml")
 	if err != nil || len(files) == 0 {
@@ -64,22 +66,15 @@ func TestGolden(t *testing.T) {
 					t.Fatalf("want configs.Errors, got %T %v", err, err)
 				}
 				got := err.Error() + "\n"
-				want := strings.TrimSuffix(f, ".toml") + ".txt"
-				if *update {
-					if err := os.WriteFile(want, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
-				}
-				exp, err := os.ReadFile(want)
+				compareGolden(t, f, got)
+			case strings.HasSuffix(name, ".warn.toml"):
 				if err != nil {
-					t.Fatalf("%v (run go test -run TestGolden -update)", err)
+					t.Fatalf("want a valid config, got:\n%v", err)
 				}
-				if got != string(exp) {
-					t.Errorf("errors differ\n--- got\n%s--- want\n%s", got, exp)
-				}
+				got := c.Warnings.Error() + "\n"
+				compareGolden(t, f, got)
 			default:
-				t.Fatalf("testdata file %s must end in .good.toml or .bad.toml", name)
+				t.Fatalf("testdata file %s must end in .good.toml, .bad.toml or .warn.toml", name)
 			}
 		})
 	}
@@ -115,5 +110,25 @@ func TestExamples(t *testing.T) {
 				t.Errorf("no devices")
 			}
 		})
+	}
+}
+
+// compareGolden compares got with the .txt beside the .toml file f (or
+// rewrites it with -update).
+func compareGolden(t *testing.T, f, got string) {
+	t.Helper()
+	want := strings.TrimSuffix(f, ".toml") + ".txt"
+	if *update {
+		if err := os.WriteFile(want, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	exp, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatalf("%v (run go test -run TestGolden -update)", err)
+	}
+	if got != string(exp) {
+		t.Errorf("lines differ\n--- got\n%s--- want\n%s", got, exp)
 	}
 }

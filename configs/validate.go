@@ -20,7 +20,35 @@ var (
 	Registers  = []string{"holding", "input", "coil", "discrete"}
 	Types      = []string{"bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64"}
 	Orders     = []string{"ABCD", "CDAB", "BADC", "DCBA"}
+	// Bauds are the serial speeds the RTU transport can set on every
+	// platform that has serial support.
+	Bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400}
 )
+
+func ints(list []int) string {
+	s := make([]string, len(list))
+	for i, n := range list {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, " ")
+}
+
+// jsonPath checks a dot path into a JSON payload (SPEC §3 `path`): object
+// keys and array indexes separated by dots, e.g. "data.0.value". JSONPath
+// and jq spellings ("$.t", "a[0]", ".a") never match anything, so they are
+// refused here rather than read as silence at run time.
+func (v *validator) jsonPath(path, p string) {
+	if p == "" {
+		return
+	}
+	for _, el := range strings.Split(p, ".") {
+		if el == "" || strings.ContainsAny(el, "$[]*?@'\"") {
+			v.errorf(path, "%q is not a dot path (keys and array indexes separated by dots, e.g. \"data.0.value\")%s",
+				p, suggestPath(p))
+			return
+		}
+	}
+}
 
 var (
 	idPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
@@ -78,7 +106,7 @@ func (v *validator) enum(path, key, s string, list []string, required bool) {
 	case s == "" && required:
 		v.errorf(path, "%s is required (%s)", key, oneOf(list))
 	case s != "" && !slices.Contains(list, s):
-		v.errorf(path, "unknown %s %q (want %s)", key, s, oneOf(list))
+		v.errorf(path, "unknown %s %q (want %s)%s", key, s, oneOf(list), suggestValue(s, list))
 	}
 }
 
@@ -187,11 +215,17 @@ func (v *validator) validate(c *Config) {
 	for i := range c.Devices {
 		d := &c.Devices[i]
 		p := idx("device", i)
+		if d.Builtin {
+			continue // the gateway's own: its ids are reserved below
+		}
 		v.id(p+".id", "device id", d.ID)
 		if first, dup := devices[d.ID]; dup && d.ID != "" {
 			v.errorf(p+".id", "duplicate device id %q (first %s)", d.ID, v.where(first))
 		} else {
 			devices[d.ID] = p
+		}
+		if reserved(d.ID) {
+			v.errorf(p+".id", "device id %q is reserved for the gateway itself", d.ID)
 		}
 		v.device(p, d, knownBroker)
 		for j := range d.Points {
@@ -202,6 +236,9 @@ func (v *validator) validate(c *Config) {
 				v.errorf(pp+".id", "duplicate point id %q (first %s)", pt.ID, v.where(first))
 			} else {
 				points[pt.ID] = pp
+			}
+			if reserved(pt.ID) {
+				v.errorf(pp+".id", "point id %q is reserved for the gateway itself (_GW.*)", pt.ID)
 			}
 			v.point(pp, d, pt)
 		}
@@ -381,6 +418,8 @@ func (v *validator) device(p string, d *Device, knownBroker func(path, name, who
 		if d.Transport == "rtu" {
 			if d.Baud <= 0 {
 				v.errorf(p+".baud", "must be positive (got %d)", d.Baud)
+			} else if !slices.Contains(Bauds, d.Baud) {
+				v.errorf(p+".baud", "baud %d not supported (want one of %s)", d.Baud, ints(Bauds))
 			}
 			if d.DataBits < 5 || d.DataBits > 8 {
 				v.errorf(p+".data_bits", "data_bits %d must be 5..8", d.DataBits)
@@ -405,6 +444,9 @@ func (v *validator) device(p string, d *Device, knownBroker func(path, name, who
 	case "mqtt":
 		knownBroker(p+".broker", d.Broker, "an mqtt device")
 		v.qos(p+".qos", d.QoS)
+		if d.QoS == 2 {
+			v.errorf(p+".qos", "qos 2: an mqtt device subscribes with qos 0 or 1")
+		}
 		for _, k := range []struct {
 			key string
 			set bool
@@ -432,6 +474,8 @@ func (v *validator) point(p string, d *Device, pt *Point) {
 		}
 	case "mqtt":
 		v.topic(p+".topic", pt.Topic, pt.Path != "")
+		v.jsonPath(p+".path", pt.Path)
+		v.jsonPath(p+".time_path", pt.TimePath)
 		for _, k := range []struct {
 			key string
 			set bool

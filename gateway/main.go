@@ -1,7 +1,8 @@
 // Command gateway is the hazard-source monitoring gateway (SPEC §2).
 //
 //	gateway run      -config FILE   run until SIGINT/SIGTERM
-//	gateway check    -config FILE   validate the config, print a summary
+//	gateway check    -config FILE [-strict]   validate the config, print warnings and a summary
+//	gateway probe    -config FILE [-device ID] read every point once (commissioning)
 //	gateway simulate -config FILE   run only the simulated plant
 //	gateway version                 print the version
 //
@@ -15,19 +16,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"hazardgw/configs"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
-
 const usage = `usage:
   gateway run      [-config FILE]   run the gateway until SIGINT/SIGTERM
-  gateway check    [-config FILE]   validate the config without touching devices
+  gateway check    [-config FILE] [-strict]
+                                    validate the config without touching devices;
+                                    -strict: a warning fails the check
+  gateway probe    [-config FILE] [-device ID] [-wait 10s]
+                                    read every point once and print value and raw
+                                    registers or payload (no alarms, store or console)
   gateway simulate [-config FILE] [-scenario FILE -against ws://HOST:PORT/ws [-token T]]
                                     run the simulated plant (and optionally a scenario)
   gateway version                   print the version
@@ -36,6 +41,15 @@ FILE defaults to gateway.toml.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP must not kill a running gateway (it did: exit 129). Reload
+	// (SPEC §12) is not built yet: say so and keep running.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			fmt.Fprintln(os.Stderr, "gateway: SIGHUP: config reload is not implemented yet; restart the service to apply a changed config")
+		}
+	}()
 	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
@@ -51,6 +65,11 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gateway "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "gateway.toml", "config file")
+	strict := fs.Bool("strict", false, "check: a warning fails the check (exit 1)")
+	device := fs.String("device", "", "probe: only this device")
+	logFormat := fs.String("log-format", "text", "run, simulate: log format, text or json")
+	logLevel := fs.String("log-level", "info", "run, simulate: debug, info, warn or error")
+	wait := fs.Duration("wait", 10*time.Second, "probe: how long mqtt points wait for their first message")
 	var scen, against, token *string
 	if cmd == "simulate" {
 		scen = fs.String("scenario", "", "scenario file to play against a running gateway")
@@ -59,12 +78,12 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "gateway", version)
+		fmt.Fprintln(stdout, readBuildInfo())
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "run", "check", "simulate":
+	case "run", "check", "simulate", "probe":
 	default:
 		fmt.Fprintf(stderr, "gateway: unknown command %q\n%s", cmd, usage)
 		return 2
@@ -77,6 +96,11 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "gateway %s: %v\n", cmd, err)
+		return 2
+	}
 	cfg, err := configs.Load(*config)
 	if err != nil {
 		printConfigErrors(stderr, *config, err)
@@ -84,12 +108,13 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	switch cmd {
 	case "check":
-		fmt.Fprintln(stdout, summary(cfg))
-		return 0
+		return check(cfg, *strict, stdout, stderr)
+	case "probe":
+		return probe(ctx, cfg, *device, *wait, stdout, stderr)
 	case "simulate":
-		err = simulate(ctx, cfg, *scen, *against, *token, stdout, stderr)
+		err = simulate(ctx, cfg, *scen, *against, *token, stdout, logger)
 	default:
-		err = run(ctx, cfg, stderr)
+		err = run(ctx, cfg, logger)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway %s: %v\n", cmd, err)
@@ -116,15 +141,18 @@ func printConfigErrors(w io.Writer, file string, err error) {
 	fmt.Fprintf(w, "%s: %v\n", file, err)
 }
 
-// summary is check's one-line report.
-func summary(cfg *configs.Config) string {
-	points, alarms := 0, 0
-	for _, d := range cfg.Devices {
-		for _, p := range d.Points {
-			points++
-			alarms += len(configs.AlarmConds(d, p))
-		}
+// newLogger builds the process's logger from -log-format and -log-level.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
 	}
-	return fmt.Sprintf("%s: ok: site %s, %d devices, %d points, %d alarms",
-		cfg.File, cfg.Site.ID, len(cfg.Devices), points, alarms)
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", format)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -63,9 +62,9 @@ import (
 //
 // A component that fails at start (port in use, unwritable data dir) stops
 // the others in the same order and run returns its error (exit 1).
-func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	log = log.With("site", cfg.Site.ID)
+	build := readBuildInfo()
 
 	if err := writableDir(cfg.Store.Dir); err != nil {
 		return err
@@ -78,11 +77,9 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	defer ln.Close()
 
 	devices := len(cfg.Devices)
-	if err := addSelfDevice(cfg); err != nil {
-		return err
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	build.register(reg)
 
 	journal, err := alarms.OpenJournal(filepath.Join(cfg.Store.Dir, "journal"), alarms.JournalOptions{})
 	if err != nil {
@@ -222,8 +219,8 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	}
 	inputs.Go(func() error {
 		return selfMonitor(drvCtx, sink, map[drivers.PointID]func() bool{
-			selfOutbox:  func() bool { return st.Health().Condition() != "" },
-			selfJournal: func() bool { return engine.Health().JournalErr != "" },
+			configs.SelfOutbox:  func() bool { return st.Health().Condition() != "" },
+			configs.SelfJournal: func() bool { return engine.Health().JournalErr != "" },
 		})
 	})
 	if plant != nil {
@@ -234,7 +231,7 @@ func run(ctx context.Context, cfg *configs.Config, stderr io.Writer) error {
 	if cfg.Console.Cert != "" {
 		scheme = "https"
 	}
-	log.Info("gateway running", "version", version, "console", scheme+"://"+ln.Addr().String(),
+	log.Info("gateway running", "version", build.Version, "commit", build.Commit, "console", scheme+"://"+ln.Addr().String(),
 		"devices", devices, "data", cfg.Store.Dir)
 
 	<-inCtx.Done()

@@ -13,8 +13,8 @@ import (
 
 // simulate runs the simulated plant of cfg until ctx ends; with a scenario
 // it plays the scenario against the gateway at against and reports.
-func simulate(ctx context.Context, cfg *configs.Config, scen, against, token string, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "simulator")
+func simulate(ctx context.Context, cfg *configs.Config, scen, against, token string, stdout io.Writer, log *slog.Logger) error {
+	log = log.With("component", "simulator")
 	if scen != "" {
 		if against == "" {
 			return fmt.Errorf("-scenario needs -against ws://HOST:PORT/ws")

@@ -34,6 +34,17 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 		syncs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "fsyncs_total",
 			Help: "Periodic outbox fsyncs."}),
 	}
+	// Every labelled series exists from the start, at 0, so a rate() or an
+	// alert sees the first loss instead of a series appearing.
+	for _, r := range []string{"queue", "outbox_full", "disk_error", "closed"} {
+		m.dropped.WithLabelValues(r)
+	}
+	for _, c := range []string{"bad_request", "field_type_conflict", "unable_to_parse", "beyond_retention", "too_large"} {
+		m.rejected.WithLabelValues(c)
+	}
+	for _, k := range []Kind{Events, Samples} {
+		m.written.WithLabelValues(k.String())
+	}
 	if reg == nil {
 		return m
 	}
@@ -47,8 +58,12 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 		gauge("outbox_events", "Alarm events in the outbox not yet acknowledged by InfluxDB.", func(h Health) float64 { return float64(h.OutboxEvents) }),
 		gauge("outbox_oldest_age_seconds", "Age of the oldest unacknowledged outbox entry.", func(h Health) float64 { return h.OldestAgeS }),
 		gauge("outbox_full", "1 when only alarm events are left and they fill the outbox.", func(h Health) float64 { return b2f(h.OutboxFull) }),
-		gauge("influxdb_up", "1 when the last InfluxDB write succeeded.", func(h Health) float64 { return b2f(h.InfluxDB == "up") }),
 	)
+	if s.db != nil {
+		// Without [store.influxdb] there is no InfluxDB to be down: no series
+		// (an alert on influxdb_up == 0 would fire on every site without one).
+		reg.MustRegister(gauge("influxdb_up", "1 when the last InfluxDB write succeeded.", func(h Health) float64 { return b2f(h.InfluxDB == "up") }))
+	}
 	return m
 }
 

@@ -97,9 +97,6 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 			continue
 		}
 		tr := cd.Transport
-		if tr == "" {
-			tr = "tcp"
-		}
 		key := tr + " " + cd.Address
 		b := byKey[key]
 		if b == nil {
@@ -125,10 +122,7 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 					return c.(*net.TCPConn), nil
 				}}
 			case "rtu":
-				sc := serialCfg{baud: or(cd.Baud, 9600), bits: or(cd.DataBits, 8), stop: or(cd.StopBits, 1), parity: cd.Parity}
-				if sc.parity == "" {
-					sc.parity = "E"
-				}
+				sc := serialCfg{baud: cd.Baud, bits: cd.DataBits, stop: cd.StopBits, parity: cd.Parity}
 				if _, ok := bauds[sc.baud]; !ok {
 					errs = append(errs, fmt.Errorf("modbus %s: baud %d not supported", d.id, sc.baud))
 					continue
@@ -149,7 +143,7 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 			drv.buses = append(drv.buses, b)
 		} else if tr == "rtu" {
 			sc := serials[key]
-			if or(cd.Baud, 9600) != sc.baud || or(cd.DataBits, 8) != sc.bits || or(cd.StopBits, 1) != sc.stop || (cd.Parity != "" && cd.Parity != sc.parity) {
+			if cd.Baud != sc.baud || cd.DataBits != sc.bits || cd.StopBits != sc.stop || cd.Parity != sc.parity {
 				errs = append(errs, fmt.Errorf("modbus %s: serial settings differ from the other devices on %s", d.id, cd.Address))
 				continue
 			}
@@ -201,18 +195,13 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 // between probes. Devices sharing a bus wait up to Options.MaxDemote.
 const SoloDemote = 5 * time.Second
 
-func or(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
-}
-
 func newDevice(cd *configs.Device, m *metrics) (*device, error) {
-	unit := 1
-	if cd.Unit != nil {
-		unit = *cd.Unit
+	// Defaults come from configs.SetDefaults (unit, interval, timeout,
+	// comm_after, gap, serial settings): the driver keeps none of its own.
+	if cd.Unit == nil || cd.Gap == nil {
+		return nil, fmt.Errorf("modbus %s: unit and gap unset: the config needs configs.SetDefaults", cd.ID)
 	}
+	unit := *cd.Unit
 	if unit < 0 || unit > 247 {
 		return nil, fmt.Errorf("modbus %s: unit %d outside 0..247", cd.ID, unit)
 	}
@@ -225,20 +214,11 @@ func newDevice(cd *configs.Device, m *metrics) (*device, error) {
 		badAddr:   map[*request]bool{},
 		health:    drivers.Health{ID: cd.ID, State: "down"},
 	}
-	if d.interval <= 0 {
-		d.interval = time.Second
-	}
-	if d.timeout <= 0 {
-		d.timeout = 300 * time.Millisecond
-	}
-	if d.commAfter <= 0 {
-		d.commAfter = 3
+	if d.interval <= 0 || d.timeout <= 0 || d.commAfter <= 0 {
+		return nil, fmt.Errorf("modbus %s: interval %s, timeout %s and comm_after %d must be positive", cd.ID, d.interval, d.timeout, d.commAfter)
 	}
 	d.demote = drivers.Backoff{Min: 2 * d.interval, Max: 30 * time.Second}
-	gap := 10
-	if cd.Gap != nil {
-		gap = *cd.Gap
-	}
+	gap := *cd.Gap
 	if gap < 0 {
 		return nil, fmt.Errorf("modbus %s: gap %d is negative", cd.ID, gap)
 	}

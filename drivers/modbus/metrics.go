@@ -11,7 +11,7 @@ import (
 type metrics struct {
 	requests *prometheus.CounterVec
 	up       *prometheus.GaugeVec
-	rtt      *prometheus.GaugeVec
+	rtt      *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,9 +27,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hazardgw_modbus_device_up",
 			Help: "1 when the device's last poll succeeded, 0 when it failed or it is demoted.",
 		}, []string{"device"}),
-		rtt: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		rtt: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "hazardgw_modbus_rtt_seconds",
-			Help: "Round-trip time of the device's last good transaction.",
+			Help: "Round-trip time of the device's good transactions (TCP devices answer in 5-20 ms, RTU-over-TCP gateways in 100-500 ms).",
+			// 2.5 ms .. 2.5 s: from a fast TCP device to a slow serial gateway.
+			Buckets: []float64{.0025, .005, .01, .02, .05, .1, .2, .5, 1, 2.5},
 		}, []string{"device"}),
 	}
 	reg.MustRegister(m.requests, m.up, m.rtt)
@@ -40,7 +42,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 type devMetrics struct {
 	res map[string]prometheus.Counter
 	up  prometheus.Gauge
-	rtt prometheus.Gauge
+	rtt prometheus.Observer
 }
 
 func (m *metrics) device(id string) *devMetrics {
@@ -60,7 +62,7 @@ func (dm *devMetrics) observe(result string, rtt time.Duration) {
 	}
 	dm.res[result].Inc()
 	if result == resOK {
-		dm.rtt.Set(rtt.Seconds())
+		dm.rtt.Observe(rtt.Seconds())
 	}
 }
 

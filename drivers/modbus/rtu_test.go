@@ -14,7 +14,7 @@ import (
 
 func rtuDev(id, path string, unit int, interval, timeout time.Duration, pts ...configs.Point) configs.Device {
 	d := dev(id, "rtu", path, unit, interval, timeout, pts...)
-	d.Baud, d.Parity = 115200, "E"
+	d.Baud, d.Parity, d.DataBits, d.StopBits = 115200, "E", 8, 1
 	return d
 }
 

@@ -2,6 +2,7 @@ package mqtt_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,7 +133,7 @@ func TestMalformedPayloads(t *testing.T) {
 				t.Errorf("%d bad/decode samples, want %d", decodes, len(bad))
 			}
 			for reason, n := range want {
-				got := mqtttest.Gathered(t, reg, "hazardgw_mqtt_decode_errors_total", "reason", reason)
+				got := mqtttest.Gathered(t, reg, "hazardgw_mqtt_decode_errors_total", "reason", strings.ReplaceAll(reason, " ", "_")) // label values carry no spaces
 				if got != n {
 					t.Errorf("decode errors %q = %v, want %v", reason, got, n)
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,6 +67,9 @@ func newSubscriber(conn *Conn, queue int, now func() time.Time, m *metrics, log 
 		ConnectWait: 2 * time.Second, MaxBatch: 1024}
 	s.lim.every = 10 * time.Second
 	s.msgs, s.drops = m.messages.WithLabelValues(conn.name), m.dropped.WithLabelValues(conn.name)
+	for _, r := range decodeReasons {
+		m.decodeErrors.WithLabelValues(conn.name, reasonLabel(r)) // a series from the start, at 0
+	}
 	conn.publish = s.enqueue
 	conn.onConnect = append(conn.onConnect, s.subscribe)
 	return s
@@ -186,7 +190,7 @@ func (s *Subscriber) decode(m message, out []drivers.Sample) []drivers.Sample {
 			return
 		}
 		if reason != "" {
-			s.m.decodeErrors.WithLabelValues(s.broker, reason).Inc()
+			s.m.decodeErrors.WithLabelValues(s.broker, reasonLabel(reason)).Inc()
 			if n, ok := s.lim.allow(m.at); ok {
 				s.log.Warn("mqtt payload not decoded", "topic", m.topic, "point", p.id, "reason", reason, "suppressed", n)
 			}
@@ -236,3 +240,9 @@ func (l *logLimiter) allow(now time.Time) (suppressed int, ok bool) {
 	l.last, l.suppressed = now, 0
 	return n, true
 }
+
+// decodeReasons are every reason a payload is not decoded.
+var decodeReasons = []string{reasonEmpty, reasonNotJSON, reasonNoPath, reasonNotNumber, reasonNoTime, reasonBadTime, reasonTooLarge}
+
+// reasonLabel is a reason as a label value: no spaces ("not_json").
+func reasonLabel(r string) string { return strings.ReplaceAll(r, " ", "_") }

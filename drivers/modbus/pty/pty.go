@@ -1,15 +1,5 @@
-// Package pty makes linked pseudo-terminal pairs with socat, so that serial
-// (Modbus RTU) code runs for real without hardware: the simulated plant's
-// RTU slaves and the Modbus driver's tests use it.
-//
-// # Concurrency
-//
-// A Pair is owned by its creator; Close may be called once from any
-// goroutine.
-//
-// # Shutdown
-//
-// Close ends socat, which removes the two links.
+//go:build linux
+
 package pty
 
 import (
