@@ -2,10 +2,8 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 
@@ -136,16 +134,8 @@ func (s *Server) apiLinkageCommand(w http.ResponseWriter, r *http.Request, id id
 	var body struct {
 		Comment string `json:"comment"`
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+	if !readBody(w, r, &body) {
 		return
-	}
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &body); err != nil {
-			writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
-			return
-		}
 	}
 	v, err := s.linkageCommand(r.Context(), id, op, r.PathValue("id"), body.Comment)
 	if err != nil {
