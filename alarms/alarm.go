@@ -107,11 +107,15 @@ func nanOr(p *float64) float64 {
 // begin.
 func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 	m := &Machine{
-		site:      cfg.Site.ID,
-		shelved:   map[int32]int64{},
-		notify:    map[int32][]string{},
-		maxShelve: int64(cfg.Console.MaxShelve),
-		ladder:    buildLadder(cfg.Escalation.Stages),
+		site:          cfg.Site.ID,
+		shelved:       map[int32]int64{},
+		notify:        map[int32][]string{},
+		maxShelve:     int64(cfg.Console.MaxShelve),
+		maxOOS:        int64(cfg.Console.MaxOOS),
+		chatter:       map[int32]*chatter{},
+		chatterWindow: chatterWindow,
+		oosSince:      map[int32]int64{},
+		ladder:        buildLadder(cfg.Escalation.Stages),
 	}
 	// Every default comes from configs.SetDefaults: a config built in code
 	// must call it (configs owns them, so they cannot disagree).

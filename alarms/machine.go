@@ -36,12 +36,18 @@ type Machine struct {
 	minPrio   Priority
 	ladder    []rung
 	maxShelve int64
+	maxOOS    int64 // console.max_oos, ns
+	// chatterWindow is SPEC §5's 60 s (chatter.go); 0 turns chatter
+	// handling off (only tests about something else do).
+	chatterWindow int64
 
 	timers   timerHeap
 	nextScan int64 // next stale and flood scan (unix ns)
 
-	shelved map[int32]int64    // alarm -> shelved until (unix ns)
-	notify  map[int32][]string // alarm -> accumulated escalation targets
+	shelved  map[int32]int64    // alarm -> shelved until (unix ns)
+	chatter  map[int32]*chatter // alarm -> recent activations (chatter.go)
+	oosSince map[int32]int64    // point -> out of service since (unix ns)
+	notify   map[int32][]string // alarm -> accumulated escalation targets
 
 	flood flood
 
@@ -120,7 +126,9 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 		// alarms keep their state.
 		p.value = s.Value
 		m.answered(p, t, now, true)
-	case s.Cause == drivers.CauseComm || s.Cause == drivers.CauseDecode:
+	case s.Cause == drivers.CauseComm:
+		// bad/decode is not comm (SPEC §4): a malformed message proves
+		// nothing about the connection; only stale can follow it.
 		if p.commCount < 1<<16-1 {
 			p.commCount++
 		}
@@ -308,7 +316,8 @@ func (m *Machine) goStale(p *point, at int64, now time.Time) {
 // alarm already in that condition does not change. value, unless NaN, is
 // the point's value from then on. It is for test fakes (alarmstest) that
 // must raise one alarm of a point without its neighbours (a value above
-// hihi also raises hi); the gateway never calls it.
+// hihi also raises hi); the gateway never calls it. A forced clearing is
+// never held for chatter (SPEC §5 filters the real input).
 func (m *Machine) Force(now time.Time, id string, holds bool, value float64) error {
 	ai, err := m.find(id)
 	if err != nil {
@@ -334,6 +343,7 @@ func (m *Machine) Force(now time.Time, id string, holds bool, value float64) err
 		}
 	default:
 		a.flags &^= fCond
+		delete(m.chatter, ai) // the test decides: chatter filters real input only
 		if a.st.active() {
 			m.step(ai, inClear, n, now, nil)
 		}
@@ -355,6 +365,10 @@ func (m *Machine) NextDue() time.Time {
 var expired = Command{Op: OpUnshelve, Comment: "shelf expired"}
 
 func (m *Machine) fire(tm timer, now time.Time) {
+	if tm.what == tOOS { // tm.alarm is a point
+		m.fireOOS(tm, now)
+		return
+	}
 	a := &m.alarms[tm.alarm]
 	switch tm.what {
 	case tDelay:
@@ -367,6 +381,8 @@ func (m *Machine) fire(tm timer, now time.Time) {
 		if a.flags&fShelved != 0 && m.shelved[tm.alarm] == tm.at {
 			m.step(tm.alarm, inUnshelve, tm.at, now, &expired)
 		}
+	case tChatter:
+		m.fireChatter(tm, now)
 	}
 }
 
@@ -403,14 +419,11 @@ func (m *Machine) command(now time.Time, c Command) (Event, error) {
 		} else if !p.oos {
 			return Event{}, fmt.Errorf("ios %s: not out of service: %w", c.Point, ErrRefused)
 		}
-		p.oos = c.Op == OpOOS
-		p.commCount = 0
-		p.lastGood = n
-		if p.win != nil {
-			p.win.reset()
-		}
-		for i := p.first; i < p.first+int32(p.n); i++ {
-			m.step(i, in, n, now, &c) // out of service is normal underneath: never refused
+		m.service(int32(pi), in, n, now, &c)
+		if in == inOOS {
+			// SPEC §5: back in service by itself after console.max_oos.
+			m.oosSince[int32(pi)] = n
+			m.timers.push(timer{at: n + m.maxOOS, base: n, alarm: int32(pi), what: tOOS})
 		}
 		return m.out[start], nil
 	}
@@ -437,11 +450,6 @@ func (m *Machine) command(now time.Time, c Command) (Event, error) {
 		if c.For <= 0 || int64(c.For) > m.maxShelve {
 			return Event{}, fmt.Errorf("shelve %s: duration %s outside (0, %s]: %w", c.Alarm, c.For, time.Duration(m.maxShelve), ErrInvalid)
 		}
-		if a.flags&fShelved != 0 && m.shelved[ai] == n+int64(c.For) {
-			// Nothing would change: like every other no-op command it is
-			// refused rather than journaled as an event that changes nothing.
-			return Event{}, fmt.Errorf("shelve %s: already shelved until then: %w", c.Alarm, ErrRefused)
-		}
 		in = inShelve
 	case OpUnshelve:
 		if a.flags&fShelved == 0 {
@@ -455,6 +463,35 @@ func (m *Machine) command(now time.Time, c Command) (Event, error) {
 		return Event{}, err
 	}
 	return m.out[start], nil
+}
+
+// service takes point pi out of service (inOOS) or back (inIOS) at t: every
+// alarm of the point steps, never refused (out of service is normal
+// underneath).
+func (m *Machine) service(pi int32, in input, t int64, now time.Time, c *Command) {
+	p := &m.points[pi]
+	p.oos = in == inOOS
+	p.commCount = 0
+	p.lastGood = now.UnixNano()
+	if p.win != nil {
+		p.win.reset()
+	}
+	if !p.oos {
+		delete(m.oosSince, pi)
+	}
+	for i := p.first; i < p.first+int32(p.n); i++ {
+		m.step(i, in, t, now, c)
+	}
+}
+
+// oosExpired is the command console.max_oos stands for.
+var oosExpired = Command{Op: OpIOS, Comment: "out of service expired (console.max_oos)"}
+
+// returnToService ends point pi's out of service when max_oos elapsed.
+func (m *Machine) returnToService(pi int32, t int64, now time.Time) {
+	c := oosExpired
+	c.Point = m.points[pi].id
+	m.service(pi, inIOS, t, now, &c)
 }
 
 func (m *Machine) find(id string) (int32, error) {
@@ -527,6 +564,10 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 	}
 	_ = p.quality.UnmarshalText([]byte(ev.Quality))
 	p.oos = ev.OOS
+	if ev.OOS && m.oosSince[a.pt] != ev.Time.UnixNano() {
+		m.oosSince[a.pt] = ev.Time.UnixNano()
+		m.timers.push(timer{at: ev.Time.UnixNano() + m.maxOOS, base: ev.Time.UnixNano(), alarm: a.pt, what: tOOS})
+	}
 	if a.kind == kComm && ev.Active {
 		p.commCount = p.commAfter
 	}

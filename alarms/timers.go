@@ -8,6 +8,8 @@ const (
 	tDelay    timerWhat = iota // an on- or off-delay elapses (base: alarm.due it was armed for)
 	tEscalate                  // escalation stage `stage` of generation `gen` (base: the annunciation)
 	tShelve                    // the shelf set to expire at `at` expires
+	tChatter                   // a held clearing's wait ends (base: Machine.chatter goneSince)
+	tOOS                       // max_oos elapses for point `alarm` (base: Machine.oosSince)
 )
 
 type timer struct {

@@ -35,14 +35,15 @@ const (
 	inClear                 // its condition is gone, after the off-delay
 	inAck                   // operator: acknowledge
 	inReset                 // operator: reset (also refused while the condition holds)
-	inShelve                // operator: shelve, or shelve again with another expiry
+	inShelve                // operator: shelve (refused when urgent or already shelved)
 	inUnshelve              // operator: unshelve, or the shelf expired
 	inOOS                   // operator: its point out of service
-	inIOS                   // operator: its point back in service
+	inIOS                   // operator: its point back in service (or max_oos elapsed)
+	inHold                  // its condition is gone, but it chatters: the clearing waits (chatter.go)
 	nInputs
 )
 
-var inputNames = [nInputs]string{"activate", "clear", "ack", "reset", "shelve", "unshelve", "oos", "ios"}
+var inputNames = [nInputs]string{"activate", "clear", "ack", "reset", "shelve", "unshelve", "oos", "ios", "hold"}
 
 func (in input) String() string { return inputNames[in] }
 
@@ -59,7 +60,7 @@ const (
 
 // action is what a transition does besides changing the state. An
 // allowed transition always emits exactly one event.
-type action uint8
+type action uint16
 
 const (
 	// doActivate: a new activation at t: stage 0, activated = t, a new
@@ -73,12 +74,16 @@ const (
 	doUnshelve // lift the shelf
 	doOOS      // out of service: the delays and the shelf are dropped
 	doIOS      // back in service, evaluated from the next sample
+	// doHold: a chattering alarm's clearing is held (SPEC §5): no event;
+	// it clears once its condition has stayed gone for chatterWindow.
+	doHold
 
 	refuse // the command is refused (ErrRefused) because of why
 	never  // cannot happen: the caller's filtering does not produce it
 )
 
-// transition is one row of the table.
+// transition is one row of the table. An allowed transition emits one
+// event, except doHold, which emits none.
 type transition struct {
 	from  State
 	in    input
@@ -100,6 +105,7 @@ var table = []transition{
 	{Normal, inUnshelve, either, Normal, doUnshelve, ""},
 	{Normal, inOOS, either, Normal, doOOS, ""},
 	{Normal, inIOS, either, Normal, doIOS, ""},
+	{Normal, inHold, either, Normal, never, ""},
 
 	{Unack, inActivate, either, Unack, never, ""},
 	{Unack, inClear, either, RtnUnack, 0, ""}, // latching: remembered in fLatch
@@ -109,6 +115,7 @@ var table = []transition{
 	{Unack, inUnshelve, either, Unack, doUnshelve | doReannunciate, ""},
 	{Unack, inOOS, either, Normal, doOOS, ""},
 	{Unack, inIOS, either, Unack, never, ""}, // out of service is always normal underneath
+	{Unack, inHold, either, Unack, doHold, ""},
 
 	{Acked, inActivate, either, Acked, never, ""},
 	{Acked, inClear, noLatch, Normal, 0, ""},
@@ -119,6 +126,7 @@ var table = []transition{
 	{Acked, inUnshelve, either, Unack, doUnshelve | doReannunciate, ""},
 	{Acked, inOOS, either, Normal, doOOS, ""},
 	{Acked, inIOS, either, Acked, never, ""},
+	{Acked, inHold, either, Acked, doHold, ""},
 
 	{RtnUnack, inActivate, either, Unack, doActivate, ""},
 	{RtnUnack, inClear, either, RtnUnack, never, ""},
@@ -131,6 +139,7 @@ var table = []transition{
 	{RtnUnack, inUnshelve, latching, Latched, doUnshelve, ""},
 	{RtnUnack, inOOS, either, Normal, doOOS, ""},
 	{RtnUnack, inIOS, either, RtnUnack, never, ""},
+	{RtnUnack, inHold, either, RtnUnack, never, ""},
 
 	{Latched, inActivate, either, Unack, doActivate, ""},
 	{Latched, inClear, either, Latched, never, ""},
@@ -140,6 +149,7 @@ var table = []transition{
 	{Latched, inUnshelve, either, Latched, doUnshelve, ""},
 	{Latched, inOOS, either, Normal, doOOS, ""},
 	{Latched, inIOS, either, Latched, never, ""},
+	{Latched, inHold, either, Latched, never, ""},
 }
 
 // nCore is the number of states alarm.st takes: Normal .. Latched.
@@ -209,9 +219,16 @@ func (m *Machine) latches(a *alarm) latch {
 func (m *Machine) step(ai int32, in input, t int64, now time.Time, c *Command) error {
 	a := &m.alarms[ai]
 	l := m.latches(a)
-	if in == inReset && (a.st.active() || a.flags&(fCond|fPendOff) != 0) {
+	switch {
+	case in == inReset && (a.st.active() || a.flags&(fCond|fPendOff) != 0):
 		// The condition holds even before the delays let it show.
 		return fmt.Errorf("%s %s: the condition still holds: %w", c.Op, c.Alarm, ErrRefused)
+	case in == inShelve && a.prio == Urgent:
+		return fmt.Errorf("%s %s: an urgent alarm cannot be shelved: %w", c.Op, c.Alarm, ErrRefused)
+	case in == inShelve && a.flags&fShelved != 0:
+		return fmt.Errorf("%s %s: already shelved: %w", c.Op, c.Alarm, ErrRefused)
+	case in == inClear && m.holds(ai, now.UnixNano()):
+		in = inHold // chattering (SPEC §5)
 	}
 	tr := steps[a.st][in][l]
 	switch {
@@ -219,6 +236,12 @@ func (m *Machine) step(ai int32, in input, t int64, now time.Time, c *Command) e
 		return nil
 	case tr.do&refuse != 0:
 		return fmt.Errorf("%s %s: %s: %w", c.Op, c.Alarm, tr.why, ErrRefused)
+	}
+	if tr.do&doHold != 0 {
+		c := m.chatterOf(ai)
+		c.goneSince = now.UnixNano()
+		m.timers.push(timer{at: c.goneSince + m.chatterWindow, base: c.goneSince, alarm: ai, what: tChatter})
+		return nil
 	}
 	from := a.st
 	a.st = tr.to
@@ -241,6 +264,7 @@ func (m *Machine) step(ai int32, in input, t int64, now time.Time, c *Command) e
 	if tr.do&doOOS != 0 {
 		a.flags = fOOS
 		delete(m.shelved, ai)
+		delete(m.chatter, ai)
 	}
 	if tr.do&doIOS != 0 {
 		a.flags &^= fOOS
@@ -251,6 +275,7 @@ func (m *Machine) step(ai int32, in input, t int64, now time.Time, c *Command) e
 	}
 	if tr.do&doActivate != 0 {
 		a.activated = t
+		m.chatterOf(ai).activated(now.UnixNano())
 		if a.flags&fShelved == 0 {
 			// Flood and the escalation ladder run on the gateway's clock
 			// from the moment the operators are told (a device clock may

@@ -44,7 +44,7 @@ var cores = []State{Normal, Unack, Acked, RtnUnack, Latched}
 //	latched, and a latch alarm still rtn_unack must be acknowledged first;
 //	shelve keeps the state underneath; unshelve/expiry: still active → unack
 //	(re-annunciated), not active → normal (or latched); oos: flags cleared;
-//	ios → normal.
+//	ios → normal. SPEC §5 chatter: a chattering alarm's clearing is held.
 func specSays(s slot) (to State, refused, impossible bool) {
 	latch := s.latch == latching
 	active := s.from == Unack || s.from == Acked
@@ -98,6 +98,13 @@ func specSays(s slot) (to State, refused, impossible bool) {
 			return Normal, false, false
 		}
 		return 0, false, true // out of service is normal underneath
+	case inHold:
+		// SPEC §5 chatter: "held active (no clearing events) until its
+		// condition has stayed gone for 60 s".
+		if active {
+			return s.from, false, false
+		}
+		return 0, false, true
 	}
 	panic("unknown input")
 }
@@ -224,6 +231,14 @@ func TestTransitionWalk(t *testing.T) {
 						_, cerr = m.Command(now, Command{Op: OpOOS, Point: pt, Comment: "walk"})
 					case inIOS:
 						_, cerr = m.Command(now, Command{Op: OpIOS, Point: pt})
+					case inHold:
+						// The alarm has just activated 6 times (chatter),
+						// then its condition goes.
+						ai, _ := m.find(id)
+						for range chatterActs {
+							m.chatterOf(ai).activated(now.UnixNano())
+						}
+						m.Sample(now, drivers.Sample{Point: drivers.PointID(pt), Value: 40, Time: now})
 					}
 					var mine []Event
 					for _, e := range m.Take() {
@@ -236,6 +251,21 @@ func TestTransitionWalk(t *testing.T) {
 					case r.do&never != 0:
 						if len(mine) != 0 {
 							t.Fatalf("impossible input produced %+v", mine)
+						}
+					case r.do&doHold != 0:
+						if cerr != nil || len(mine) != 0 {
+							t.Fatalf("got error %v and events %+v, want the clearing held", cerr, mine)
+						}
+						// Gone for 60 s: it clears as an unheld clearing would.
+						m.Advance(now.Add(time.Minute))
+						var later []Event
+						for _, e := range m.Take() {
+							if e.ID == id {
+								later = append(later, e)
+							}
+						}
+						if want := steps[from][inClear][l].to; len(later) != 1 || coreOf(later[0]) != want {
+							t.Fatalf("after 60 s gone: %+v, want one event -> %s", later, want)
 						}
 					case r.do&refuse != 0:
 						if !errors.Is(cerr, ErrRefused) || !strings.Contains(cerr.Error(), r.why) || len(mine) != 0 {

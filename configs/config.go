@@ -39,9 +39,16 @@ type Site struct {
 type Console struct {
 	Listen    string   `toml:"listen"`     // default "127.0.0.1:8080"
 	MaxShelve Duration `toml:"max_shelve"` // default 60m
-	Cert      string   `toml:"cert"`       // optional TLS certificate file
-	Key       string   `toml:"key"`        // optional TLS key file
-	Users     []User   `toml:"user"`
+	MaxOOS    Duration `toml:"max_oos"`    // longest out of service; default 8h
+	// Hosts are the Host names (any port) the console answers to besides
+	// its listen address, IP literals and loopback (SPEC §8, DNS rebinding).
+	Hosts []string `toml:"hosts"`
+	Cert  string   `toml:"cert"` // optional TLS certificate file
+	Key   string   `toml:"key"`  // optional TLS key file
+	Users []User   `toml:"user"`
+	// Plan is an optional site plan image (SVG or PNG file) the console
+	// shows with every point that has `plan` placed on it (docs/CONFIG.md).
+	Plan string `toml:"plan"`
 }
 
 type User struct {
@@ -57,6 +64,9 @@ type Store struct {
 	// History is how long the local per-point history (used for trends
 	// when no InfluxDB is configured) reaches back. Default 24h.
 	History Duration `toml:"history"`
+	// HistoryBytes bounds the memory of the local trend history, all
+	// points together (default 64MiB); the oldest detail goes first.
+	HistoryBytes Size `toml:"history_bytes"`
 }
 
 type InfluxDB struct {
@@ -66,7 +76,16 @@ type InfluxDB struct {
 	Bucket string   `toml:"bucket"`
 	Batch  int      `toml:"batch"` // default 5000
 	Flush  Duration `toml:"flush"` // default 1s
+	// Layout is "point" (default: one line per sample, SPEC §9) or
+	// "device" (one line per device and poll).
+	Layout string `toml:"layout"`
 }
+
+// InfluxDB line layouts (SPEC §9).
+const (
+	LayoutPoint  = "point"
+	LayoutDevice = "device"
+)
 
 type Outbox struct {
 	MaxBytes Size `toml:"max_bytes"` // default 1GiB
@@ -153,6 +172,12 @@ type Point struct {
 	Priority   string    `toml:"priority"`
 	AlarmOn    *bool     `toml:"alarm_on"` // discrete: raise POINT:on when value is 1 (true) or 0 (false)
 	Tier       int       `toml:"tier"`     // tier of the `on` alarm (default 2)
+
+	// Console presentation (SPEC §3; see console.go for fire and plan).
+	States   []string  `toml:"states"`   // texts for 0 and 1 of a discrete point
+	Decimals *int      `toml:"decimals"` // digits shown on the console
+	Fire     bool      `toml:"fire"`     // a fire-detection input: shown in the fire panel (GB 50116)
+	Plan     []float64 `toml:"plan"`     // [x, y] on console.plan, fractions of its width and height
 
 	Sim *SimPoint `toml:"sim"` // simulated behaviour, see sim.go
 }

@@ -12,11 +12,17 @@ func (c *Config) SetDefaults() {
 	if c.Console.MaxShelve == 0 {
 		c.Console.MaxShelve = Duration(60 * time.Minute)
 	}
+	if c.Console.MaxOOS == 0 {
+		c.Console.MaxOOS = Duration(8 * time.Hour)
+	}
 	if c.Store.Dir == "" {
 		c.Store.Dir = "var"
 	}
 	if c.Store.History == 0 {
 		c.Store.History = Duration(24 * time.Hour)
+	}
+	if c.Store.HistoryBytes == 0 {
+		c.Store.HistoryBytes = 64 << 20
 	}
 	if c.Store.Outbox.MaxBytes == 0 {
 		c.Store.Outbox.MaxBytes = 1 << 30
@@ -27,6 +33,9 @@ func (c *Config) SetDefaults() {
 		}
 		if db.Flush == 0 {
 			db.Flush = Duration(time.Second)
+		}
+		if db.Layout == "" {
+			db.Layout = LayoutPoint
 		}
 	}
 	for i := range c.Brokers {

@@ -140,6 +140,7 @@ func parse(name string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	c.File = name
 
 	v.resolve(&c, lookupEnv)
+	v.noteZeros(&c)
 	c.SetDefaults()
 	c.addBuiltin() // before validation: `check` sees what `run` runs
 	v.validate(&c)

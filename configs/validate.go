@@ -73,7 +73,10 @@ type validator struct {
 	file string
 	ix   *index
 	skip map[string]bool // keys already reported (not decoded, env: unset)
-	errs Errors
+	// zeros are duration keys written as zero (noteZeros), before the
+	// defaults replace them.
+	zeros map[string]bool
+	errs  Errors
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
@@ -314,6 +317,14 @@ func (v *validator) console(c *Config) {
 	if k.MaxShelve <= 0 {
 		v.errorf("console.max_shelve", "must be positive (got %s)", k.MaxShelve.D())
 	}
+	if k.MaxOOS <= 0 {
+		v.errorf("console.max_oos", "must be positive (got %s)", k.MaxOOS.D())
+	}
+	for i, h := range k.Hosts {
+		if h == "" || strings.ContainsAny(h, "/ @") {
+			v.errorf(idx("console.hosts", i), "%q is not a host name", h)
+		}
+	}
 	if (k.Cert == "") != (k.Key == "") {
 		v.errorf("console.cert", "cert and key go together")
 	}
@@ -334,9 +345,13 @@ func (v *validator) console(c *Config) {
 			v.errorf(p+".token", "token is required (use \"env:NAME\" to keep it out of the file)")
 		case tokens[u.Token]:
 			v.errorf(p+".token", "two users have the same token") // never print a secret
+		case len(u.Token) < minToken && k.Listen != "" && !loopback(k.Listen):
+			v.errorf(p+".token", "a console listening beyond loopback needs tokens of at least %d characters (got %d)",
+				minToken, len(u.Token)) // the length only, never the token
 		}
 		tokens[u.Token] = true
 	}
+	v.plan(c)
 }
 
 func (v *validator) store(c *Config) {
@@ -348,6 +363,9 @@ func (v *validator) store(c *Config) {
 		v.errorf("store.outbox.max_bytes", "must not be negative")
 	}
 	v.nonNegDur("store.history", s.History)
+	if s.HistoryBytes < 0 {
+		v.errorf("store.history_bytes", "must not be negative")
+	}
 	if db := s.InfluxDB; db != nil {
 		u, err := url.Parse(db.URL)
 		switch {
@@ -365,12 +383,22 @@ func (v *validator) store(c *Config) {
 		if db.Flush <= 0 {
 			v.errorf("store.influxdb.flush", "must be positive (got %s)", db.Flush.D())
 		}
+		if db.Layout != LayoutPoint && db.Layout != LayoutDevice {
+			v.errorf("store.influxdb.layout", "%q must be %q or %q", db.Layout, LayoutPoint, LayoutDevice)
+		}
 	}
 }
+
+// minToken is the shortest console token beyond loopback (SPEC §3).
+const minToken = 16
 
 func (v *validator) broker(p string, b *Broker) {
 	if b.URL == "embedded" {
 		v.hostPort(p+".listen", b.Listen)
+		_, _, err := net.SplitHostPort(b.Listen)
+		if b.Listen != "" && err == nil && !loopback(b.Listen) && (b.Username == "" || b.Password == "") {
+			v.errorf(p+".listen", "%q is not a loopback address: an embedded broker beyond loopback needs username and password", b.Listen)
+		}
 	} else {
 		u, err := url.Parse(b.URL)
 		switch {
@@ -388,11 +416,49 @@ func (v *validator) broker(p string, b *Broker) {
 	}
 }
 
+// maxCommAfter bounds comm_after (SPEC §3): a device silent for more
+// polls than this is down, whatever the installer hoped.
+const maxCommAfter = 100
+
+// written is what the file wrote at path: 0 when it wrote zero (the
+// defaults replaced it since), else the value.
+func (v *validator) written(path string, value any) string {
+	if v.zeros[path] {
+		return "0"
+	}
+	return fmt.Sprint(value)
+}
+
+// noteZeros records, before the defaults fill them, the duration keys the
+// file set to zero where zero means "use the default" in Go but is refused
+// by SPEC §3 (timeout, interval, comm_after).
+func (v *validator) noteZeros(c *Config) {
+	v.zeros = map[string]bool{}
+	for i := range c.Devices {
+		d, p := &c.Devices[i], idx("device", i)
+		if v.ix == nil {
+			return
+		}
+		if _, ok := v.ix.at[p+".timeout"]; ok && d.Timeout == 0 {
+			v.zeros[p+".timeout"] = true
+		}
+		if _, ok := v.ix.at[p+".interval"]; ok && d.Interval == 0 {
+			v.zeros[p+".interval"] = true
+		}
+		if _, ok := v.ix.at[p+".comm_after"]; ok && d.CommAfter == 0 {
+			v.zeros[p+".comm_after"] = true
+		}
+	}
+}
+
 func (v *validator) device(p string, d *Device, knownBroker func(path, name, who string)) {
 	v.enum(p+".driver", "driver", d.Driver, Drivers, true)
 	v.nonNegDur(p+".interval", d.Interval)
-	if d.CommAfter < 0 {
+	switch {
+	case d.CommAfter < 0:
 		v.errorf(p+".comm_after", "must not be negative (got %d)", d.CommAfter)
+	case d.CommAfter > maxCommAfter || v.zeros[p+".comm_after"]:
+		v.errorf(p+".comm_after", "must be 1..%d (got %s)", maxCommAfter, v.written(p+".comm_after", d.CommAfter))
 	}
 	switch d.Driver {
 	case "modbus":
@@ -406,11 +472,11 @@ func (v *validator) device(p string, d *Device, knownBroker func(path, name, who
 		if d.Unit != nil && (*d.Unit < 0 || *d.Unit > 247) {
 			v.errorf(p+".unit", "unit %d must be 0..247", *d.Unit)
 		}
-		if d.Interval == 0 {
+		if d.Interval == 0 || v.zeros[p+".interval"] {
 			v.errorf(p+".interval", "must be positive")
 		}
-		if d.Timeout <= 0 {
-			v.errorf(p+".timeout", "must be positive (got %s)", d.Timeout.D())
+		if d.Timeout <= 0 || v.zeros[p+".timeout"] {
+			v.errorf(p+".timeout", "must be positive (got %s)", v.written(p+".timeout", d.Timeout.D()))
 		}
 		if d.Gap != nil && *d.Gap < 0 {
 			v.errorf(p+".gap", "must not be negative (got %d)", *d.Gap)
@@ -508,6 +574,7 @@ func (v *validator) point(p string, d *Device, pt *Point) {
 	case pt.Tier < 0 || pt.Tier > 2:
 		v.errorf(p+".tier", "tier %d must be 1 or 2", pt.Tier)
 	}
+	v.presentation(p, pt)
 }
 
 func (v *validator) modbusPoint(p string, pt *Point) {

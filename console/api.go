@@ -24,16 +24,13 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 }
 
 // auth wraps an API handler with SPEC §7's authentication: a wrong token is
-// 401; no token (or no users) is a viewer.
+// 401 (429 once the address is throttled); no token (or no users) is a
+// viewer.
 func (s *Server) auth(h func(http.ResponseWriter, *http.Request, identity)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := s.identify(r)
-		if err != nil {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="console"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized")
-			return
+		if id, ok := s.authenticate(w, r); ok {
+			h(w, r, id)
 		}
-		h(w, r, id)
 	})
 }
 
@@ -100,40 +97,6 @@ func (s *Server) apiAlarms(w http.ResponseWriter, r *http.Request, _ identity) {
 	if err := s.hub.call(r.Context(), func() { evs = s.hub.alarmList() }); err != nil {
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 		return
-	}
-	writeJSON(w, http.StatusOK, evs)
-}
-
-// maxEvents caps one /api/events page.
-const maxEvents = 1000
-
-func (s *Server) apiEvents(w http.ResponseWriter, r *http.Request, _ identity) {
-	q := r.URL.Query()
-	after, limit := uint64(0), 100
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "after: want a seq (unsigned integer)")
-			return
-		}
-		after = n
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			writeError(w, http.StatusBadRequest, "limit: want a positive integer")
-			return
-		}
-		limit = min(n, maxEvents)
-	}
-	evs, err := s.deps.Engine.Events(after, limit)
-	if err != nil {
-		s.log.Warn("console: events", "err", err)
-		writeError(w, http.StatusInternalServerError, "journal: "+err.Error())
-		return
-	}
-	if evs == nil {
-		evs = []alarms.Event{}
 	}
 	writeJSON(w, http.StatusOK, evs)
 }
@@ -216,6 +179,7 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request, id identity, c 
 		var ev alarms.Event
 		ev, err = s.deps.Engine.Do(r.Context(), ec)
 		if err == nil {
+			s.recordCommand(id, ec, ev)
 			s.metrics.commands.WithLabelValues(c.Type, "ok").Inc()
 			writeJSON(w, http.StatusOK, ev)
 			return

@@ -57,18 +57,7 @@ func TestBrowser(t *testing.T) {
 	e.eng.samples([]drivers.Sample{sample("NH3-101", 12.5, now), sample("TK-101.LT", 71.3, now),
 		{Point: "FIRE-Z1", Value: 0, Quality: drivers.Bad, Cause: drivers.CauseComm, Time: now}})
 
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
-	defer cancelA()
-	bctx, cancelB := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelB()
-	if err := chromedp.Do(bctx, chromedp.Navigate(e.base+"/?lang=en&token="+tokOperator)); err != nil {
-		t.Fatalf("navigate: %v", err)
-	}
+	bctx := openPage(t, e, "/?lang=en&token="+tokOperator).ctx
 	step := func(name string, a chromedp.Action[chromedp.Void]) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(bctx, 20*time.Second)

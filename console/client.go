@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"hazardgw/alarms"
+
 	"github.com/gorilla/websocket"
 )
 
@@ -60,10 +62,9 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 }
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	id, err := s.identify(r)
-	if err != nil {
+	id, ok := s.authenticate(w, r)
+	if !ok {
 		s.metrics.disconnects.WithLabelValues("unauthorized").Inc()
-		writeError(w, http.StatusUnauthorized, "unauthorized")
 		return
 	}
 	up := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 16 << 10, CheckOrigin: s.checkOrigin}
@@ -228,7 +229,10 @@ func (c *client) handle(b []byte) {
 	}
 	ec, err := toEngine(cmd, c.id, c.s.cfg.Console.MaxShelve.D())
 	if err == nil {
-		_, err = c.s.deps.Engine.Do(c.ctx, ec)
+		var ev alarms.Event
+		if ev, err = c.s.deps.Engine.Do(c.ctx, ec); err == nil {
+			c.s.recordCommand(c.id, ec, ev)
+		}
 	}
 	c.s.metrics.commands.WithLabelValues(label(cmd.Type), outcome(err)).Inc()
 	c.reply(cmd.Ref, err)

@@ -1,5 +1,6 @@
 // Package console serves the control room: the websocket /ws (SPEC §7), the
-// HTTP API (SPEC §8 plus /api/history), /metrics and the embedded page.
+// HTTP API (SPEC §8 plus /api/history and /plan), /metrics and the embedded
+// page.
 //
 // # What it owns
 //
@@ -11,6 +12,16 @@
 //     that a snapshot and the live stream that follows are consistent at one
 //     alarm seq.
 //   - the page (web/, go:embed): plain HTML, CSS and JS, no build step.
+//   - Records: the durable log of operator actions and disposal records
+//     (records.go; the alarm journal's framing and fsync), served by
+//     /api/records; the gateway opens it and passes it in Deps.
+//   - history.go and report.go: /api/events filters and CSV, dispose,
+//     records, and the /api/report statistics, all read from the journal
+//     through Engine.Events (bisected by emission time for a period).
+//   - hardening (guard.go, SPEC §8): connection caps per client address and
+//     in total below the file limit minus a reserve, idle and read
+//     timeouts, the Host check, the wrong-token throttle (429). Its counts
+//     are guarded by one mutex, safe from the accept loop and handlers.
 //
 // # Concurrency
 //
@@ -30,6 +41,10 @@
 // queue of samples frames. A full samples queue drops that frame for that
 // client; a full reliable queue disconnects the client (close code 1008),
 // which must reconnect and resume.
+//
+// Records.Append is safe from any goroutine (readers and HTTP handlers
+// call it after the engine accepted a command); it fsyncs before it
+// returns.
 //
 // # Shutdown
 //

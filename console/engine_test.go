@@ -15,31 +15,7 @@ import (
 // the engine's refusals to SPEC §8's codes, and resume reads the real
 // journal.
 func TestRealEngine(t *testing.T) {
-	cfg := testConfig(true)
-	cfg.SetDefaults()
-	j, err := alarms.OpenJournal(t.TempDir(), alarms.JournalOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
-	eng, err := alarms.New(cfg, j, alarms.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, cfg, Deps{Engine: eng}, Options{Ring: 1})
-	eng.Subscribe(e.srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- eng.Run(ctx) }()
-	defer func() {
-		eng.CloseInput()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Error("engine did not stop")
-		}
-	}()
+	e, eng := startReal(t, Options{Ring: 1})
 
 	c, _, snap := e.dial(tokOperator)
 	eng.Sink()([]drivers.Sample{{Point: "NH3-101", Value: 65, Time: time.Now()}})
@@ -93,4 +69,36 @@ func TestRealEngine(t *testing.T) {
 	if r := c2.next("result"); !r.OK {
 		t.Errorf("resume: %s", r.raw)
 	}
+}
+
+// startReal serves a console fed by the real alarms.Engine, with its
+// journal in a temp dir; both stop at the end of the test.
+func startReal(t *testing.T, opts Options) (*env, *alarms.Engine) {
+	t.Helper()
+	cfg := testConfig(true)
+	cfg.SetDefaults()
+	j, err := alarms.OpenJournal(t.TempDir(), alarms.JournalOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	eng, err := alarms.New(cfg, j, alarms.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, cfg, Deps{Engine: eng}, opts)
+	eng.Subscribe(e.srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	t.Cleanup(func() {
+		eng.CloseInput()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Error("engine did not stop")
+		}
+		cancel()
+	})
+	return e, eng
 }

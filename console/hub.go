@@ -23,13 +23,18 @@ type hub struct {
 	stopped chan struct{}
 
 	// Owned by the hub goroutine.
-	clients map[*client]struct{}
-	alarms  map[string]alarms.Event
-	seq     uint64
-	ring    []alarms.Event // the last events, oldest first, consecutive seqs
-	last    []drivers.Sample
-	seen    []bool
-	pending []drivers.SampleJSON
+	clients  map[*client]struct{}
+	alarms   map[string]alarms.Event
+	seq      uint64
+	ring     []alarms.Event // the last events, oldest first, consecutive seqs
+	last     []drivers.Sample
+	seen     []bool
+	pending  [][]drivers.Sample        // batches since the last flush (read-only, shared)
+	pendingN int                       // samples in pending
+	frame    []drivers.SampleJSON      // the samples frame being built
+	batches  map[drivers.PointID][]int // batchIndex's cache
+	// framesBuilt counts samples frames built (tests: none without a client).
+	framesBuilt int
 }
 
 func newHub(s *Server) *hub {
@@ -141,28 +146,97 @@ func (h *hub) apply(ev alarms.Event) {
 // frame stays small.
 const flushAt = 2000
 
+// drainSamples records the latest sample of every point (for snapshots)
+// and keeps the batches (read-only, shared) for the next flush. Nothing is
+// formatted here: flush builds frames only when a client is connected.
 func (h *hub) drainSamples() {
 	for _, b := range h.queue.TakeSamples() {
-		for _, s := range b {
-			if i, ok := h.s.index[string(s.Point)]; ok {
+		idx := h.batchIndex(b)
+		for j, s := range b {
+			if i := idx[j]; i >= 0 {
 				h.last[i], h.seen[i] = s, true
 			}
-			h.pending = append(h.pending, s.JSON())
-			if len(h.pending) >= flushAt {
-				h.flush()
-			}
+		}
+		h.pending = append(h.pending, b)
+		h.pendingN += len(b)
+		if h.pendingN >= flushAt {
+			h.flush()
 		}
 	}
 }
 
-// flush sends the pending samples as one frame to every client. A client
-// whose samples queue is full loses this frame (counted).
+// batchIndex returns the index in h.last of every sample of b (-1 for a
+// point the config does not know). A driver sends the same points in the
+// same order at every poll, so the indexes of a batch are cached by its
+// first point and only checked (string compares of the same backing
+// arrays, which return at the pointer check) instead of hashed per sample.
+func (h *hub) batchIndex(b []drivers.Sample) []int {
+	if h.batches == nil {
+		h.batches = map[drivers.PointID][]int{}
+	}
+	idx := h.batches[b[0].Point]
+	if len(idx) == len(b) {
+		ok := true
+		for j, s := range b {
+			if i := idx[j]; i >= 0 && h.s.points[i].ID != string(s.Point) || i < 0 && h.lookup(s.Point) >= 0 {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			return idx
+		}
+	}
+	if len(h.batches) >= maxBatchShapes {
+		clear(h.batches)
+	}
+	idx = make([]int, len(b))
+	for j, s := range b {
+		idx[j] = h.lookup(s.Point)
+	}
+	h.batches[b[0].Point] = idx
+	return idx
+}
+
+// maxBatchShapes bounds the batch index cache (one entry per distinct
+// first point of a batch: about one per device).
+const maxBatchShapes = 1 << 16
+
+func (h *hub) lookup(p drivers.PointID) int {
+	if i, ok := h.s.index[string(p)]; ok {
+		return i
+	}
+	return -1
+}
+
+// flush sends the pending samples to every client, in frames of at most
+// flushAt samples. A client whose samples queue is full loses a frame
+// (counted). With no client connected the pending batches are let go
+// unformatted: a client that connects later gets the latest values in its
+// snapshot.
 func (h *hub) flush() {
-	if len(h.pending) == 0 {
+	if len(h.clients) > 0 {
+		for _, b := range h.pending {
+			for _, s := range b {
+				h.frame = append(h.frame, s.JSON())
+				if len(h.frame) == flushAt {
+					h.sendSamples()
+				}
+			}
+		}
+		h.sendSamples()
+	}
+	clear(h.pending) // let the batches go
+	h.pending, h.pendingN = h.pending[:0], 0
+}
+
+func (h *hub) sendSamples() {
+	if len(h.frame) == 0 {
 		return
 	}
-	frame := mustJSON(samplesFrame{Type: "samples", Samples: h.pending})
-	h.pending = h.pending[:0]
+	frame := mustJSON(samplesFrame{Type: "samples", Samples: h.frame})
+	h.frame = h.frame[:0]
+	h.framesBuilt++
 	for c := range h.clients {
 		select {
 		case c.samples <- frame:

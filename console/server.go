@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"crypto/subtle"
 	"embed"
 	"errors"
 	"fmt"
@@ -55,6 +54,10 @@ type Deps struct {
 	// Linkages serves /api/linkages, run/release and the linkage frame;
 	// nil: no linkages.
 	Linkages Linkages
+	// Records is the durable log of operator actions and disposal
+	// records (/api/records, .../dispose); nil: actions are not recorded
+	// and dispose answers 503.
+	Records *Records
 	// Registry gets the console's collectors and is served on /metrics.
 	// Nil: a private registry.
 	Registry *prometheus.Registry
@@ -91,6 +94,8 @@ type Options struct {
 	// ok:false "rate limited" without reaching the engine.
 	CommandRate  float64
 	CommandBurst int
+	// Limits bound connections, timeouts and descriptors (guard.go).
+	Limits Limits
 }
 
 func (o *Options) defaults() {
@@ -125,6 +130,7 @@ func (o *Options) defaults() {
 	if o.CommandRate <= 0 {
 		o.CommandRate = 10
 	}
+	o.Limits.defaults()
 }
 
 // Role orders what a user may do: admin ≥ commander ≥ operator ≥ viewer.
@@ -157,9 +163,9 @@ func ParseRole(s string) (Role, error) {
 }
 
 type user struct {
-	name  string
-	role  Role
-	token []byte
+	name   string
+	role   Role
+	digest [32]byte // tokenDigest of the token; the token itself is not kept
 }
 
 // pointInfo is a configured point as the overview shows it.
@@ -170,6 +176,7 @@ type pointInfo struct {
 	Device string
 	Area   string
 	Lo, Hi *float64 // range, when configured
+	present
 }
 
 // Server is the console. Create it with New, run it with Run or Serve.
@@ -182,11 +189,13 @@ type Server struct {
 	points  []pointInfo
 	index   map[string]int // point id -> index in points
 	origins map[string]bool
+	hosts   map[string]bool // console.hosts and a named listen host, lower case
+	guard   *guard
 	metrics *metrics
 	reg     *prometheus.Registry
 	hub     *hub
 	links   *linkPump
-	mux     *http.ServeMux
+	mux     http.Handler // the routes behind harden
 
 	goMu    sync.Mutex
 	closing bool           // set before wg.Wait: no new goroutines
@@ -238,14 +247,14 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 			errs = append(errs, fmt.Errorf("console.user[%d] %s: empty token", i, u.Name))
 			continue
 		}
-		s.users = append(s.users, user{name: u.Name, role: r, token: []byte(u.Token)})
+		s.users = append(s.users, user{name: u.Name, role: r, digest: tokenDigest(u.Token)})
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
 	for _, d := range cfg.Devices {
 		for _, p := range d.Points {
-			pi := pointInfo{ID: p.ID, Name: p.Name, Unit: p.Unit, Device: d.ID, Area: d.Area}
+			pi := pointInfo{ID: p.ID, Name: p.Name, Unit: p.Unit, Device: d.ID, Area: d.Area, present: presentOf(p)}
 			if len(p.Range) == 2 {
 				pi.Lo, pi.Hi = &p.Range[0], &p.Range[1]
 			}
@@ -265,6 +274,10 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("console: metrics: %w", err)
 	}
 	s.metrics = m
+	if s.guard, err = newGuard(opts.Limits, s.log, opts.Now, s.reg); err != nil {
+		return nil, fmt.Errorf("console: metrics: %w", err)
+	}
+	s.hosts = hostSet(cfg.Console.Listen, cfg.Console.Hosts)
 	s.hub = newHub(s)
 	s.links = newLinkPump()
 	if deps.Linkages != nil {
@@ -309,8 +322,11 @@ func (s *Server) Run(ctx context.Context) error {
 // Serve serves on ln until ctx ends, then closes every websocket with a
 // close frame and waits for its goroutines. It closes ln.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	lim := &s.opts.Limits
 	hs := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: lim.ReadTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: 64 << 10,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	ln = s.guard.listener(ln)
 	hubDone := make(chan struct{})
 	hctx, stopHub := context.WithCancel(context.Background())
 	go func() { defer close(hubDone); s.hub.run(hctx) }()
@@ -367,13 +383,18 @@ func (s *Server) routes() {
 	mux.Handle("GET /api/events", s.auth(s.apiEvents))
 	mux.Handle("GET /api/history", s.auth(s.apiHistory))
 	mux.Handle("POST /api/alarms/{id}/{op}", s.auth(s.apiAlarmCommand))
+	mux.Handle("POST /api/alarms/{id}/dispose", s.auth(s.apiDispose))
+	mux.Handle("GET /api/records", s.auth(s.apiRecords))
+	mux.Handle("GET /api/report", s.auth(s.apiReport))
+	mux.Handle("GET /plan", s.auth(s.apiPlan))
+	mux.Handle("GET /api/presentation", s.auth(s.apiPresentation))
 	mux.Handle("POST /api/points/{id}/{op}", s.auth(s.apiPointCommand))
 	mux.Handle("GET /api/linkages", s.auth(s.apiLinkages))
 	mux.Handle("POST /api/linkages/{id}/{op}", s.auth(s.apiLinkageCommand))
 	mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		s.metricsHandler().ServeHTTP(w, r)
 	}))
-	s.mux = mux
+	s.mux = s.harden(mux)
 }
 
 // identity is who made a request.
@@ -386,7 +407,8 @@ var errBadToken = errors.New("unknown token")
 
 // identify applies SPEC §7: no users or no token → viewer; a token that
 // matches no user → errBadToken. Every user's token is compared in
-// constant time, so timing tells nothing about which one nearly matched.
+// constant time, by equal-length digests, so timing tells nothing about
+// which one nearly matched nor how long a token is.
 func (s *Server) identify(r *http.Request) (identity, error) {
 	tok := ""
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -402,9 +424,9 @@ func (s *Server) identify(r *http.Request) (identity, error) {
 	if len(s.users) == 0 || tok == "" {
 		return identity{role: Viewer}, nil
 	}
-	found := -1
+	found, d := -1, tokenDigest(tok)
 	for i, u := range s.users {
-		if subtle.ConstantTimeCompare(u.token, []byte(tok)) == 1 && found < 0 {
+		if sameToken(u.digest, d) && found < 0 {
 			found = i
 		}
 	}

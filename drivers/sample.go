@@ -59,6 +59,7 @@ const (
 	CauseComm         // no answer, failed connection or malformed answer
 	CauseStale        // no good sample within the stale time
 	CauseDecode       // payload could not be decoded
+	CauseTime         // the device's time stamp was implausible; the receive time replaced it
 )
 
 func (c Cause) String() string {
@@ -73,6 +74,8 @@ func (c Cause) String() string {
 		return "stale"
 	case CauseDecode:
 		return "decode"
+	case CauseTime:
+		return "time"
 	}
 	return fmt.Sprintf("cause(%d)", uint8(c))
 }
@@ -82,7 +85,7 @@ func (c Cause) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
 // UnmarshalText reads the SPEC spelling.
 func (c *Cause) UnmarshalText(b []byte) error {
-	for x := CauseNone; x <= CauseDecode; x++ {
+	for x := CauseNone; x <= CauseTime; x++ {
 		if x.String() == string(b) {
 			*c = x
 			return nil

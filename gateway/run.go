@@ -86,6 +86,11 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		return fmt.Errorf("alarm journal in %s: %w", cfg.Store.Dir, err)
 	}
 	defer journal.Close()
+	records, err := console.OpenRecords(filepath.Join(cfg.Store.Dir, "records"), console.RecordsOptions{})
+	if err != nil {
+		return fmt.Errorf("operator records in %s: %w", cfg.Store.Dir, err)
+	}
+	defer records.Close()
 	engine, err := alarms.New(cfg, journal, alarms.Options{Log: log, Registerer: reg})
 	if err != nil {
 		return err
@@ -120,6 +125,10 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 			return err
 		}
 	}
+	trends, err := store.NewTrends(cfg) // in the writer's layout (SPEC §9)
+	if err != nil {
+		return err
+	}
 	con, err := console.New(cfg, console.Deps{
 		Engine: engine,
 		Devices: func() []drivers.Health {
@@ -131,7 +140,14 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 				OutboxSamples: h.OutboxSamples,
 				Down:          h.Condition() != "" || engine.Health().JournalErr != ""}
 		},
-		History: func(_ context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
+		History: func(ctx context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
+			// InfluxDB first (it reaches back past a restart), the local
+			// history when InfluxDB is off, down or has nothing yet.
+			if trends != nil {
+				if ss, err := trends.History(ctx, p, from, to); err == nil && len(ss) > 0 {
+					return ss, nil
+				}
+			}
 			var out []drivers.Sample
 			for _, s := range st.History(p, from) {
 				if !s.Time.After(to) {
@@ -141,6 +157,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 			return out, nil
 		},
 		Linkages: links,
+		Records:  records,
 		Registry: reg,
 		Log:      log.With("component", "console"),
 	}, console.Options{})

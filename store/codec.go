@@ -288,3 +288,61 @@ func eventLine(b []byte, site string, ev alarms.Event) []byte {
 	b = append(b, ' ')
 	return strconv.AppendInt(b, ev.Time.UnixNano(), 10)
 }
+
+var fieldKeyEscaper = strings.NewReplacer(",", `\,`, " ", `\ `, "=", `\=`, "\n", `\n`)
+
+func appendFieldKey(b []byte, k string) []byte {
+	if strings.ContainsAny(k, ", =\n") {
+		return append(b, fieldKeyEscaper.Replace(k)...)
+	}
+	return append(b, k...)
+}
+
+// deviceRun returns how many entries from the start of es share the first
+// one's device and time: one line of the device layout.
+func deviceRun(es []entry) int {
+	n := 1
+	for n < len(es) && es[n].Device == es[0].Device && es[n].Time.Equal(es[0].Time) {
+		n++
+	}
+	return n
+}
+
+// deviceLine writes the device layout's line for es, entries of one device
+// and one poll (SPEC §9):
+//
+//	device_sample,device=D,site=S P1=1.5,P2=2,P3.quality="bad/comm" TS
+//
+// one float field per point named by its id, and a string field ID.quality
+// ("quality" or "quality/cause") only for points that are not good. A
+// point without a finite value and with good quality writes
+// ID.quality="good", so a line always has a field.
+func deviceLine(b []byte, site string, es []entry) []byte {
+	b = append(b, "device_sample"...)
+	b = appendTag(b, "device", es[0].Device)
+	b = appendTag(b, "site", site)
+	sep := byte(' ')
+	for _, e := range es {
+		fin := finite(e.Value)
+		if fin {
+			b = append(b, sep)
+			sep = ','
+			b = appendFieldKey(b, string(e.Point))
+			b = append(b, '=')
+			b = strconv.AppendFloat(b, e.Value, 'g', -1, 64)
+		}
+		if e.Quality != drivers.Good || !fin {
+			b = append(b, sep)
+			sep = ','
+			b = appendFieldKey(b, string(e.Point))
+			b = append(b, ".quality="...)
+			q := e.Quality.String()
+			if e.Cause != drivers.CauseNone {
+				q += "/" + e.Cause.String()
+			}
+			b = appendStr(b, q)
+		}
+	}
+	b = append(b, ' ')
+	return strconv.AppendInt(b, es[0].Time.UnixNano(), 10)
+}

@@ -10,7 +10,8 @@
 //     records in segment files under store.dir/outbox, each with a durable
 //     read cursor. An entry leaves only after InfluxDB answered 2xx.
 //   - History: the last 24 h (store.history) per point, raw recent samples
-//     and min/max buckets before them, in bounded memory.
+//     and min/max buckets before them, all points together bounded by
+//     store.history_bytes (one block allocated at start).
 //   - influxtest (subpackage): a real influxd 1.8.3 for tests.
 //
 // # Concurrency
@@ -23,9 +24,15 @@
 // wake-up). Run's goroutine (the pump) moves the queue to
 // the outbox, events first, and fsyncs every flush interval; a second
 // goroutine (the sender) reads the outbox, events first, writes batches
-// with the blocking write API and acknowledges them. The Outbox is guarded
+// with the blocking write API and acknowledges them; records it reads right
+// after they were written come from a bounded in-memory tail of the
+// outbox, not from disk. The Outbox is guarded
 // by one mutex. Health, History and metrics may be called from any
 // goroutine.
+//
+// Trends (trend.go) reads a point's trend back from InfluxDB for the
+// console (either layout), so trends reach back past a restart; it holds no
+// state and each call is one bounded HTTP request.
 //
 // # Shutdown
 //

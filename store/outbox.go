@@ -36,8 +36,10 @@ type OutboxOptions struct {
 	// events are never deleted before InfluxDB took them. 0: unbounded.
 	MaxBytes int64
 	// SegmentBytes is the size at which a segment file is closed and a new
-	// one begun (default min(4 MiB, MaxBytes/8), at least 4 KiB). It is
-	// the granularity of dropping samples.
+	// one begun (default min(64 MiB, MaxBytes/8), at least 4 KiB). It is
+	// the granularity of dropping samples. Every segment repeats the
+	// dictionary of the points it holds (about 25 bytes a point), so a
+	// segment should hold many polls of every point.
 	SegmentBytes int64
 }
 
@@ -98,11 +100,13 @@ type segment struct {
 type queue struct {
 	kind    Kind
 	dir     string
-	segs    []*segment // oldest first; the last one is being written
-	w       *os.File   // writer of the last segment
-	wdict   map[drivers.PointID]uint32
-	wbuf    []byte // framed records of one append
-	pbuf    []byte // one payload
+	segs    []*segment                 // oldest first; the last one is being written
+	w       *os.File                   // writer of the last segment
+	wdict   map[drivers.PointID]uint32 // dictionary of the segment being written, by point id
+	wkey    []uint32                   // the same by the caller's key (AppendIndexed): index+1, 0 none
+	wn      uint32                     // entries in the dictionary being written
+	wbuf    []byte                     // framed records of one append
+	pbuf    []byte                     // one payload
 	added   []drivers.PointID
 	segMax  int64
 	dirty   bool // written since the last Sync
@@ -114,6 +118,63 @@ type queue struct {
 	rdict   []dictEntry // dictionary of segment rd.seg up to rd.off
 	cut     int64
 	total   int64 // bytes of segs
+	// tail holds the payloads of the records written last, oldest first,
+	// so a reader that keeps up takes them from memory instead of reading
+	// back what was just written. Bounded by tailMax bytes (oldest out);
+	// records already behind the read head are let go as it passes.
+	tail      []tailRec
+	tailBytes int
+}
+
+// tailRec is one record written to segment seg at off.
+type tailRec struct {
+	seg     uint64
+	off     int64
+	n       int // framed length
+	payload []byte
+}
+
+// tailMax bounds the memory of a queue's tail of recent records.
+const tailMax = 8 << 20
+
+// remember keeps the records of rec (framed, just written at off of the
+// last segment) in the tail.
+func (q *queue) remember(rec []byte, off int64) {
+	seg := q.last().id
+	for len(rec) >= headerLen {
+		l := int(binary.LittleEndian.Uint32(rec))
+		if l > len(rec)-headerLen {
+			return
+		}
+		q.tail = append(q.tail, tailRec{seg: seg, off: off, n: headerLen + l,
+			payload: append([]byte(nil), rec[headerLen:headerLen+l]...)})
+		q.tailBytes += l
+		rec, off = rec[headerLen+l:], off+int64(headerLen+l)
+	}
+	for q.tailBytes > tailMax && len(q.tail) > 0 {
+		q.dropTail()
+	}
+}
+
+func (q *queue) dropTail() {
+	q.tailBytes -= len(q.tail[0].payload)
+	q.tail[0].payload = nil
+	q.tail = q.tail[1:]
+	if len(q.tail) == 0 {
+		q.tail = nil // let the backing array go
+	}
+}
+
+// fromTail returns the record at p from the tail, letting go of the
+// records before it; ok false when it is not there (read it from disk).
+func (q *queue) fromTail(p pos) (payload []byte, n int, ok bool) {
+	for len(q.tail) > 0 && (q.tail[0].seg < p.seg || q.tail[0].seg == p.seg && q.tail[0].off < p.off) {
+		q.dropTail()
+	}
+	if len(q.tail) > 0 && q.tail[0].seg == p.seg && q.tail[0].off == p.off {
+		return q.tail[0].payload, q.tail[0].n, true
+	}
+	return nil, 0, false
 }
 
 // OpenOutbox opens (creating if needed) the outbox in dir. A torn record at
@@ -122,7 +183,7 @@ type queue struct {
 func OpenOutbox(dir string, opts OutboxOptions) (*Outbox, error) {
 	seg := opts.SegmentBytes
 	if seg <= 0 {
-		seg = 4 << 20
+		seg = 64 << 20
 		if opts.MaxBytes > 0 && opts.MaxBytes/8 < seg {
 			seg = opts.MaxBytes / 8
 		}
@@ -307,6 +368,8 @@ func (q *queue) create(id uint64) error {
 	}
 	q.w = f
 	q.wdict = map[drivers.PointID]uint32{}
+	clear(q.wkey)
+	q.wn = 0
 	q.segs = append(q.segs, &segment{id: id})
 	q.dirty = true
 	return nil
@@ -318,6 +381,7 @@ func (q *queue) last() *segment { return q.segs[len(q.segs)-1] }
 // rotating first when it is full.
 func (q *queue) write(rec []byte, n int) error {
 	s := q.last()
+	off := s.size
 	if _, err := q.w.Write(rec); err != nil {
 		// Cut a partial write so the segment stays well-formed.
 		_ = q.w.Truncate(s.size)
@@ -328,6 +392,7 @@ func (q *queue) write(rec []byte, n int) error {
 	q.total += int64(len(rec))
 	s.n += n
 	q.dirty = true
+	q.remember(rec, off)
 	return nil
 }
 
@@ -378,6 +443,14 @@ func (q *queue) close() {
 // device. It returns how many samples it could not keep because only alarm
 // events are left and they fill the outbox.
 func (o *Outbox) AppendSamples(batch []drivers.Sample, device func(drivers.PointID) string) (refused int, err error) {
+	return o.AppendIndexed(batch, nil, device)
+}
+
+// AppendIndexed is AppendSamples for a caller that knows a small dense key
+// for every sample's point (keys[i] for batch[i], -1 for none; nil for no
+// keys at all): the segment dictionary is then found by the key, not by
+// hashing the point id. A key must always name the same point.
+func (o *Outbox) AppendIndexed(batch []drivers.Sample, keys []int32, device func(drivers.PointID) string) (refused int, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
@@ -397,17 +470,38 @@ func (o *Outbox) AppendSamples(batch []drivers.Sample, device func(drivers.Point
 		}
 		part := batch[:min(len(batch), maxBlock)]
 		batch = batch[len(part):]
+		var pkeys []int32
+		if keys != nil {
+			pkeys, keys = keys[:len(part)], keys[len(part):]
+		}
 		rec := q.wbuf[:0]
 		idx = idx[:0]
 		added := q.added[:0]
-		for _, s := range part {
-			i, ok := q.wdict[s.Point]
+		for j, s := range part {
+			k := int32(-1)
+			if pkeys != nil {
+				k = pkeys[j]
+			}
+			var i uint32
+			var ok bool
+			if k >= 0 && int(k) < len(q.wkey) && q.wkey[k] != 0 {
+				i, ok = q.wkey[k]-1, true
+			} else {
+				i, ok = q.wdict[s.Point]
+			}
 			if !ok {
-				i = uint32(len(q.wdict))
+				i = q.wn
+				q.wn++
 				q.wdict[s.Point] = i
 				added = append(added, s.Point)
 				q.pbuf = encodeDict(q.pbuf[:0], i, s.Point, device(s.Point))
 				rec = frame(rec, q.pbuf)
+			}
+			if k >= 0 {
+				if int(k) >= len(q.wkey) {
+					q.wkey = append(q.wkey, make([]uint32, int(k)+1-len(q.wkey))...)
+				}
+				q.wkey[k] = i + 1
 			}
 			idx = append(idx, i)
 		}
@@ -419,6 +513,12 @@ func (o *Outbox) AppendSamples(batch []drivers.Sample, device func(drivers.Point
 			// they were the highest indexes, so the numbering stays dense.
 			for _, p := range added {
 				delete(q.wdict, p)
+			}
+			q.wn -= uint32(len(added))
+			for _, k := range pkeys {
+				if k >= 0 && q.wkey[k] > q.wn {
+					q.wkey[k] = 0 // pointed at an entry lost with the record
+				}
 			}
 			return len(part) + len(batch), err
 		}
@@ -594,6 +694,9 @@ func (q *queue) readAt(p pos) ([]byte, int, error) {
 			}
 			off += int64(n)
 		}
+	}
+	if pl, n, ok := q.fromTail(p); ok {
+		return pl, n, nil
 	}
 	return q.readRecord(p.off)
 }

@@ -82,6 +82,8 @@ type Store struct {
 	dir     string
 	db      *configs.InfluxDB // nil: no InfluxDB
 	batch   int
+	sendMax int    // samples per write: batch, more with the device layout
+	layout  string // configs.LayoutPoint or LayoutDevice
 	flush   time.Duration
 	max     int64
 	devices map[drivers.PointID]string
@@ -100,8 +102,10 @@ type Store struct {
 	logged   map[string]bool
 	kill     chan struct{} // test hook: abandon without flushing
 	sendWake chan struct{}
-	scratch  []drivers.Sample // pump only
-	onWrite  func(Kind, int)  // test hook: called by the sender after each 2xx
+	scratch  []drivers.Sample           // pump only
+	scratchK []int32                    // pump only: history slots of scratch
+	shapes   map[drivers.PointID]*shape // pump only: see slots
+	onWrite  func(Kind, int)            // test hook: called by the sender after each 2xx
 
 	// Alarm events in the outbox: the highest seq appended (pump only),
 	// and the highest recorded in the mark file (Run only); the journal's
@@ -121,6 +125,62 @@ type Journal interface {
 	Seq() uint64
 }
 
+// extraPoints is how many points the history keeps beyond the configured
+// ones (the gateway's own, strays).
+const extraPoints = 64
+
+// shape is the points of a batch as a driver sends it at every poll (same
+// points, same order), with their history slots.
+type shape struct {
+	ids   []drivers.PointID
+	slots []int32
+}
+
+// maxShapes bounds the shape cache (about one shape per device and
+// request); beyond it the cache starts over.
+const maxShapes = 1 << 16
+
+// slots returns the history slot of every sample of b. A driver sends the
+// same points in the same order at every poll, so the slots of a batch are
+// cached by its first point and only checked (string compares that end at
+// the pointer check when the ids share their bytes, as a driver's do)
+// instead of hashing every point id (pump only).
+func (s *Store) slots(b []drivers.Sample) []int32 {
+	sh := s.shapes[b[0].Point]
+	if sh != nil && len(sh.ids) == len(b) {
+		same := true
+		for j := range b {
+			if b[j].Point != sh.ids[j] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return sh.slots
+		}
+	}
+	if len(s.shapes) >= maxShapes {
+		clear(s.shapes)
+	}
+	sh = &shape{ids: make([]drivers.PointID, len(b)), slots: make([]int32, len(b))}
+	for j, x := range b {
+		sh.ids[j], sh.slots[j] = x.Point, s.hist.Slot(x.Point)
+	}
+	s.shapes[b[0].Point] = sh
+	return sh.slots
+}
+
+// deviceBatchMax bounds the samples of one write with the device layout.
+const deviceBatchMax = 1 << 16
+
+// nextMax is how many entries of queue k one write takes.
+func (s *Store) nextMax(k Kind) int {
+	if k == Samples {
+		return s.sendMax
+	}
+	return s.batch
+}
+
 // New builds a store from the config; it does no I/O.
 func New(cfg *configs.Config, opts Options) (*Store, error) {
 	if cfg == nil {
@@ -138,7 +198,7 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 	s := &Store{
 		site: cfg.Site.ID, dir: cfg.Store.Dir, db: cfg.Store.InfluxDB, max: int64(cfg.Store.Outbox.MaxBytes),
 		devices: map[drivers.PointID]string{}, log: opts.Log.With("component", "store"), now: opts.Now, opts: opts,
-		hist: NewHistory(cfg.Store.History.D()), q: alarms.NewQueue(opts.QueueSamples), sendWake: make(chan struct{}, 1),
+		q: alarms.NewQueue(opts.QueueSamples), sendWake: make(chan struct{}, 1), shapes: map[drivers.PointID]*shape{},
 		logged: map[string]bool{}, kill: make(chan struct{}),
 	}
 	if s.dir == "" {
@@ -152,6 +212,9 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 			s.devices[drivers.PointID(p.ID)] = d.ID
 		}
 	}
+	// Every configured point has a history slot, plus a few for points
+	// that appear without being configured.
+	s.hist = NewHistorySized(cfg.Store.History.D(), SizeHistory(int64(cfg.Store.HistoryBytes), len(s.devices)+extraPoints))
 	s.health.InfluxDB = "off"
 	if s.db != nil {
 		if s.db.URL == "" || s.db.Bucket == "" {
@@ -160,6 +223,15 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 		s.batch, s.flush = s.db.Batch, s.db.Flush.D()
 		if s.batch <= 0 {
 			s.batch = 5000
+		}
+		s.layout, s.sendMax = s.db.Layout, s.batch
+		if s.layout == configs.LayoutDevice {
+			// batch counts lines; a device line carries a poll's points.
+			// 64 samples per line on average, and at most deviceBatchMax
+			// samples in memory per write.
+			s.sendMax = min(s.batch*64, deviceBatchMax)
+		} else if s.layout != configs.LayoutPoint && s.layout != "" {
+			return nil, fmt.Errorf("store: unknown [store.influxdb] layout %q", s.layout)
 		}
 		if s.flush <= 0 {
 			s.flush = time.Second
@@ -332,8 +404,10 @@ func (s *Store) pump(ob *Outbox) {
 	evs := append(s.retry, s.q.TakeEvents()...)
 	s.retry = nil
 	qs := s.q.TakeSamples()
-	for _, b := range qs {
-		s.hist.Add(b)
+	keys := make([][]int32, len(qs))
+	for i, b := range qs {
+		keys[i] = s.slots(b)
+		s.hist.AddSlots(b, keys[i])
 	}
 	if ob == nil {
 		return
@@ -355,22 +429,23 @@ func (s *Store) pump(ob *Outbox) {
 	// fewer records, fewer write(2) calls, fewer bytes.
 	n := 0
 	for len(qs) > 0 {
-		b := qs[0]
+		b, k := qs[0], keys[0]
 		if len(qs) > 1 && len(b) < maxBlock {
-			s.scratch = s.scratch[:0]
+			s.scratch, s.scratchK = s.scratch[:0], s.scratchK[:0]
 			for len(qs) > 0 && len(s.scratch)+len(qs[0]) <= maxBlock {
 				s.scratch = append(s.scratch, qs[0]...)
-				qs = qs[1:]
+				s.scratchK = append(s.scratchK, keys[0]...)
+				qs, keys = qs[1:], keys[1:]
 			}
 			if len(s.scratch) == 0 {
-				qs = qs[1:]
+				qs, keys = qs[1:], keys[1:]
 			} else {
-				b = s.scratch
+				b, k = s.scratch, s.scratchK
 			}
 		} else {
-			qs = qs[1:]
+			qs, keys = qs[1:], keys[1:]
 		}
-		refused, err := ob.AppendSamples(b, s.device)
+		refused, err := ob.AppendIndexed(b, k, s.device)
 		n += len(b) - refused
 		if refused > 0 {
 			reason := "outbox_full"

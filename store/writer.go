@@ -3,13 +3,17 @@ package store
 import (
 	"context"
 	"errors"
+	"net"
+	"net/url"
 	"strings"
 	"time"
+	"unsafe"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	http2 "github.com/influxdata/influxdb-client-go/v2/api/http"
 
+	"hazardgw/configs"
 	"hazardgw/drivers"
 )
 
@@ -21,17 +25,35 @@ type writer struct {
 	client  influxdb2.Client
 	api     api.WriteAPIBlocking
 	backoff drivers.Backoff
-	buf     []byte
+	buf     []byte // the body being sent: lines separated by '\n'
+	ends    []int  // end of every line in buf
 
 	rateStart time.Time
 	rateN     int
 }
 
 func newWriter(s *Store) *writer {
-	opts := influxdb2.DefaultOptions().SetUseGZip(true).SetBatchSize(uint(s.batch)).SetHTTPRequestTimeout(10)
+	opts := influxdb2.DefaultOptions().SetUseGZip(useGzip(s.db.URL)).SetBatchSize(uint(s.batch)).SetHTTPRequestTimeout(10)
 	c := influxdb2.NewClientWithOptions(s.db.URL, s.db.Token, opts)
 	return &writer{s: s, client: c, api: c.WriteAPIBlocking(s.db.Org, s.db.Bucket),
 		backoff: drivers.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}}
+}
+
+// useGzip reports whether bodies are gzipped: not to an InfluxDB on the
+// loopback interface, where compressing costs the gateway CPU and
+// decompressing costs influxd CPU for no bandwidth that matters
+// (docs/PERFORMANCE.md); always elsewhere.
+func useGzip(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return true
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(h)
+	return ip == nil || !ip.IsLoopback()
 }
 
 // run sends until ctx ends. Samples go when a full batch is waiting or at
@@ -49,10 +71,10 @@ func (w *writer) run(ctx context.Context, ob *Outbox) {
 			for _, k := range [...]Kind{Events, Samples} {
 				for ctx.Err() == nil {
 					if pend[k] == nil {
-						if k == Samples && !due && ob.Unread(Samples) < s.batch {
+						if k == Samples && !due && ob.Unread(Samples) < s.sendMax {
 							break
 						}
-						b, err := ob.Next(k, s.batch)
+						b, err := ob.Next(k, s.nextMax(k))
 						if err != nil || b.Len() == 0 {
 							break
 						}
@@ -102,29 +124,59 @@ func (w *writer) run(ctx context.Context, ob *Outbox) {
 }
 
 // send writes b. It returns an error only when the batch must be retried;
-// lines InfluxDB refuses with 4xx are dropped and counted.
+// lines InfluxDB refuses with 4xx are dropped and counted. The lines are
+// built into one body (w.buf, with w.ends the end of every line) and sent
+// as one record: no string per line.
 func (w *writer) send(ctx context.Context, b *Batch) error {
-	lines := make([]string, 0, b.Len())
+	w.buf, w.ends = w.buf[:0], w.ends[:0]
 	for _, ev := range b.Events {
-		w.buf = eventLine(w.buf[:0], w.s.site, ev)
-		lines = append(lines, string(w.buf))
+		w.buf = eventLine(w.buf, w.s.site, ev)
+		w.ends = append(w.ends, len(w.buf))
+		w.buf = append(w.buf, '\n')
 	}
-	for _, e := range b.Samples {
-		w.buf = sampleLine(w.buf[:0], w.s.site, e)
-		lines = append(lines, string(w.buf))
+	if w.s.layout == configs.LayoutDevice {
+		for es := b.Samples; len(es) > 0; {
+			n := deviceRun(es)
+			w.buf = deviceLine(w.buf, w.s.site, es[:n])
+			w.ends = append(w.ends, len(w.buf))
+			w.buf = append(w.buf, '\n')
+			es = es[n:]
+		}
+	} else {
+		for _, e := range b.Samples {
+			w.buf = sampleLine(w.buf, w.s.site, e)
+			w.ends = append(w.ends, len(w.buf))
+			w.buf = append(w.buf, '\n')
+		}
 	}
-	return w.write(ctx, lines)
+	return w.write(ctx, 0, len(w.ends))
 }
 
-// write writes lines; on a 400/413/422 it bisects the batch until the bad
-// lines are alone, drops those and writes the rest. InfluxDB 1.8 answers
-// 400 "partial write" after storing the good points of the batch: writing
-// them again is harmless (same series and timestamp overwrite).
-func (w *writer) write(ctx context.Context, lines []string) error {
-	if len(lines) == 0 {
+// line returns line i of the body.
+func (w *writer) line(i int) string {
+	start := 0
+	if i > 0 {
+		start = w.ends[i-1] + 1
+	}
+	return string(w.buf[start:w.ends[i]])
+}
+
+// write writes lines [from, to) of the body; on a 400/413/422 it bisects
+// them until the bad lines are alone, drops those and writes the rest.
+// InfluxDB 1.8 answers 400 "partial write" after storing the good points
+// of the batch: writing them again is harmless (same series and timestamp
+// overwrite).
+func (w *writer) write(ctx context.Context, from, to int) error {
+	if from >= to {
 		return nil
 	}
-	err := w.api.WriteRecord(ctx, lines...)
+	start := 0
+	if from > 0 {
+		start = w.ends[from-1] + 1
+	}
+	// The blocking API without batching neither copies nor keeps the
+	// string after it returned, so it may alias w.buf.
+	err := w.api.WriteRecord(ctx, unsafe.String(&w.buf[start], w.ends[to-1]-start))
 	if err == nil {
 		return nil
 	}
@@ -132,15 +184,15 @@ func (w *writer) write(ctx context.Context, lines []string) error {
 	if !errors.As(err, &he) || !badRequest(he.StatusCode) {
 		return err
 	}
-	if len(lines) == 1 {
-		w.reject(lines[0], he)
+	if to-from == 1 {
+		w.reject(w.line(from), he)
 		return nil
 	}
-	mid := len(lines) / 2
-	if err := w.write(ctx, lines[:mid]); err != nil {
+	mid := (from + to) / 2
+	if err := w.write(ctx, from, mid); err != nil {
 		return err
 	}
-	return w.write(ctx, lines[mid:])
+	return w.write(ctx, mid, to)
 }
 
 func badRequest(code int) bool { return code == 400 || code == 413 || code == 422 }
@@ -189,7 +241,8 @@ func (w *writer) failed(err error) {
 
 func (w *writer) succeeded(b *Batch) {
 	s := w.s
-	s.met.written.WithLabelValues(b.Kind.String()).Add(float64(b.Len()))
+	lines := len(w.ends) // of the body just sent: one per entry, or per device and poll
+	s.met.written.WithLabelValues(b.Kind.String()).Add(float64(lines))
 	if s.onWrite != nil {
 		s.onWrite(b.Kind, b.Len())
 	}
@@ -198,11 +251,11 @@ func (w *writer) succeeded(b *Batch) {
 	if w.rateStart.IsZero() {
 		w.rateStart = now
 	}
-	w.rateN += b.Len()
+	w.rateN += lines
 	s.mu.Lock()
 	was := s.health.InfluxDB
 	s.health.InfluxDB = "up"
-	s.health.WrittenLines += uint64(b.Len())
+	s.health.WrittenLines += uint64(lines)
 	if d := now.Sub(w.rateStart); d >= time.Second {
 		s.health.WriteRate = float64(w.rateN) / d.Seconds()
 		w.rateStart, w.rateN = now, 0

@@ -15,7 +15,6 @@ import (
 	ppackets "github.com/eclipse/paho.mqtt.golang/packets"
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
-	"github.com/mochi-mqtt/server/v2/packets"
 
 	"hazardgw/configs"
 	"hazardgw/drivers"
@@ -61,7 +60,7 @@ type Will struct {
 	Payload []byte
 }
 
-func newConn(b *configs.Broker, w *Will, now func() time.Time, log *slog.Logger, m *metrics) (*Conn, error) {
+func newConn(b *configs.Broker, a acl, w *Will, now func() time.Time, log *slog.Logger, m *metrics) (*Conn, error) {
 	c := &Conn{name: b.Name, url: b.URL, now: now, log: log.With("broker", b.Name), m: m,
 		upCh: make(chan struct{}), downCh: make(chan struct{})}
 	close(c.downCh)
@@ -77,11 +76,18 @@ func newConn(b *configs.Broker, w *Will, now func() time.Time, log *slog.Logger,
 		if host == "" || host == "0.0.0.0" || host == "::" {
 			host = "127.0.0.1"
 		}
-		c.embedded = &embedded{listen: listen, user: b.Username, pass: b.Password}
+		c.embedded = &embedded{listen: listen, hook: &brokerHook{self: newIdentity(), user: b.Username,
+			pass: b.Password, acl: a, refused: m.aclRefused.WithLabelValues(b.Name),
+			log: c.log.With("listen", listen), now: now}}
 		c.url = "tcp://" + net.JoinHostPort(host, port)
 	}
+	user, pass := b.Username, b.Password
+	if c.embedded != nil {
+		// The gateway logs in to its own broker as itself (acl.go).
+		user, pass = string(c.embedded.hook.self.user), string(c.embedded.hook.self.pass)
+	}
 	o := paho.NewClientOptions().AddBroker(c.url).SetClientID(b.ClientID).
-		SetUsername(b.Username).SetPassword(b.Password).
+		SetUsername(user).SetPassword(pass).
 		SetCleanSession(b.CleanSession == nil || *b.CleanSession).
 		SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(MaxReconnectInterval).
@@ -231,9 +237,9 @@ func (c *Conn) Health() drivers.Health {
 
 // embedded is an in-process mochi-mqtt broker.
 type embedded struct {
-	listen     string
-	user, pass string
-	srv        *mochi.Server
+	listen string
+	hook   *brokerHook // credentials and ACL (acl.go)
+	srv    *mochi.Server
 }
 
 func (e *embedded) start(log *slog.Logger) error {
@@ -241,7 +247,7 @@ func (e *embedded) start(log *slog.Logger) error {
 	// warnings only.
 	quiet := slog.New(minLevel{log.Handler(), slog.LevelWarn}).With("broker", "embedded")
 	s := mochi.New(&mochi.Options{InlineClient: true, Logger: quiet})
-	if err := s.AddHook(&authHook{user: e.user, pass: e.pass}, nil); err != nil {
+	if err := s.AddHook(e.hook, nil); err != nil {
 		return err
 	}
 	if err := s.AddListener(listeners.NewTCP(listeners.Config{ID: "tcp", Address: e.listen})); err != nil {
@@ -262,25 +268,6 @@ func (e *embedded) stop() error {
 	e.srv = nil
 	return err
 }
-
-// authHook admits everyone, or only user/password when a user is set.
-// (mochi's hooks/auth would pull yaml.v3 into go.mod.)
-type authHook struct {
-	mochi.HookBase
-	user, pass string
-}
-
-func (h *authHook) ID() string { return "hazardgw-auth" }
-
-func (h *authHook) Provides(b byte) bool {
-	return b == mochi.OnConnectAuthenticate || b == mochi.OnACLCheck
-}
-
-func (h *authHook) OnConnectAuthenticate(_ *mochi.Client, pk packets.Packet) bool {
-	return h.user == "" || (string(pk.Connect.Username) == h.user && string(pk.Connect.Password) == h.pass)
-}
-
-func (h *authHook) OnACLCheck(*mochi.Client, string, bool) bool { return true }
 
 // nullStore keeps nothing. paho re-sends the publishes of its store after
 // every automatic reconnect, even with a clean session, under new tokens:

@@ -187,7 +187,28 @@ func (pt *point) decode(pl *payload, arrived time.Time) (s drivers.Sample, reaso
 		return bad(reasonNotNumber)
 	}
 	s.Quality, s.Cause = drivers.Classify(s.Value, pt.lo, pt.hi)
+	if !plausible(s.Time, arrived) {
+		// SPEC §4: the receive time instead, and uncertain/time unless the
+		// range already made the sample worse.
+		s.Time = arrived
+		if s.Quality == drivers.Good {
+			s.Quality, s.Cause = drivers.Uncertain, drivers.CauseTime
+		}
+	}
 	return s, "", false
+}
+
+// Time window of a device's time stamp (SPEC §4).
+const maxAhead = 10 * time.Second
+
+var minTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// plausible reports whether a device time stamp t, received at arrived, is
+// within SPEC §4's window: not before 2000-01-01 and at most 10 s ahead.
+// Times are compared as time.Time, never as nanoseconds: year 9999 does
+// not overflow.
+func plausible(t, arrived time.Time) bool {
+	return !t.Before(minTime) && !t.After(arrived.Add(maxAhead))
 }
 
 // bareValue reads a payload that is a number or true/false (JSON or plain

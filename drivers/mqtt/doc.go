@@ -19,7 +19,9 @@
 //     (up/down channels and a generation per connection), IsOpen, Publish,
 //     Name; and Options.Wills, the last will of a connection (the uplink's
 //     offline status).
-//   - the embedded mochi-mqtt broker (url = "embedded").
+//   - the embedded mochi-mqtt broker (url = "embedded") and its access
+//     control (acl.go, SPEC §10): only the gateway's per-process identity
+//     publishes on the uplink and notify topics; others on point topics.
 //
 // # Concurrency
 //

@@ -2,10 +2,12 @@ package mqtt_test
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"hazardgw/configs"
 	"hazardgw/drivers"
@@ -17,12 +19,7 @@ import (
 // username/password; the gateway's own client and an outside client with
 // the credentials use it; a wrong password is refused.
 func TestEmbeddedBroker(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	cfg := &configs.Config{Site: configs.Site{ID: "S1"}, Store: configs.Store{Dir: t.TempDir()},
 		Brokers: []configs.Broker{{Name: "plant", URL: "embedded", Listen: addr, Username: "gw", Password: "s3cret"}}}
 	cfg.Devices = []configs.Device{mqttDevice(1, configs.Point{ID: "E", Topic: "e/v", Path: "v"})}
@@ -46,4 +43,79 @@ func TestEmbeddedBroker(t *testing.T) {
 		c.Close()
 		t.Fatal("embedded broker still listening after Run returned")
 	}
+}
+
+// TestEmbeddedBrokerACL is finding 5 of issue 13: a foreign client
+// published a retained PREFIX/status and a fake alarm on the gateway's own
+// topics. Now only the gateway publishes under the uplink prefix and on
+// notify topics; others only on point topics; refusals are counted.
+func TestEmbeddedBrokerACL(t *testing.T) {
+	addr := freeAddr(t)
+	cfg := &configs.Config{Site: configs.Site{ID: "S1"}, Store: configs.Store{Dir: t.TempDir()},
+		Brokers: []configs.Broker{{Name: "plant", URL: "embedded", Listen: addr}},
+		Uplink:  &configs.Uplink{Broker: "plant", Prefix: "hazard/S1"},
+		Notify:  []configs.Notify{{Name: "platform", Kind: "mqtt", Broker: "plant", Topic: "ops/alarms"}}}
+	cfg.Devices = []configs.Device{mqttDevice(1,
+		configs.Point{ID: "TK-101.LT", Topic: "plant/tank/TK-101", Path: "level"},
+		configs.Point{ID: "ANY", Topic: "plant/any/+", Path: "v"})}
+	reg := prometheus.NewRegistry()
+	g := startGW(t, cfg, mqtt.Options{Registerer: reg})
+	g.waitUp(t)
+	b := &mqtttest.Broker{URL: "tcp://" + addr, Addr: addr}
+	all := b.Subscribe(t, "#", 1)
+
+	intruder := b.Publisher(t)
+	forbidden := []string{"hazard/S1/status", "hazard/S1/alarms", "hazard/S1", "ops/alarms", "elsewhere/topic"}
+	for _, topic := range forbidden {
+		tok := intruder.Publish(topic, 0, true, `{"seq": 999999, "status": "offline"}`)
+		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %s: %v", topic, tok.Error())
+		}
+	}
+	pub(t, intruder, "plant/tank/TK-101", `{"level": 7}`)
+	pub(t, intruder, "plant/any/x", `{"v": 8}`)
+	own := g.conns.Conn("plant").Publish("hazard/S1/alarms", 1, false, []byte("own"))
+	if !own.WaitTimeout(10*time.Second) || own.Error() != nil {
+		t.Fatalf("the gateway's own publish: %v", own.Error())
+	}
+	g.sink.wait(t, "the point topic's value", has("TK-101.LT", 7, drivers.Good, 0))
+	msgs := all.Wait(t, 20*time.Second, func(m []mqtttest.Message) bool {
+		var point, mine bool
+		for _, x := range m {
+			point = point || x.Topic == "plant/any/x"
+			mine = mine || string(x.Payload) == "own"
+		}
+		return point && mine
+	})
+	for _, m := range msgs {
+		if strings.Contains(string(m.Payload), "999999") {
+			t.Errorf("a foreign publish on %s was delivered", m.Topic)
+		}
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == "hazardgw_mqtt_acl_refused_total" {
+			for _, m := range mf.GetMetric() {
+				got += m.GetCounter().GetValue()
+			}
+		}
+	}
+	if got != float64(len(forbidden)) {
+		t.Errorf("refused publishes counted %v, want %d", got, len(forbidden))
+	}
+}
+
+// freeAddr is a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

@@ -9,6 +9,7 @@ type metrics struct {
 	dropped      *prometheus.CounterVec // broker: queue overflow, oldest dropped
 	connLost     *prometheus.CounterVec // broker
 	connects     *prometheus.CounterVec // broker
+	aclRefused   *prometheus.CounterVec // broker: embedded broker, publish refused
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,9 +24,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Broker connections lost."}, []string{"broker"}),
 		connects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hazardgw_mqtt_connects_total",
 			Help: "Broker connections made (subscriptions made again each time)."}, []string{"broker"}),
+		aclRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hazardgw_mqtt_acl_refused_total",
+			Help: "Publishes the embedded broker refused (SPEC §10: a foreign client on a topic that is not a point's, or is the gateway's)."}, []string{"broker"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.messages, m.decodeErrors, m.dropped, m.connLost, m.connects} {
+		for _, c := range []prometheus.Collector{m.messages, m.decodeErrors, m.dropped, m.connLost, m.connects, m.aclRefused} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

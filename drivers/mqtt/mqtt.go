@@ -83,7 +83,7 @@ func New(cfg *configs.Config, opts Options) (*Conns, error) {
 		if x, ok := opts.Wills[b.Name]; ok {
 			w = &x
 		}
-		conn, err := newConn(b, w, opts.Now, opts.Log, m)
+		conn, err := newConn(b, aclFor(cfg, b.Name), w, opts.Now, opts.Log, m)
 		if err != nil {
 			errs = append(errs, err)
 			continue

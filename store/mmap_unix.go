@@ -1,0 +1,13 @@
+//go:build unix
+
+package store
+
+import "syscall"
+
+// mapAnon maps n bytes of anonymous memory outside the Go heap (the GC does
+// not scan it; it is released with unmapAnon).
+func mapAnon(n int) ([]byte, error) {
+	return syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+}
+
+func unmapAnon(m []byte) { _ = syscall.Munmap(m) }
