@@ -51,6 +51,9 @@ type Deps struct {
 	Devices func() []drivers.Health // for /api/health; nil: none
 	Store   func() StoreHealth      // for /api/health; nil: influxdb "off"
 	History HistoryFunc             // for /api/history; nil: 404
+	// Linkages serves /api/linkages, run/release and the linkage frame;
+	// nil: no linkages.
+	Linkages Linkages
 	// Records is the durable log of operator actions and disposal
 	// records (/api/records, .../dispose); nil: actions are not recorded
 	// and dispose answers 503.
@@ -195,6 +198,7 @@ type Server struct {
 	metrics  *metrics
 	reg      *prometheus.Registry
 	hub      *hub
+	links    *linkPump
 	mux      http.Handler // the routes behind harden
 
 	goMu    sync.Mutex
@@ -270,6 +274,10 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	}
 	s.hosts = hostSet(cfg.Console.Listen, cfg.Console.Hosts)
 	s.hub = newHub(s)
+	s.links = newLinkPump()
+	if deps.Linkages != nil {
+		deps.Linkages.Watch(s.links.push)
+	}
 	s.routes()
 	return s, nil
 }
@@ -317,6 +325,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hubDone := make(chan struct{})
 	hctx, stopHub := context.WithCancel(context.Background())
 	go func() { defer close(hubDone); s.hub.run(hctx) }()
+	linksDone := make(chan struct{})
+	go func() { defer close(linksDone); s.links.run(hctx, s.hub) }()
 	// Serve HTTP only once the hub holds the engine's alarm table: a
 	// request that reaches the port earlier waits in the listen backlog
 	// instead of getting 503 from a console that is starting.
@@ -345,6 +355,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cancel()
 	stopHub() // the hub sends every websocket a close frame
 	<-hubDone
+	<-linksDone
 	s.goMu.Lock()
 	s.closing = true
 	s.goMu.Unlock()
@@ -374,6 +385,8 @@ func (s *Server) routes() {
 	mux.Handle("GET /api/presentation", s.auth(s.apiPresentation))
 	mux.Handle("POST /api/points/{id}/{op}", s.auth(s.apiPointCommand))
 	mux.Handle("POST /api/reload", s.auth(s.apiReload))
+	mux.Handle("GET /api/linkages", s.auth(s.apiLinkages))
+	mux.Handle("POST /api/linkages/{id}/{op}", s.auth(s.apiLinkageCommand))
 	mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		s.metricsHandler().ServeHTTP(w, r)
 	}))
