@@ -77,6 +77,7 @@ type item struct {
 
 type request struct {
 	c     Command
+	cfg   *configs.Config // non-nil: a reload (Reload) instead of c
 	reply chan reply
 }
 
@@ -168,7 +169,20 @@ func (e *Engine) CloseInput() { e.closed.Do(func() { close(e.closing) }) }
 // error wrapping ErrUnknown, ErrRefused or ErrInvalid. The event is
 // journaled before Do returns.
 func (e *Engine) Do(ctx context.Context, c Command) (Event, error) {
-	r := &request{c: c, reply: make(chan reply, 1)}
+	return e.do(ctx, &request{c: c, reply: make(chan reply, 1)})
+}
+
+// Reload makes the engine continue with cfg, a config that passed
+// configs validation (SPEC §12, Machine.Reload): alarms that still exist
+// keep their state, seq continues, changed limits apply from the next
+// sample, removed alarms end with a last event (journaled and emitted
+// before Reload returns). On error nothing changed.
+func (e *Engine) Reload(ctx context.Context, cfg *configs.Config) error {
+	_, err := e.do(ctx, &request{cfg: cfg, reply: make(chan reply, 1)})
+	return err
+}
+
+func (e *Engine) do(ctx context.Context, r *request) (Event, error) {
 	select {
 	case e.in <- item{cmd: r}:
 	case <-ctx.Done():
@@ -294,7 +308,15 @@ func (e *Engine) step(group []item, marks []int) {
 	replies := e.replies[:0]
 	nsamples := 0
 	for _, it := range group {
-		if it.cmd != nil {
+		if it.cmd != nil && it.cmd.cfg != nil {
+			var err error
+			if m, rerr := e.m.Reload(it.cmd.cfg, e.current, now); rerr != nil {
+				err = fmt.Errorf("alarms: reload: %w", rerr)
+			} else {
+				e.m = m
+			}
+			replies = append(replies, reply{err: err})
+		} else if it.cmd != nil {
 			ev, err := e.m.Command(now, it.cmd.c)
 			replies = append(replies, reply{ev, err})
 		} else {
@@ -335,6 +357,7 @@ func (e *Engine) step(group []item, marks []int) {
 			// The disk failed. The alarms are still shown: hiding a
 			// safety alarm is worse than an incomplete journal.
 			e.jerr = err.Error()
+			e.met.journalErrs.Inc()
 			e.log.Error("alarm journal write failed; events shown but not durable", "err", err)
 		} else {
 			e.jerr = ""
@@ -382,6 +405,9 @@ type metrics struct {
 	fsync   prometheus.Histogram
 	active  prometheus.Gauge
 	flood   prometheus.Gauge
+	// journalErrs counts failed journal commits (events shown but not
+	// durable); alerted on in docs/monitoring/alerts.yml.
+	journalErrs prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -398,9 +424,11 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "hazardgw_alarms_not_normal", Help: "Alarms in a state other than normal."}),
 		flood: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hazardgw_alarm_flood", Help: "1 while the site is in an alarm flood."}),
+		journalErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_alarm_journal_errors_total", Help: "Journal commits that failed: events shown but not durable."}),
 	}
 	if r != nil {
-		r.MustRegister(m.samples, m.events, m.fsync, m.active, m.flood)
+		r.MustRegister(m.samples, m.events, m.fsync, m.active, m.flood, m.journalErrs)
 	}
 	return m
 }

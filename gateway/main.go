@@ -45,15 +45,9 @@ FILE defaults to gateway.toml.
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	// SIGHUP must not kill a running gateway (it did: exit 129). Reload
-	// (SPEC §12) is not built yet: say so and keep running.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	go func() {
-		for range hup {
-			fmt.Fprintln(os.Stderr, "gateway: SIGHUP: config reload is not implemented yet; restart the service to apply a changed config")
-		}
-	}()
+	// SIGHUP must not kill the process (it did: exit 129): `run` reloads
+	// its config on it (SPEC §12, reload.go); the other commands ignore it.
+	signal.Ignore(syscall.SIGHUP)
 	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
