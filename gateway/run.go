@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"os/signal"
@@ -114,6 +115,10 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Retention by journal_keep keeps what the slowest durable consumer
+	// (the store's outbox mark, the uplink and notify cursors) has not
+	// taken yet.
+	journal.SetConsumed(consumedBy(st.EventsMark, outs.Consumed))
 	// Linkage outputs (SPEC §11) write through the modbus buses and raise
 	// ID:linkage through the engine.
 	links, err := alarms.NewLinkages(cfg, cfg.Store.Dir, bus.WriteRegister, engine.Do,
@@ -324,4 +329,18 @@ func unwrapOp(err error) error {
 		return oe.Err
 	}
 	return err
+}
+
+// consumedBy returns the seq every consumer has durably taken: the lowest
+// of the marks that apply (ok), all of them when none does.
+func consumedBy(marks ...func() (uint64, bool)) func() uint64 {
+	return func() uint64 {
+		low := uint64(math.MaxUint64)
+		for _, m := range marks {
+			if seq, ok := m(); ok && seq < low {
+				low = seq
+			}
+		}
+		return low
+	}
 }

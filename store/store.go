@@ -571,6 +571,22 @@ func (s *Store) mark() {
 	s.markedSeq = s.lastSeq
 }
 
+// EventsMark returns the seq of the last alarm event durably in the outbox
+// (the events.mark file), for the journal's retention (SetConsumed); ok is
+// false when the store takes no events from the journal (no InfluxDB). It
+// reads the file, so any goroutine may call it; missing or unreadable: 0.
+func (s *Store) EventsMark() (seq uint64, ok bool) {
+	if s.db == nil || s.opts.Journal == nil {
+		return 0, false
+	}
+	b, err := os.ReadFile(s.markFile())
+	if err != nil {
+		return 0, true
+	}
+	seq, _ = strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return seq, true
+}
+
 func (s *Store) writeMark(seq uint64) error {
 	tmp := s.markFile() + ".tmp"
 	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(seq, 10)+"\n"), 0o644); err != nil {

@@ -157,6 +157,27 @@ func (s *Set) Outputs() []alarms.Output {
 	return out
 }
 
+// Consumed returns the lowest durable cursor of the uplink and the notify
+// targets: every event up to it was acknowledged by every target (the
+// journal's retention keeps what is after it, alarms.Journal.SetConsumed).
+// ok is false when there is no target. Before Run has read a target's
+// cursor file, that target counts as 0. Any goroutine may call it.
+func (s *Set) Consumed() (seq uint64, ok bool) {
+	var pubs []*publisher
+	if s.uplink != nil {
+		pubs = append(pubs, &s.uplink.publisher)
+	}
+	for _, n := range s.notify {
+		pubs = append(pubs, &n.publisher)
+	}
+	for i, p := range pubs {
+		if c := p.durable.Load(); i == 0 || c < seq {
+			seq = c
+		}
+	}
+	return seq, len(pubs) > 0
+}
+
 // FlushTimeout bounds the final publishing of pending alarm events and the
 // offline status at shutdown.
 const FlushTimeout = 3 * time.Second

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -41,7 +42,8 @@ type publisher struct {
 	src        Events
 	cursorPath string
 	cursor     uint64
-	startSeq   uint64 // cursor when no cursor file exists yet
+	durable    *atomic.Uint64 // the cursor as last read from or written to its file (any goroutine)
+	startSeq   uint64         // cursor when no cursor file exists yet
 	wake       chan struct{}
 	backoff    drivers.Backoff // after an interrupted publish
 	log        *slog.Logger
@@ -62,7 +64,7 @@ type publisher struct {
 
 func newPublisher(target string, conn *mqtt.Conn, topic string, qos byte, cursorPath string, opts *Options, startSeq uint64, m *metrics) publisher {
 	return publisher{target: target, conn: conn, topic: topic, qos: qos, src: opts.Events,
-		cursorPath: cursorPath, startSeq: startSeq, wake: make(chan struct{}, 1),
+		cursorPath: cursorPath, startSeq: startSeq, wake: make(chan struct{}, 1), durable: new(atomic.Uint64),
 		backoff: drivers.Backoff{Min: time.Second, Max: 5 * time.Second},
 		log:     opts.Log.With("broker", conn.Name()), m: m}
 }
@@ -108,6 +110,7 @@ func (p *publisher) loadCursor() error {
 	b, err := os.ReadFile(p.cursorPath)
 	if errors.Is(err, os.ErrNotExist) {
 		p.cursor = p.startSeq
+		p.durable.Store(p.cursor)
 		return nil
 	}
 	if err != nil {
@@ -118,6 +121,7 @@ func (p *publisher) loadCursor() error {
 		return fmt.Errorf("mqtt %s: cursor %s: %w", p.target, p.cursorPath, err)
 	}
 	p.cursor = v
+	p.durable.Store(v)
 	p.m.cursor.WithLabelValues(p.target).Set(float64(v))
 	return nil
 }
@@ -142,7 +146,11 @@ func (p *publisher) saveCursor() error {
 	if err != nil {
 		return err
 	}
-	return os.Rename(tmp, p.cursorPath)
+	if err := os.Rename(tmp, p.cursorPath); err != nil {
+		return err
+	}
+	p.durable.Store(p.cursor)
+	return nil
 }
 
 // run publishes until ctx ends. It returns an error only when the cursor
