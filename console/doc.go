@@ -13,7 +13,7 @@
 //     alarm seq.
 //   - the page (web/, go:embed): plain HTML, CSS and JS, no build step.
 //   - Records: the durable log of operator actions and disposal records
-//     (records.go; the alarm journal's framing and fsync), served by
+//     (records.go; a store/wal log: a damaged record loses only itself), served by
 //     /api/records; the gateway opens it and passes it in Deps.
 //   - history.go and report.go: /api/events filters and CSV, dispose,
 //     records, and the /api/report statistics, all read from the journal

@@ -1,13 +1,10 @@
 package console
 
 import (
-	"bufio"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"hazardgw/store/wal"
 )
 
 // Record is one operator action or disposal record (处置记录) of
@@ -50,19 +49,20 @@ const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 // Records is the durable log of operator actions and disposal records,
 // kept apart from the alarm journal because a record is not an alarm
 // event (it takes no alarm seq; SPEC §5 wants alarm seqs consecutive). It
-// uses the journal's layout and durability (alarms/journal.go):
+// is a store/wal log like the journal:
 //
 //	00000000000000000001.rec   segment files, named by their first record number
 //
-// each a sequence of
-//
-//	len uint32 LE | crc uint32 LE (CRC-32C of n and payload) | n uint64 LE | payload (JSON Record)
+// each a wal segment header, then wal records (seq: the record number,
+// payload: the JSON Record). Segments written before the header existed
+// (the same records without it) are read as they are.
 //
 // Append writes one record with one write and one fsync before it returns;
-// a new segment's directory entry is fsynced. A record whose header or CRC
-// does not check (a torn write at a power cut) ends its segment, and the
-// file is cut there when it is opened: a crash loses at most the record
-// being written, which was never acknowledged to the operator.
+// a new segment's directory entry is fsynced. When opened, every record is
+// checked: a record whose frame or CRC does not check loses only itself
+// (the reader resyncs to the next valid record; an ERROR line, Damage),
+// and a torn tail (a record being written at a power cut, never
+// acknowledged to the operator) is cut.
 //
 // Records are few (operator actions): every record is also kept in memory
 // for queries. Segments older than Keep are deleted at rotation.
@@ -72,17 +72,19 @@ type Records struct {
 	dir  string
 	opts RecordsOptions
 
-	mu   sync.Mutex
-	all  []Record // oldest first
-	segs []recSeg
-	f    *os.File // the segment being written
-	size int64
-	next uint64 // number of the next record
+	mu     sync.Mutex
+	all    []Record // oldest first
+	segs   []recSeg
+	f      *os.File // the segment being written
+	size   int64
+	next   uint64 // number of the next record
+	damage RecordsDamage
 }
 
 type recSeg struct {
 	first uint64
 	path  string
+	n     int       // records of it in all
 	last  time.Time // time of its newest record
 }
 
@@ -92,15 +94,20 @@ type RecordsOptions struct {
 	SegmentBytes int64         // rotate after this many bytes (default 4 MiB)
 	Keep         time.Duration // delete whole segments older than this (default 400 days)
 	NoSync       bool          // tests only: no fsync
+	Log          *slog.Logger  // an ERROR line per damage found (default: discard)
+}
+
+// RecordsDamage is what OpenRecords found damaged (torn tails are not
+// damage: they were never acknowledged).
+type RecordsDamage struct {
+	Records int   // records lost (gaps in the record numbers around damage)
+	Bytes   int64 // bytes skipped
 }
 
 const (
-	recHeader    = 16
 	recSuffix    = ".rec"
 	maxRecordLen = 64 << 10
 )
-
-var recCRC = crc32.MakeTable(crc32.Castagnoli)
 
 // OpenRecords opens (or makes) the records log in dir and reads it.
 func OpenRecords(dir string, opts RecordsOptions) (*Records, error) {
@@ -109,6 +116,9 @@ func OpenRecords(dir string, opts RecordsOptions) (*Records, error) {
 	}
 	if opts.Keep <= 0 {
 		opts.Keep = 400 * 24 * time.Hour
+	}
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("records: %w", err)
@@ -124,23 +134,30 @@ func OpenRecords(dir string, opts RecordsOptions) (*Records, error) {
 		if err != nil {
 			continue // not ours
 		}
-		recs, size, err := readSegment(p, !opts.NoSync)
+		recs, size, next, err := r.readSegment(p, first)
 		if err != nil {
 			return nil, err
 		}
-		seg := recSeg{first: first, path: p}
+		seg := recSeg{first: first, path: p, n: len(recs)}
 		if len(recs) > 0 {
 			seg.last = recs[len(recs)-1].Time
 		}
 		r.segs = append(r.segs, seg)
 		r.all = append(r.all, recs...)
-		r.next = first + uint64(len(recs))
+		r.next = max(r.next, next)
 		if i == len(names)-1 {
 			f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o644)
 			if err != nil {
 				return nil, fmt.Errorf("records: %w", err)
 			}
 			r.f, r.size = f, size
+			if size == 0 {
+				// Empty, or a header cut short: start it again.
+				if err := r.writeHeader(); err != nil {
+					f.Close()
+					return nil, err
+				}
+			}
 		}
 	}
 	if r.f == nil {
@@ -151,53 +168,81 @@ func OpenRecords(dir string, opts RecordsOptions) (*Records, error) {
 	return r, nil
 }
 
-// readSegment reads the checked records of one segment and cuts a torn
-// tail (durably unless !sync).
-func readSegment(path string, sync bool) ([]Record, int64, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0o644)
+// Damage reports what OpenRecords found damaged.
+func (r *Records) Damage() RecordsDamage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.damage
+}
+
+// readSegment reads the valid records of one segment (skipping damage,
+// reported), cuts a torn tail (durably unless NoSync), and returns the
+// records, the size kept and the number after its last valid record.
+func (r *Records) readSegment(path string, first uint64) ([]Record, int64, uint64, error) {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, 0, fmt.Errorf("records: %w", err)
+		return nil, 0, 0, fmt.Errorf("records: %w", err)
 	}
-	defer f.Close()
-	br := bufio.NewReader(f)
 	var (
-		out []Record
-		off int64
-		hdr [recHeader]byte
+		out  []Record
+		next = first
+		lost int
 	)
-	for {
-		if _, err := io.ReadFull(br, hdr[:]); err != nil {
-			break
-		}
-		n := binary.LittleEndian.Uint32(hdr[0:])
-		if n > maxRecordLen {
-			break
-		}
-		payload := make([]byte, n)
-		if _, err := io.ReadFull(br, payload); err != nil {
-			break
-		}
-		if crc32.Update(crc32.Checksum(hdr[8:], recCRC), recCRC, payload) != binary.LittleEndian.Uint32(hdr[4:]) {
-			break
-		}
+	sc := wal.Scan(b, first, func(off int64, seq uint64, payload []byte) {
 		var rec Record
 		if err := json.Unmarshal(payload, &rec); err != nil {
-			break
+			// Checked by its CRC, yet not a record: written wrong, lost.
+			r.opts.Log.Error("operator record unreadable", "file", path, "offset", off, "record", seq, "err", err)
+			lost++
+			next = seq + 1
+			return
 		}
+		lost += int(seq - next)
+		next = seq + 1
 		out = append(out, rec)
-		off += recHeader + int64(n)
+	})
+	for _, d := range sc.Damaged {
+		r.opts.Log.Error("operator records damaged: skipped to the next valid record", "file", path, "offset", d.Off, "bytes", d.Len)
+		r.damage.Bytes += d.Len
 	}
-	if st, err := f.Stat(); err == nil && st.Size() != off {
-		if err := f.Truncate(off); err != nil {
-			return nil, 0, fmt.Errorf("records: cut torn tail of %s: %w", path, err)
+	if len(sc.Damaged) > 0 || lost > 0 {
+		r.damage.Records += lost
+	}
+	if sc.BadHeader {
+		r.opts.Log.Error("operator records: segment header damaged; records read all the same", "file", path)
+	}
+	end := sc.End
+	if sc.Version == wal.Version && end < wal.HeaderSize {
+		end = 0 // a header cut short: rewritten by OpenRecords
+	}
+	if int64(len(b)) != end {
+		r.opts.Log.Warn("operator records: torn tail cut (a record being written when the gateway stopped)", "file", path, "offset", end, "bytes", int64(len(b))-end)
+		f, err := os.OpenFile(path, os.O_RDWR, 0o644)
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("records: %w", err)
 		}
-		if sync {
-			if err := f.Sync(); err != nil {
-				return nil, 0, fmt.Errorf("records: %w", err)
-			}
+		err = f.Truncate(end)
+		if err == nil && !r.opts.NoSync {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("records: cut torn tail of %s: %w", path, err)
 		}
 	}
-	return out, off, nil
+	return out, end, next, nil
+}
+
+// writeHeader starts the (empty) segment being written with a wal header.
+func (r *Records) writeHeader() error {
+	if _, err := r.f.Write(wal.AppendHeader(nil)); err != nil {
+		_ = r.f.Truncate(0)
+		return fmt.Errorf("records: segment header: %w", err)
+	}
+	r.size = wal.HeaderSize
+	return nil
 }
 
 func (r *Records) newSegment() error {
@@ -217,7 +262,7 @@ func (r *Records) newSegment() error {
 	}
 	r.f, r.size = f, 0
 	r.segs = append(r.segs, recSeg{first: r.next, path: p})
-	return nil
+	return r.writeHeader() // synced with the first record
 }
 
 func syncDir(dir string) error {
@@ -255,11 +300,7 @@ func (r *Records) Append(rec Record) error {
 		}
 		r.retain(rec.Time)
 	}
-	b := make([]byte, recHeader, recHeader+len(p))
-	b = append(b, p...)
-	binary.LittleEndian.PutUint32(b[0:], uint32(len(p)))
-	binary.LittleEndian.PutUint64(b[8:], r.next)
-	binary.LittleEndian.PutUint32(b[4:], crc32.Update(crc32.Checksum(b[8:16], recCRC), recCRC, p))
+	b := wal.AppendRecord(make([]byte, 0, wal.RecordHeader+len(p)), r.next, p)
 	if _, err := r.f.Write(b); err != nil {
 		_ = r.f.Truncate(r.size) // so the next record lines up
 		return fmt.Errorf("records: write: %w", err)
@@ -273,26 +314,23 @@ func (r *Records) Append(rec Record) error {
 	r.next++
 	r.all = append(r.all, rec)
 	r.segs[len(r.segs)-1].last = rec.Time
+	r.segs[len(r.segs)-1].n++
 	return nil
 }
 
 // retain deletes whole segments (never the one being written) whose newest
 // record is older than Keep. Called with mu held.
 func (r *Records) retain(now time.Time) {
-	drop := 0
+	drop, n := 0, 0
 	for drop < len(r.segs)-1 && now.Sub(r.segs[drop].last) > r.opts.Keep {
 		if err := os.Remove(r.segs[drop].path); err != nil {
 			break
 		}
+		n += r.segs[drop].n
 		drop++
 	}
-	if drop == 0 {
-		return
-	}
-	keepFrom := r.segs[drop].first
-	first := r.segs[0].first
 	r.segs = r.segs[drop:]
-	r.all = r.all[keepFrom-first:]
+	r.all = r.all[n:]
 }
 
 // Between returns the records with from <= time < to, oldest first (a zero

@@ -89,7 +89,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		return fmt.Errorf("alarm journal in %s: %w", cfg.Store.Dir, err)
 	}
 	defer journal.Close()
-	records, err := console.OpenRecords(filepath.Join(cfg.Store.Dir, "records"), console.RecordsOptions{})
+	records, err := console.OpenRecords(filepath.Join(cfg.Store.Dir, "records"), console.RecordsOptions{Log: log.With("component", "records")})
 	if err != nil {
 		return fmt.Errorf("operator records in %s: %w", cfg.Store.Dir, err)
 	}
