@@ -14,12 +14,15 @@
 //   - Notify (alarms.Output): the events whose notify names the target, at
 //     its qos, on its topic.
 //   - the publisher both share: it reads the alarm journal after a durable
-//     cursor file (store.dir/mqtt/*.cursor), publishes each event after the
+//     cursor file (store.dir/mqtt/*.cursor, a store/wal Mark written in
+//     place; a damaged one falls back without skipping an event for the
+//     uplink), publishes each event after the
 //     previous one was acknowledged and retries with drivers.Backoff, so no
 //     event is dropped and none is sent twice in one receiver session.
 //
 // They publish on the broker connections of drivers/mqtt (mqtt.Conn:
-// State, IsOpen, Publish); this package owns no connection.
+// State, IsOpen, Publish); this package owns no connection. Set.Consumed
+// is the lowest acknowledged cursor, for the journal's retention.
 //
 // # Concurrency
 //

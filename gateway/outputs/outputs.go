@@ -116,6 +116,7 @@ func New(cfg *configs.Config, conns Conns, opts Options) (*Set, error) {
 		u.publisher = newPublisher("uplink", c, up.Prefix+"/alarms", 1,
 			filepath.Join(dir, "uplink-"+fileName(up.Broker)+".cursor"), &opts, startSeq, m)
 		u.onSession = u.online
+		u.resendOnDamage = true
 		s.uplink = u
 	}
 	for _, n := range notifies {
@@ -185,7 +186,8 @@ const FlushTimeout = 3 * time.Second
 // Run publishes until ctx ends, then, bounded by FlushTimeout, publishes
 // the alarm events the engine emitted while draining and the uplink's last
 // samples and retained offline status. It returns an error only when a
-// cursor file cannot be read (and then stops the other targets too).
+// cursor file cannot be read or made (an I/O error; a damaged one falls
+// back, see loadCursor) and then stops the other targets too.
 //
 // Cancel ctx after the engine has drained, and end the connections
 // (mqtt.Conns.Run) only after Run has returned.
@@ -228,6 +230,7 @@ func (s *Set) Run(ctx context.Context) error {
 		if len(errs) == 0 {
 			p.flush(fctx)
 		}
+		p.closeCursor()
 	}
 	if s.uplink != nil {
 		s.uplink.flushSamples()

@@ -18,6 +18,7 @@ import (
 	"hazardgw/alarms"
 	"hazardgw/drivers"
 	"hazardgw/drivers/mqtt"
+	"hazardgw/store/wal"
 )
 
 // Events is the alarm journal as the uplink and notify targets read it
@@ -44,10 +45,14 @@ type publisher struct {
 	cursor     uint64
 	durable    *atomic.Uint64 // the cursor as last read from or written to its file (any goroutine)
 	startSeq   uint64         // cursor when no cursor file exists yet
-	wake       chan struct{}
-	backoff    drivers.Backoff // after an interrupted publish
-	log        *slog.Logger
-	m          *metrics
+	mark       *wal.Mark      // the cursor file (run and flush only)
+	// resendOnDamage: a damaged cursor file resends the whole journal
+	// (the uplink) instead of starting at startSeq (notify).
+	resendOnDamage bool
+	wake           chan struct{}
+	backoff        drivers.Backoff // after an interrupted publish
+	log            *slog.Logger
+	m              *metrics
 
 	// onSession runs once per connection before events are published
 	// (the uplink's online status).
@@ -106,19 +111,59 @@ func (p *publisher) Event(alarms.Event) {
 	}
 }
 
+// loadCursor opens the cursor file, a wal.Mark (written in place, so a
+// full disk does not stop it). A missing file starts at startSeq; a file
+// of the old format (the seq as text) is taken over. A damaged file (both
+// slots fail their CRC) is reported (ERROR) and falls back to a cursor
+// that skips nothing the target must have: the uplink resends from the
+// start of the journal (the platform sees repeated seqs, never a gap); a
+// notify target, whose messages go to people, starts from startSeq (the
+// events from now on) rather than resend the history. Only an I/O error
+// is returned.
 func (p *publisher) loadCursor() error {
-	b, err := os.ReadFile(p.cursorPath)
-	if errors.Is(err, os.ErrNotExist) {
-		p.cursor = p.startSeq
-		p.durable.Store(p.cursor)
-		return nil
-	}
-	if err != nil {
+	dir := filepath.Dir(p.cursorPath)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("mqtt %s: cursor: %w", p.target, err)
 	}
-	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return fmt.Errorf("mqtt %s: cursor %s: %w", p.target, p.cursorPath, err)
+	b, err := os.ReadFile(p.cursorPath)
+	fresh := errors.Is(err, os.ErrNotExist)
+	if err != nil && !fresh {
+		return fmt.Errorf("mqtt %s: cursor: %w", p.target, err)
+	}
+	legacy, lerr := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if !fresh && lerr == nil && len(b) < 32 {
+		// The old text cursor: replaced by a mark holding the same seq.
+		if err := os.Remove(p.cursorPath); err != nil {
+			return fmt.Errorf("mqtt %s: cursor: %w", p.target, err)
+		}
+		fresh = true
+	}
+	m, err := wal.OpenMark(p.cursorPath)
+	if err != nil && !errors.Is(err, wal.ErrMarkDamaged) {
+		return fmt.Errorf("mqtt %s: cursor: %w", p.target, err)
+	}
+	p.mark = m
+	v, ok := m.Value()
+	switch {
+	case err != nil:
+		v = p.startSeq
+		if p.resendOnDamage {
+			v = 0
+		}
+		p.log.Error("mqtt cursor file damaged; falling back", "target", p.target, "file", p.cursorPath,
+			"resend_after", v, "err", err)
+	case fresh && lerr == nil && len(b) > 0:
+		v = legacy
+	case !ok:
+		v = p.startSeq
+	}
+	if !ok || err != nil {
+		if err := m.Store(v, true); err != nil {
+			return fmt.Errorf("mqtt %s: cursor: %w", p.target, err)
+		}
+		if err := syncDir(dir); err != nil {
+			return fmt.Errorf("mqtt %s: cursor: %w", p.target, err)
+		}
 	}
 	p.cursor = v
 	p.durable.Store(v)
@@ -126,31 +171,33 @@ func (p *publisher) loadCursor() error {
 	return nil
 }
 
-// saveCursor writes the cursor durably (temp file, fsync, rename).
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// saveCursor writes the cursor durably (in place, fsync).
 func (p *publisher) saveCursor() error {
-	if err := os.MkdirAll(filepath.Dir(p.cursorPath), 0o755); err != nil {
-		return err
+	if p.mark == nil {
+		return errors.New("cursor file not open")
 	}
-	tmp := p.cursorPath + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(strconv.FormatUint(p.cursor, 10) + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, p.cursorPath); err != nil {
+	if err := p.mark.Store(p.cursor, true); err != nil {
 		return err
 	}
 	p.durable.Store(p.cursor)
 	return nil
+}
+
+// closeCursor closes the cursor file (after the final flush).
+func (p *publisher) closeCursor() {
+	if p.mark != nil {
+		p.mark.Close()
+		p.mark = nil
+	}
 }
 
 // run publishes until ctx ends. It returns an error only when the cursor
