@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,20 +17,6 @@ import (
 	"hazardgw/drivers/mqtt/mqtttest"
 	"hazardgw/gateway/outputs"
 )
-
-// lockedBuffer is a log destination read after the outputs stopped.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // TestCursorFileDamage: the cursor file damaged between two runs (a byte
 // flipped in either slot, both slots garbage, cut short) never makes a
@@ -106,7 +91,7 @@ func TestCursorFileDamage(t *testing.T) {
 			for range 3 {
 				j.add("ops")
 			}
-			var logged lockedBuffer
+			var logged bytes.Buffer // read after g2 stopped (slog serializes writes)
 			sj := j
 			g2 := startGW(t, cfg, outputs.Options{Events: sj, Log: slog.New(slog.NewTextHandler(&logged, nil))})
 			g2.waitUp(t)
