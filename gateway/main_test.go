@@ -148,6 +148,20 @@ func (p *proc) output() string {
 	return p.stderr.String()
 }
 
+// logged reports whether the output holds want, waiting up to within for
+// it (the output arrives through a pipe, after the HTTP answer that caused
+// it may have).
+func (p *proc) logged(want string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for !strings.Contains(p.output(), want) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 // stop sends sig and waits for the exit code.
 func (p *proc) stop(t testing.TB, sig os.Signal) int {
 	t.Helper()

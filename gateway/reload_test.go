@@ -130,7 +130,7 @@ func TestReload(t *testing.T) {
 			t.Errorf("GC-2 after reload: %+v, want up with last_ok (polling without a gap)", d)
 		}
 	}
-	if !strings.Contains(p.output(), "kept=1") {
+	if !p.logged("kept=1", 5*time.Second) {
 		t.Errorf("the modbus driver did not keep GC-2's bus running; log:\n%s", p.output())
 	}
 
@@ -199,11 +199,11 @@ func TestReload(t *testing.T) {
 	}
 	for _, e := range ans.Errors {
 		// The text log quotes a message holding quotes.
-		if !strings.Contains(p.output(), strconv.Quote("reload: "+e)) {
+		if !p.logged(strconv.Quote("reload: "+e), 5*time.Second) {
 			t.Errorf("error %q not logged", e)
 		}
 	}
-	if !strings.Contains(p.output(), "reload refused") {
+	if !p.logged("reload refused", 5*time.Second) {
 		t.Errorf("log does not say the reload was refused:\n%s", p.output())
 	}
 	if s := currentSeq(t, base); s != seqBefore {
