@@ -38,6 +38,10 @@ type Health struct {
 	Active     int    `json:"active"`  // alarms not normal
 	Unacked    int    `json:"unacked"` // unack or rtn_unack
 	JournalErr string `json:"journal_error,omitempty"`
+	// JournalDamage summarizes damage found in the journal since it was
+	// opened (records lost, snapshot or seq mark unreadable): raises
+	// _GW.JOURNAL until the gateway restarts.
+	JournalDamage string `json:"journal_damage,omitempty"`
 }
 
 // Engine runs the Machine in one goroutine (Run), journals every event
@@ -108,7 +112,9 @@ func New(cfg *configs.Config, j *Journal, opts Options) (*Engine, error) {
 	if err := j.Replay(func(ev Event) { m.Restore(ev, t); last[ev.ID] = ev }); err != nil {
 		return nil, fmt.Errorf("alarms: restore: %w", err)
 	}
-	m.seq = max(m.seq, j.Last())
+	// Floor, not the last record: a seq shown before a crash, a damaged
+	// segment or a full disk is never given to another event.
+	m.seq = max(m.seq, j.Floor())
 	if opts.Queue <= 0 {
 		opts.Queue = 256
 	}
@@ -121,6 +127,12 @@ func New(cfg *configs.Config, j *Journal, opts Options) (*Engine, error) {
 		current: map[string]Event{},
 	}
 	j.observe = func(d time.Duration) { e.met.fsync.Observe(d.Seconds()) }
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "hazardgw_alarm_journal_damaged_records_total",
+			Help: "Journal records lost to damage (skipped at open or read) since the gateway started.",
+		}, func() float64 { return float64(j.Damage().Records) }))
+	}
 	for _, ev := range m.Current(t) {
 		if l, ok := last[ev.ID]; ok && l.State == ev.State {
 			ev = l
@@ -221,7 +233,8 @@ func (e *Engine) Flood() bool { return e.flood.Load() }
 func (e *Engine) Health() Health {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	h := Health{Seq: e.seq.Load(), Flood: e.flood.Load(), Active: len(e.current), JournalErr: e.jerr}
+	h := Health{Seq: e.seq.Load(), Flood: e.flood.Load(), Active: len(e.current), JournalErr: e.jerr,
+		JournalDamage: e.j.Damage().String()}
 	for _, ev := range e.current {
 		if ev.State == Unack || ev.State == RtnUnack {
 			h.Unacked++

@@ -46,7 +46,7 @@ func TestRestoreEscalationAfterUnshelve(t *testing.T) {
 func TestEngineSnapshotKeepsLastEvents(t *testing.T) {
 	dir := t.TempDir()
 	cfg := parseScenarioConfig(t, engineConfig)
-	opts := JournalOptions{SegmentBytes: 1, NoSync: true} // every batch rotates and snapshots
+	opts := JournalOptions{SegmentBytes: 1, NoSync: true, SeqBlock: 1} // every batch rotates and snapshots; the exact seq after kill -9
 	j, err := OpenJournal(dir, opts)
 	if err != nil {
 		t.Fatal(err)

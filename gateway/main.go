@@ -35,6 +35,10 @@ const usage = `usage:
                                     registers or payload (no alarms, store or console)
   gateway simulate [-config FILE] [-scenario FILE -against ws://HOST:PORT/ws [-token T]]
                                     run the simulated plant (and optionally a scenario)
+  gateway journal  [-config FILE] [-after SEQ] [-verify]
+                                    print the alarm journal's events after SEQ as JSON
+                                    lines (read-only) and report damage on stderr;
+                                    -verify: exit 1 when the journal is damaged
   gateway version                   print the version
 FILE defaults to gateway.toml.
 `
@@ -56,6 +60,9 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cmd, args := args[0], args[1:]
+	if cmd == "journal" {
+		return journalCmd(args, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("gateway "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "gateway.toml", "config file")

@@ -83,7 +83,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	build.register(reg)
 
-	journal, err := alarms.OpenJournal(filepath.Join(cfg.Store.Dir, "journal"), alarms.JournalOptions{})
+	journal, err := alarms.OpenJournal(filepath.Join(cfg.Store.Dir, "journal"), journalOptions(cfg, log))
 	if err != nil {
 		return fmt.Errorf("alarm journal in %s: %w", cfg.Store.Dir, err)
 	}
@@ -143,7 +143,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 			h := st.Health()
 			return console.StoreHealth{InfluxDB: h.InfluxDB, OutboxBytes: h.OutboxBytes,
 				OutboxSamples: h.OutboxSamples,
-				Down:          h.Condition() != "" || engine.Health().JournalErr != ""}
+				Down:          h.Condition() != "" || journalTrouble(engine.Health())}
 		},
 		History: func(ctx context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
 			// InfluxDB first (it reaches back past a restart), the local
@@ -243,7 +243,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	inputs.Go(func() error {
 		return selfMonitor(drvCtx, sink, map[drivers.PointID]func() bool{
 			configs.SelfOutbox:  func() bool { return st.Health().Condition() != "" },
-			configs.SelfJournal: func() bool { return engine.Health().JournalErr != "" },
+			configs.SelfJournal: func() bool { return journalTrouble(engine.Health()) },
 		})
 	})
 	if plant != nil {
