@@ -92,7 +92,7 @@ func TestDemoTimeline(t *testing.T) {
 		}
 	})
 	t.Run("deviation of the redundant pair", func(t *testing.T) {
-		dev := configDeviation(t, cfg, "TK-101.LEVEL")
+		dev := byID(t, cfg.Deviations, func(d *configs.Deviation) string { return d.ID }, "TK-101.LEVEL")
 		if dev.Points[0] != "TK-101.LT" || dev.Points[1] != "TK-101.LT2" {
 			t.Fatalf("deviation points = %v", dev.Points)
 		}
@@ -132,7 +132,7 @@ func TestDemoTimeline(t *testing.T) {
 	}
 	for _, lt := range linkages {
 		t.Run(lt.name, func(t *testing.T) {
-			l := configLinkage(t, cfg, lt.id)
+			l := byID(t, cfg.Linkages, func(l *configs.Linkage) string { return l.ID }, lt.id)
 			if !slices.Contains(l.When, lt.trigger+":hihi") || l.Mode != "auto" || l.Device != "PLC-1" ||
 				l.Register != "coil" || *l.Address != lt.coil || l.Feedback != lt.feedback || *l.Expect != 1 {
 				t.Fatalf("linkage %s = %+v, want auto on %s:hihi writing coil %d of PLC-1, feedback %s = 1",
@@ -171,24 +171,14 @@ func TestDemoTimeline(t *testing.T) {
 	}
 }
 
-func configLinkage(t *testing.T, cfg *configs.Config, id string) *configs.Linkage {
+// byID returns the item of items whose id is want.
+func byID[T any](t *testing.T, items []T, id func(*T) string, want string) *T {
 	t.Helper()
-	for i := range cfg.Linkages {
-		if cfg.Linkages[i].ID == id {
-			return &cfg.Linkages[i]
+	for i := range items {
+		if id(&items[i]) == want {
+			return &items[i]
 		}
 	}
-	t.Fatalf("no linkage %s in the demo", id)
-	return nil
-}
-
-func configDeviation(t *testing.T, cfg *configs.Config, id string) *configs.Deviation {
-	t.Helper()
-	for i := range cfg.Deviations {
-		if cfg.Deviations[i].ID == id {
-			return &cfg.Deviations[i]
-		}
-	}
-	t.Fatalf("no deviation %s in the demo", id)
+	t.Fatalf("no %s in the demo", want)
 	return nil
 }
