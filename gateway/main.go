@@ -36,7 +36,8 @@ const usage = `usage:
   gateway simulate [-config FILE] [-scenario FILE -against ws://HOST:PORT/ws [-token T]]
                                     run the simulated plant (and optionally a scenario)
   gateway version                   print the version
-FILE defaults to gateway.toml.
+FILE defaults to gateway.toml. run -pprof 127.0.0.1:6060 serves /debug/pprof
+(profiles for diagnosis; loopback addresses only).
 `
 
 func main() {
@@ -70,6 +71,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "run, simulate: log format, text or json")
 	logLevel := fs.String("log-level", "info", "run, simulate: debug, info, warn or error")
 	wait := fs.Duration("wait", 10*time.Second, "probe: how long mqtt points wait for their first message")
+	pprofAddr := fs.String("pprof", "", "run: serve net/http/pprof on this address (loopback only, e.g. 127.0.0.1:6060); empty: off")
 	var scen, against, token *string
 	if cmd == "simulate" {
 		scen = fs.String("scenario", "", "scenario file to play against a running gateway")
@@ -114,7 +116,13 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "simulate":
 		err = simulate(ctx, cfg, *scen, *against, *token, stdout, logger)
 	default:
+		stopProf, perr := servePprof(*pprofAddr, logger)
+		if perr != nil {
+			fmt.Fprintf(stderr, "gateway %s: %v\n", cmd, perr)
+			return 1
+		}
 		err = run(ctx, cfg, logger)
+		stopProf()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway %s: %v\n", cmd, err)
