@@ -224,6 +224,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	}
 	log.Info("gateway running", "version", build.Version, "commit", build.Commit, "console", scheme+"://"+ln.Addr().String(),
 		"devices", devices, "data", cfg.Store.Dir)
+	settleMemory(log) // start-up garbage back to the OS, a heap limit (memory.go)
 
 	<-inCtx.Done()
 	log.Info("shutting down: drivers")
