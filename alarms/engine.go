@@ -62,8 +62,9 @@ type Engine struct {
 	current map[string]Event // every alarm not normal, by id
 	jerr    string
 
-	pending []Event // events of the batch being committed
-	replies []reply
+	pending   []Event // events of the batch being committed
+	sinceSnap int     // events journaled since the last snapshot (Run only)
+	replies   []reply
 }
 
 type item struct {
@@ -132,7 +133,10 @@ func New(cfg *configs.Config, j *Journal, opts Options) (*Engine, error) {
 }
 
 // Sink is the drivers' input. It blocks while the engine's queue is full
-// (back-pressure) and never drops; after Run has returned it discards.
+// (back-pressure) and never drops; after Run has returned it discards. The
+// time drivers spend blocked is counted
+// (hazardgw_alarm_sink_blocked_seconds_total): it is the one place where a
+// slow engine slows polling.
 func (e *Engine) Sink() drivers.Sink {
 	return func(b []drivers.Sample) {
 		if len(b) == 0 {
@@ -140,10 +144,21 @@ func (e *Engine) Sink() drivers.Sink {
 		}
 		select {
 		case e.in <- item{samples: b}:
+			return
+		default:
+		}
+		t0 := time.Now()
+		select {
+		case e.in <- item{samples: b}:
 		case <-e.quit:
 		}
+		e.met.blocked.Add(time.Since(t0).Seconds())
 	}
 }
+
+// Input returns the inputs (sample batches and commands) waiting for the
+// engine and the queue's capacity. A full queue means the drivers wait.
+func (e *Engine) Input() (queued, capacity int) { return len(e.in), cap(e.in) }
 
 // Subscribe adds an output. Call it before Run.
 func (e *Engine) Subscribe(o Output) { e.outs = append(e.outs, o) }
@@ -307,10 +322,22 @@ func (e *Engine) step(group []item, marks []int) {
 			e.met.events.WithLabelValues(ev.Cond, ev.State.String()).Inc()
 		}
 		e.mu.Unlock()
-		if err == nil && e.j.NeedSnapshot() {
+		e.sinceSnap += len(e.pending)
+		if err == nil && e.j.NeedSnapshot() && e.sinceSnap >= len(e.current) {
 			// The snapshot holds each alarm's last journaled event (its
 			// seq and time), as a replay of the whole journal would leave
 			// it. Only this goroutine writes current: no lock to read it.
+			//
+			// It is written only once at least as many events were
+			// journaled since the last one as it would hold: in a flood
+			// (250,000 points going stale at once) a snapshot of every
+			// current alarm at each new segment was several times the
+			// segment (write amplification, and the engine stalled in
+			// json.Marshal while the drivers waited in Sink). Deferring it
+			// is safe: the journal keeps every segment the last snapshot
+			// does not cover, so replay is unchanged; the snapshot bytes
+			// stay below the journaled bytes.
+			e.sinceSnap = 0
 			snap := make([]Event, 0, len(e.current))
 			for _, ev := range e.current {
 				snap = append(snap, ev)
@@ -369,6 +396,7 @@ type metrics struct {
 	fsync   prometheus.Histogram
 	active  prometheus.Gauge
 	flood   prometheus.Gauge
+	blocked prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -385,9 +413,12 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "hazardgw_alarms_not_normal", Help: "Alarms in a state other than normal."}),
 		flood: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hazardgw_alarm_flood", Help: "1 while the site is in an alarm flood."}),
+		blocked: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_alarm_sink_blocked_seconds_total",
+			Help: "Time drivers spent waiting in the engine's Sink because its input queue was full (summed over drivers)."}),
 	}
 	if r != nil {
-		r.MustRegister(m.samples, m.events, m.fsync, m.active, m.flood)
+		r.MustRegister(m.samples, m.events, m.fsync, m.active, m.flood, m.blocked)
 	}
 	return m
 }

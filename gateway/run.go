@@ -149,6 +149,8 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		return err
 	}
 
+	reg.MustRegister(newQueueCollector(engine.Input, pipelineQueues(st, con, outs)...)) // queues.go
+
 	// Embedded brokers listen before anything runs: a port in use is one
 	// line, exit 1, like the console's.
 	if err := mq.StartBrokers(); err != nil {
