@@ -692,7 +692,7 @@ func TestContract(t *testing.T) {
 		// Every stage's queue, under one name (queues.go).
 		for _, line := range []string{`hazardgw_queue_samples{stage="store"}`, `hazardgw_queue_samples{stage="console"}`,
 			`hazardgw_queue_dropped_samples_total{stage="store"}`, `hazardgw_queue_events{stage="console"}`,
-			"hazardgw_alarm_input_capacity 256", "hazardgw_alarm_sink_blocked_seconds_total"} {
+			"hazardgw_alarm_input_capacity 512", "hazardgw_alarm_sink_blocked_seconds_total"} {
 			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(line)).Match(b) {
 				t.Errorf("/metrics has no line %s", line)
 			}
