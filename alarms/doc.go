@@ -15,7 +15,10 @@
 //     alarms of a point, per-alarm state, the event view), escalation.go,
 //     flood.go, roc.go, timers.go (the timer heap), index.go (point ids).
 //   - Journal: the append-only event log under store.dir/journal
-//     (length+CRC framed segments, group commit, snapshot, retention).
+//     (store/wal segments: magic, version, CRC-framed records; a damaged
+//     record loses only itself and is reported; group commit; snapshot;
+//     the seq high-water mark that keeps a seq from being reused; retention
+//     by journal_keep, outputs' consumption and journal_max_bytes).
 //   - Engine: the goroutine that owns the Machine, commits every event to
 //     the Journal before any Output sees it, and fans out to Outputs.
 //   - alarmstest (subpackage): the doubles other packages' tests use: an

@@ -39,6 +39,10 @@ type Health struct {
 	Active     int    `json:"active"`  // alarms not normal
 	Unacked    int    `json:"unacked"` // unack or rtn_unack
 	JournalErr string `json:"journal_error,omitempty"`
+	// JournalDamage summarizes damage found in the journal since it was
+	// opened (records lost, snapshot or seq mark unreadable): raises
+	// _GW.JOURNAL until the gateway restarts.
+	JournalDamage string `json:"journal_damage,omitempty"`
 }
 
 // Engine runs the Machine in one goroutine (Run), journals every event
@@ -75,6 +79,7 @@ type item struct {
 
 type request struct {
 	c     Command
+	cfg   *configs.Config // non-nil: a reload (Reload) instead of c
 	reply chan reply
 }
 
@@ -109,7 +114,9 @@ func New(cfg *configs.Config, j *Journal, opts Options) (*Engine, error) {
 	if err := j.Replay(func(ev Event) { m.Restore(ev, t); last[ev.ID] = ev }); err != nil {
 		return nil, fmt.Errorf("alarms: restore: %w", err)
 	}
-	m.seq = max(m.seq, j.Last())
+	// Floor, not the last record: a seq shown before a crash, a damaged
+	// segment or a full disk is never given to another event.
+	m.seq = max(m.seq, j.Floor())
 	if opts.Queue <= 0 {
 		opts.Queue = 512
 	}
@@ -122,6 +129,12 @@ func New(cfg *configs.Config, j *Journal, opts Options) (*Engine, error) {
 		current: map[string]Event{},
 	}
 	j.observe = func(d time.Duration) { e.met.fsync.Observe(d.Seconds()) }
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "hazardgw_alarm_journal_damaged_records_total",
+			Help: "Journal records lost to damage (skipped at open or read) since the gateway started.",
+		}, func() float64 { return float64(j.Damage().Records) }))
+	}
 	for _, ev := range m.Current(t) {
 		if l, ok := last[ev.ID]; ok && l.State == ev.State {
 			ev = l
@@ -172,7 +185,20 @@ func (e *Engine) CloseInput() { e.closed.Do(func() { close(e.closing) }) }
 // error wrapping ErrUnknown, ErrRefused or ErrInvalid. The event is
 // journaled before Do returns.
 func (e *Engine) Do(ctx context.Context, c Command) (Event, error) {
-	r := &request{c: c, reply: make(chan reply, 1)}
+	return e.do(ctx, &request{c: c, reply: make(chan reply, 1)})
+}
+
+// Reload makes the engine continue with cfg, a config that passed
+// configs validation (SPEC §12, Machine.Reload): alarms that still exist
+// keep their state, seq continues, changed limits apply from the next
+// sample, removed alarms end with a last event (journaled and emitted
+// before Reload returns). On error nothing changed.
+func (e *Engine) Reload(ctx context.Context, cfg *configs.Config) error {
+	_, err := e.do(ctx, &request{cfg: cfg, reply: make(chan reply, 1)})
+	return err
+}
+
+func (e *Engine) do(ctx context.Context, r *request) (Event, error) {
 	select {
 	case e.in <- item{cmd: r}:
 	case <-ctx.Done():
@@ -223,7 +249,8 @@ func (e *Engine) Flood() bool { return e.flood.Load() }
 func (e *Engine) Health() Health {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	h := Health{Seq: e.seq.Load(), Flood: e.flood.Load(), Active: len(e.current), JournalErr: e.jerr}
+	h := Health{Seq: e.seq.Load(), Flood: e.flood.Load(), Active: len(e.current), JournalErr: e.jerr,
+		JournalDamage: e.j.Damage().String()}
 	for _, ev := range e.current {
 		if ev.State == Unack || ev.State == RtnUnack {
 			h.Unacked++
@@ -304,7 +331,15 @@ func (e *Engine) step(group []item, marks []int) {
 	replies := e.replies[:0]
 	nsamples := 0
 	for _, it := range group {
-		if it.cmd != nil {
+		if it.cmd != nil && it.cmd.cfg != nil {
+			var err error
+			if m, rerr := e.m.Reload(it.cmd.cfg, e.current, now); rerr != nil {
+				err = fmt.Errorf("alarms: reload: %w", rerr)
+			} else {
+				e.m = m
+			}
+			replies = append(replies, reply{err: err})
+		} else if it.cmd != nil {
 			ev, err := e.m.Command(now, it.cmd.c)
 			replies = append(replies, reply{ev, err})
 		} else {
@@ -357,6 +392,7 @@ func (e *Engine) step(group []item, marks []int) {
 			// The disk failed. The alarms are still shown: hiding a
 			// safety alarm is worse than an incomplete journal.
 			e.jerr = err.Error()
+			e.met.journalErrs.Inc()
 			e.log.Error("alarm journal write failed; events shown but not durable", "err", err)
 		} else {
 			e.jerr = ""
@@ -405,6 +441,9 @@ type metrics struct {
 	active  prometheus.Gauge
 	flood   prometheus.Gauge
 	blocked prometheus.Counter
+	// journalErrs counts failed journal commits (events shown but not
+	// durable); alerted on in docs/monitoring/alerts.yml.
+	journalErrs prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -424,9 +463,11 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		blocked: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hazardgw_alarm_sink_blocked_seconds_total",
 			Help: "Time drivers spent waiting in the engine's Sink because its input queue was full (summed over drivers)."}),
+		journalErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardgw_alarm_journal_errors_total", Help: "Journal commits that failed: events shown but not durable."}),
 	}
 	if r != nil {
-		r.MustRegister(m.samples, m.events, m.fsync, m.active, m.flood, m.blocked)
+		r.MustRegister(m.samples, m.events, m.fsync, m.active, m.flood, m.blocked, m.journalErrs)
 	}
 	return m
 }

@@ -141,7 +141,7 @@ func TestJournalCrash(t *testing.T) {
   hi = 90.0
   stale = "1h"
 `)
-	j, err := OpenJournal(dir, JournalOptions{})
+	j, err := OpenJournal(dir, JournalOptions{SeqBlock: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestJournalCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	j2, err := OpenJournal(dir, JournalOptions{})
+	j2, err := OpenJournal(dir, JournalOptions{SeqBlock: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,8 +179,12 @@ func TestJournalCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Seq() != lastGood {
-		t.Fatalf("engine seq %d, want %d", e.Seq(), lastGood)
+	// The torn record's seq was reserved (the seq mark) before it was
+	// written: a record cut at the tail cannot be told from one a flipped
+	// byte damaged after it was shown, so its seq is never used again
+	// (SPEC §5).
+	if e.Seq() != lastGood+1 {
+		t.Fatalf("engine seq %d, want %d (the torn record's, reserved)", e.Seq(), lastGood+1)
 	}
 	got := map[string]State{}
 	for _, ev := range e.Alarms() {
@@ -195,10 +199,11 @@ func TestJournalCrash(t *testing.T) {
 			t.Errorf("%s restored as %s, want %s", id, got[id], s)
 		}
 	}
-	// The torn record's seq is used again, and the journal appends cleanly.
+	// The next event follows the torn record's seq, and the journal
+	// appends cleanly.
 	ev, err := e.m.Command(now, Command{Op: OpIOS, Point: "TK-1"})
-	if err != nil || ev.Seq != lastGood+1 {
-		t.Fatalf("next event %v seq %d, want %d", err, ev.Seq, lastGood+1)
+	if err != nil || ev.Seq != lastGood+2 {
+		t.Fatalf("next event %v seq %d, want %d", err, ev.Seq, lastGood+2)
 	}
 	if err := j2.Append(e.m.Take()); err != nil {
 		t.Fatal(err)
@@ -217,7 +222,7 @@ func TestRestoreMatches(t *testing.T) {
 	for _, seed := range []uint64{1, 2, 3, 4, 5, 6, 7, 8} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			dir := t.TempDir()
-			opts := JournalOptions{SegmentBytes: 8 << 10, MaxBytes: 32 << 10, NoSync: true}
+			opts := JournalOptions{SegmentBytes: 8 << 10, MaxBytes: 32 << 10, NoSync: true, SeqBlock: 1}
 			j, err := OpenJournal(dir, opts)
 			if err != nil {
 				t.Fatal(err)

@@ -47,7 +47,7 @@ func TestRestoreEscalationAfterUnshelve(t *testing.T) {
 func TestEngineSnapshotKeepsLastEvents(t *testing.T) {
 	dir := t.TempDir()
 	cfg := parseScenarioConfig(t, engineConfig)
-	opts := JournalOptions{SegmentBytes: 1, NoSync: true} // every batch rotates and snapshots
+	opts := JournalOptions{SegmentBytes: 1, NoSync: true, SeqBlock: 1} // every batch rotates and snapshots; the exact seq after kill -9
 	j, err := OpenJournal(dir, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -182,8 +182,8 @@ func TestEngineSnapshotDeferredInFlood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e2.Seq() != n+3 {
-		t.Fatalf("restored seq %d, want %d", e2.Seq(), n+3)
+	if e2.Seq() < n+3 { // continues after the journal's Floor, at or past the last record
+		t.Fatalf("restored seq %d, want at least %d", e2.Seq(), n+3)
 	}
 	got := map[string]State{}
 	for _, ev := range e2.Alarms() {

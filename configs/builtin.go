@@ -12,7 +12,7 @@ import (
 const (
 	SelfDevice  = "_GATEWAY"
 	SelfOutbox  = "_GW.OUTBOX"  // the outbox refuses samples (only alarm events left, disk bound reached) or the disk refuses writes
-	SelfJournal = "_GW.JOURNAL" // the alarm journal cannot write: alarms are shown but not kept
+	SelfJournal = "_GW.JOURNAL" // the alarm journal cannot write (alarms are shown but not kept), was found damaged, or journal_max_bytes deleted young events
 	// SelfEvery is how often the gateway feeds its own points.
 	SelfEvery = time.Second
 	// DriverInternal is the driver of built-in devices: no installer may

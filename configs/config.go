@@ -67,6 +67,13 @@ type Store struct {
 	// HistoryBytes bounds the memory of the local trend history, all
 	// points together (default 64MiB); the oldest detail goes first.
 	HistoryBytes Size `toml:"history_bytes"`
+	// JournalKeep is how long alarm events are kept in the journal at
+	// least (default 400d: alarms are kept over a year) ...
+	JournalKeep Duration `toml:"journal_keep"`
+	// ... unless the journal would exceed JournalMaxBytes (default
+	// 512MiB); deleting younger events, or events an output has not
+	// taken, raises _GW.JOURNAL.
+	JournalMaxBytes Size `toml:"journal_max_bytes"`
 }
 
 type InfluxDB struct {
@@ -215,6 +222,19 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
+		// Whole days ("400d", SPEC §3 journal_keep), optionally followed
+		// by a Go duration ("1d12h").
+		if i := strings.IndexByte(string(b), 'd'); i > 0 {
+			days, derr := strconv.ParseUint(string(b[:i]), 10, 16)
+			rest := time.Duration(0)
+			if derr == nil && i+1 < len(b) {
+				rest, derr = time.ParseDuration(string(b[i+1:]))
+			}
+			if derr == nil && rest >= 0 {
+				*d = Duration(time.Duration(days)*24*time.Hour + rest)
+				return nil
+			}
+		}
 		return fmt.Errorf("invalid duration %q (want e.g. \"500ms\", \"2m\")", b)
 	}
 	*d = Duration(v)

@@ -27,6 +27,12 @@ func (c *Config) SetDefaults() {
 	if c.Store.Outbox.MaxBytes == 0 {
 		c.Store.Outbox.MaxBytes = 1 << 30
 	}
+	if c.Store.JournalKeep == 0 {
+		c.Store.JournalKeep = Duration(400 * 24 * time.Hour)
+	}
+	if c.Store.JournalMaxBytes == 0 {
+		c.Store.JournalMaxBytes = 512 << 20
+	}
 	if db := c.Store.InfluxDB; db != nil {
 		if db.Batch == 0 {
 			db.Batch = 5000

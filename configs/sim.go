@@ -19,6 +19,10 @@ type Simulator struct {
 	// CommLoss lists windows during which a simulated device stops
 	// answering (Modbus: requests get no answer; MQTT: nothing published).
 	CommLoss []SimCommLoss `toml:"comm_loss"`
+	// RefuseWrites lists modbus devices whose simulated slave refuses
+	// every write (coil or holding register) with exception 01, illegal
+	// function: a PLC whose outputs are locked, for linkage scenarios.
+	RefuseWrites []string `toml:"refuse_writes"`
 }
 
 // SimCommLoss is one communication-loss window of one simulated device,
@@ -33,7 +37,7 @@ type SimCommLoss struct {
 // the other keys are its parameters (all in engineering units and times
 // since the simulator's start or loop start).
 type SimPoint struct {
-	Kind      string   `toml:"kind"`      // constant | ramp | noise | sine | step | leak | heartbeat | follow
+	Kind      string   `toml:"kind"`      // constant | ramp | noise | sine | step | leak | heartbeat | follow | feedback
 	Value     float64  `toml:"value"`     // constant, base of the others
 	To        float64  `toml:"to"`        // ramp and step target, leak peak
 	At        Duration `toml:"at"`        // step time, ramp and leak start, follow drift start
@@ -64,6 +68,16 @@ type SimPoint struct {
 	FaultAt  Duration `toml:"fault_at"`
 	FaultFor Duration `toml:"fault_for"`
 	FaultMA  *float64 `toml:"fault_ma"`
+
+	// Kind feedback: the run feedback of an output a linkage drives. The
+	// point reads the coil at address Coil of its own device (1 when set,
+	// else Value) once the coil has held its state for Delay: a fan
+	// whose run contact closes a few seconds after the start command.
+	// Stuck: the feedback never follows (a fan that does not start); the
+	// point stays at Value.
+	Coil  *int     `toml:"coil"`
+	Delay Duration `toml:"delay"`
+	Stuck bool     `toml:"stuck"`
 
 	// Topic overrides the point's topic for publishing (mqtt points whose
 	// topic has wildcards).

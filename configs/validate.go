@@ -366,6 +366,12 @@ func (v *validator) store(c *Config) {
 	if s.HistoryBytes < 0 {
 		v.errorf("store.history_bytes", "must not be negative")
 	}
+	v.nonNegDur("store.journal_keep", s.JournalKeep)
+	if s.JournalMaxBytes < 0 {
+		v.errorf("store.journal_max_bytes", "must not be negative")
+	} else if s.JournalMaxBytes > 0 && s.JournalMaxBytes < 1<<20 {
+		v.errorf("store.journal_max_bytes", "must be at least 1MiB (the journal would hold almost no alarm history)")
+	}
 	if db := s.InfluxDB; db != nil {
 		u, err := url.Parse(db.URL)
 		switch {

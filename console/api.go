@@ -112,7 +112,7 @@ type historyJSON struct {
 func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, _ identity) {
 	q := r.URL.Query()
 	id := q.Get("point")
-	i, ok := s.index[id]
+	pt, ok := s.point(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, "unknown point")
 		return
@@ -136,7 +136,7 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, _ identity) 
 		writeError(w, http.StatusInternalServerError, "history: "+err.Error())
 		return
 	}
-	out := historyJSON{Point: id, Unit: s.points[i].Unit, Samples: make([]drivers.SampleJSON, len(ss))}
+	out := historyJSON{Point: id, Unit: pt.Unit, Samples: make([]drivers.SampleJSON, len(ss))}
 	for k, x := range ss {
 		out.Samples[k] = x.JSON()
 	}
@@ -170,16 +170,8 @@ func (s *Server) command(w http.ResponseWriter, r *http.Request, id identity, c 
 		For     string `json:"for"`
 		Reason  string `json:"reason"`
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+	if !readBody(w, r, &body) {
 		return
-	}
-	if len(b) > 0 {
-		if err := json.Unmarshal(b, &body); err != nil {
-			writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
-			return
-		}
 	}
 	c.Comment, c.For, c.Reason = body.Comment, body.For, body.Reason
 	ec, err := toEngine(c, id, s.cfg.Console.MaxShelve.D())
@@ -213,4 +205,21 @@ func statusOf(err error) int {
 		return http.StatusBadRequest
 	}
 	return http.StatusServiceUnavailable
+}
+
+// readBody decodes a command's JSON body (at most maxBody; empty is {})
+// into v; on error it answers 400 and returns false.
+func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return false
+	}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, v); err != nil {
+			writeError(w, http.StatusBadRequest, "malformed body: "+err.Error())
+			return false
+		}
+	}
+	return true
 }

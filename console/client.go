@@ -221,6 +221,12 @@ func (c *client) handle(b []byte) {
 		c.s.metrics.commands.WithLabelValues("resume", "ok").Inc()
 		return
 	}
+	if cmd.Type == "run" || cmd.Type == "release" {
+		_, err = c.s.linkageCommand(c.ctx, c.id, cmd.Type, cmd.Linkage, cmd.Comment)
+		c.s.metrics.commands.WithLabelValues(cmd.Type, outcome(err)).Inc()
+		c.reply(cmd.Ref, err)
+		return
+	}
 	ec, err := toEngine(cmd, c.id, c.s.cfg.Console.MaxShelve.D())
 	if err == nil {
 		var ev alarms.Event

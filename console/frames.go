@@ -30,6 +30,12 @@ type snapshotFrame struct {
 	Flood  bool           `json:"flood"`
 	Points []pointJSON    `json:"points"`
 	Alarms []alarms.Event `json:"alarms"`
+	// Linkages is every linkage's state (SPEC §7, §11).
+	Linkages []alarms.LinkView `json:"linkages"`
+	// Votes and Deviations (additions): members of each vote and the two
+	// points of each deviation, for the page.
+	Votes      []voteJSON `json:"votes"`
+	Deviations []devJSON  `json:"deviations"`
 }
 
 // pointJSON is one point's latest value (snapshot, /api/points). Value is
@@ -100,6 +106,7 @@ type command struct {
 	Ref     json.RawMessage `json:"ref"`
 	Alarm   string          `json:"alarm"`
 	Point   string          `json:"point"`
+	Linkage string          `json:"linkage"`
 	Comment string          `json:"comment"`
 	For     string          `json:"for"`
 	Reason  string          `json:"reason"`
@@ -133,6 +140,7 @@ func parseCommand(b []byte) (command, error) {
 var need = map[string]Role{
 	"ack": Operator, "reset": Operator, "shelve": Operator, "unshelve": Operator,
 	"oos": Commander, "ios": Commander, "resume": Viewer,
+	"run": Commander, "release": Commander, // linkages: Server.linkageCommand
 }
 
 // toEngine checks a command's fields and builds the engine command; role is

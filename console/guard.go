@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,16 +79,6 @@ func (h *Limits) defaults() {
 	if h.FileLimit == nil {
 		h.FileLimit = fileLimit
 	}
-}
-
-// fileLimit is the soft RLIMIT_NOFILE (the Go runtime raises it to the
-// hard limit at start); 0 when unknown.
-func fileLimit() int {
-	var r syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur > 1<<30 {
-		return 0
-	}
-	return int(r.Cur)
 }
 
 // connCap is the total connection cap for a file limit: MaxConns, lowered

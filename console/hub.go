@@ -289,7 +289,8 @@ func (h *hub) unregister(c *client) {
 
 func (h *hub) snapshot() []byte {
 	return mustJSON(snapshotFrame{Type: "snapshot", Seq: h.seq, Flood: h.s.deps.Engine.Flood(),
-		Points: h.points(), Alarms: h.alarmList()})
+		Points: h.points(), Alarms: h.alarmList(), Linkages: h.s.linkViews(),
+		Votes: h.s.votes(), Deviations: h.s.deviations()})
 }
 
 func (h *hub) points() []pointJSON {

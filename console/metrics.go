@@ -31,6 +31,11 @@ func newMetrics(r prometheus.Registerer) (*metrics, error) {
 		commands: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hazardgw_console_commands_total",
 			Help: "Operator commands by type and result (ok, error, forbidden, rate_limited)."}, []string{"type", "result"}),
 	}
+	// Series exist at 0 from the start, so a rate() or an alert sees the
+	// first loss (docs/monitoring).
+	for _, w := range []string{"hub", "client"} {
+		m.samplesDropped.WithLabelValues(w)
+	}
 	for _, c := range []prometheus.Collector{m.clients, m.alarmFrames, m.samplesDropped, m.disconnects, m.commands} {
 		if err := r.Register(c); err != nil {
 			return nil, err

@@ -50,8 +50,11 @@ type presentationJSON struct {
 // apiPresentation serves GET /api/presentation: every configured point's
 // presentation, from the config (no hub state).
 func (s *Server) apiPresentation(w http.ResponseWriter, r *http.Request, _ identity) {
-	out := make([]presentationJSON, len(s.points))
-	for i, p := range s.points {
+	s.pointsMu.RLock()
+	points := s.points // replaced whole at a reload, never modified
+	s.pointsMu.RUnlock()
+	out := make([]presentationJSON, len(points))
+	for i, p := range points {
 		out[i] = presentationJSON{Point: p.ID, States: p.states, Decimals: p.decimals, Fire: p.fire, Plan: p.plan, Limits: p.limits}
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -51,10 +51,14 @@ type Deps struct {
 	Devices func() []drivers.Health // for /api/health; nil: none
 	Store   func() StoreHealth      // for /api/health; nil: influxdb "off"
 	History HistoryFunc             // for /api/history; nil: 404
+	// Linkages serves /api/linkages, run/release and the linkage frame;
+	// nil: no linkages.
+	Linkages Linkages
 	// Records is the durable log of operator actions and disposal
 	// records (/api/records, .../dispose); nil: actions are not recorded
 	// and dispose answers 503.
 	Records *Records
+	Reload  ReloadFunc // for POST /api/reload; nil: 404
 	// Registry gets the console's collectors and is served on /metrics.
 	// Nil: a private registry.
 	Registry *prometheus.Registry
@@ -178,20 +182,24 @@ type pointInfo struct {
 
 // Server is the console. Create it with New, run it with Run or Serve.
 type Server struct {
-	cfg     *configs.Config
-	deps    Deps
-	opts    Options
-	log     *slog.Logger
-	users   []user
-	points  []pointInfo
-	index   map[string]int // point id -> index in points
-	origins map[string]bool
-	hosts   map[string]bool // console.hosts and a named listen host, lower case
-	guard   *guard
-	metrics *metrics
-	reg     *prometheus.Registry
-	hub     *hub
-	mux     http.Handler // the routes behind harden
+	cfg   *configs.Config
+	deps  Deps
+	opts  Options
+	log   *slog.Logger
+	users []user
+	// points and index are written by the hub goroutine only (Reload),
+	// under pointsMu; the hub reads them without it, others with it.
+	pointsMu sync.RWMutex
+	points   []pointInfo
+	index    map[string]int // point id -> index in points
+	origins  map[string]bool
+	hosts    map[string]bool // console.hosts and a named listen host, lower case
+	guard    *guard
+	metrics  *metrics
+	reg      *prometheus.Registry
+	hub      *hub
+	links    *linkPump
+	mux      http.Handler // the routes behind harden
 
 	goMu    sync.Mutex
 	closing bool           // set before wg.Wait: no new goroutines
@@ -248,16 +256,7 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	for _, d := range cfg.Devices {
-		for _, p := range d.Points {
-			pi := pointInfo{ID: p.ID, Name: p.Name, Unit: p.Unit, Device: d.ID, Area: d.Area, present: presentOf(p)}
-			if len(p.Range) == 2 {
-				pi.Lo, pi.Hi = &p.Range[0], &p.Range[1]
-			}
-			s.index[p.ID] = len(s.points)
-			s.points = append(s.points, pi)
-		}
-	}
+	s.points, s.index = pointsOf(cfg)
 	for _, o := range opts.Origins {
 		s.origins[strings.ToLower(o)] = true
 	}
@@ -275,6 +274,10 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	}
 	s.hosts = hostSet(cfg.Console.Listen, cfg.Console.Hosts)
 	s.hub = newHub(s)
+	s.links = newLinkPump()
+	if deps.Linkages != nil {
+		deps.Linkages.Watch(s.links.push)
+	}
 	s.routes()
 	return s, nil
 }
@@ -322,6 +325,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hubDone := make(chan struct{})
 	hctx, stopHub := context.WithCancel(context.Background())
 	go func() { defer close(hubDone); s.hub.run(hctx) }()
+	linksDone := make(chan struct{})
+	go func() { defer close(linksDone); s.links.run(hctx, s.hub) }()
 	// Serve HTTP only once the hub holds the engine's alarm table: a
 	// request that reaches the port earlier waits in the listen backlog
 	// instead of getting 503 from a console that is starting.
@@ -350,6 +355,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	cancel()
 	stopHub() // the hub sends every websocket a close frame
 	<-hubDone
+	<-linksDone
 	s.goMu.Lock()
 	s.closing = true
 	s.goMu.Unlock()
@@ -378,6 +384,9 @@ func (s *Server) routes() {
 	mux.Handle("GET /plan", s.auth(s.apiPlan))
 	mux.Handle("GET /api/presentation", s.auth(s.apiPresentation))
 	mux.Handle("POST /api/points/{id}/{op}", s.auth(s.apiPointCommand))
+	mux.Handle("POST /api/reload", s.auth(s.apiReload))
+	mux.Handle("GET /api/linkages", s.auth(s.apiLinkages))
+	mux.Handle("POST /api/linkages/{id}/{op}", s.auth(s.apiLinkageCommand))
 	mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		s.metricsHandler().ServeHTTP(w, r)
 	}))

@@ -539,7 +539,7 @@ func TestContract(t *testing.T) {
 			t.Errorf("hello %v", hello)
 		}
 		snap := c.read()
-		checkKeys(t, "snapshot", snap, []string{"type", "points", "alarms"}, []string{"seq", "flood"})
+		checkKeys(t, "snapshot", snap, []string{"type", "points", "alarms", "linkages"}, []string{"seq", "flood", "votes", "deviations"})
 		if snap["type"] != "snapshot" {
 			t.Fatalf("second frame %v, want snapshot", snap)
 		}

@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,14 +36,22 @@ import (
 //	   │ engine.Sink(): blocking, never drops
 //	   ▼
 //	alarms.Engine ── journal (fsync) ──► outputs, each with its own queue:
-//	                                      store (outbox → InfluxDB / local history)
-//	                                      uplink and notify targets (gateway/outputs)
-//	                                      console (websocket hub, HTTP API)
+//	   ▲                                  store (outbox → InfluxDB / local history)
+//	   │                                  uplink and notify targets (gateway/outputs)
+//	   │                                  console (websocket hub, HTTP API)
+//	   │ engine.Do (raise/clear ID:linkage)  linkages (alarms.Linkages)
+//	   └──────────────────────────────────── │ modbus WriteRegister: ahead of
+//	                                          ▼ the polls on its bus
+//	                                         coils / holding registers
 //
 //	The MQTT connections (mqtt.Conns) serve both ends: the subscribers
 //	read through them, the uplink and notify targets publish on them.
 //
-//	1. ctx ends: the drivers' context is cancelled; wait for every driver
+//	0. ctx ends: the linkages' context is cancelled first and their runner
+//	   returns: writes under way are abandoned unjournaled (a fired linkage
+//	   is written again at the next start), so that neither a stopping bus
+//	   fails a write nor a raise of ID:linkage reaches a draining engine.
+//	1. the drivers' context is cancelled; wait for every driver
 //	   (the current poll finishes and is delivered).
 //	2. engine.CloseInput(): the engine evaluates what is queued, journals
 //	   and emits the last events, and returns.
@@ -73,7 +83,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	build.register(reg)
 
-	journal, err := alarms.OpenJournal(filepath.Join(cfg.Store.Dir, "journal"), alarms.JournalOptions{})
+	journal, err := alarms.OpenJournal(filepath.Join(cfg.Store.Dir, "journal"), journalOptions(cfg, log))
 	if err != nil {
 		return fmt.Errorf("alarm journal in %s: %w", cfg.Store.Dir, err)
 	}
@@ -104,6 +114,13 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Linkage outputs (SPEC §11) write through the modbus buses and raise
+	// ID:linkage through the engine.
+	links, err := alarms.NewLinkages(cfg, cfg.Store.Dir, bus.WriteRegister, engine.Do,
+		alarms.LinkOptions{Log: log.With("component", "linkages")})
+	if err != nil {
+		return err
+	}
 	var plant *sim.Plant
 	if cfg.Simulator != nil && cfg.Simulator.Enabled {
 		if plant, err = sim.New(cfg, sim.Options{Log: log.With("component", "simulator")}); err != nil {
@@ -114,8 +131,11 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// Reload (SPEC §12): SIGHUP and POST /api/reload, one at a time.
+	rl := &reloader{file: cfg.File, log: log.With("component", "reload"), engine: engine, bus: bus, cfg: cfg}
 	con, err := console.New(cfg, console.Deps{
 		Engine: engine,
+		Reload: rl.reload,
 		Devices: func() []drivers.Health {
 			return append(bus.Health(), mq.DeviceHealth()...)
 		},
@@ -123,7 +143,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 			h := st.Health()
 			return console.StoreHealth{InfluxDB: h.InfluxDB, OutboxBytes: h.OutboxBytes,
 				OutboxSamples: h.OutboxSamples,
-				Down:          h.Condition() != "" || engine.Health().JournalErr != ""}
+				Down:          h.Condition() != "" || journalTrouble(engine.Health())}
 		},
 		History: func(ctx context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
 			// InfluxDB first (it reaches back past a restart), the local
@@ -141,6 +161,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 			}
 			return out, nil
 		},
+		Linkages: links,
 		Records:  records,
 		Registry: reg,
 		Log:      log.With("component", "console"),
@@ -148,6 +169,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	rl.con = con
 
 	reg.MustRegister(newQueueCollector(engine.Input, pipelineQueues(st, con, outs)...)) // queues.go
 
@@ -162,6 +184,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		engine.Subscribe(o)
 	}
 	engine.Subscribe(con)
+	engine.Subscribe(links)
 
 	var (
 		failMu              sync.Mutex
@@ -204,21 +227,44 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		fail("alarm engine", engine.Run(context.Background()))
 	}()
 
+	// The drivers and the linkages get their own contexts, cancelled in
+	// shutdown order once inCtx ends.
+	linkCtx, stopLinks := context.WithCancel(context.Background())
+	defer stopLinks()
+	drvCtx, stopDrivers := context.WithCancel(context.Background())
+	defer stopDrivers()
+	linksDone := make(chan struct{})
+	go func() { defer close(linksDone); fail("linkages", links.Run(linkCtx)) }()
+
 	var inputs errgroup.Group
 	sink := engine.Sink()
-	inputs.Go(func() error { fail("modbus", bus.Run(inCtx, sink)); return nil })
+	inputs.Go(func() error { fail("modbus", bus.Run(drvCtx, sink)); return nil })
 	for _, r := range mq.Runners(sink, log.With("component", "mqtt")) {
-		inputs.Go(func() error { fail("mqtt "+r.ID, r.Run(inCtx)); return nil })
+		inputs.Go(func() error { fail("mqtt "+r.ID, r.Run(drvCtx)); return nil })
 	}
 	inputs.Go(func() error {
-		return selfMonitor(inCtx, sink, map[drivers.PointID]func() bool{
+		return selfMonitor(drvCtx, sink, map[drivers.PointID]func() bool{
 			configs.SelfOutbox:  func() bool { return st.Health().Condition() != "" },
-			configs.SelfJournal: func() bool { return engine.Health().JournalErr != "" },
+			configs.SelfJournal: func() bool { return journalTrouble(engine.Health()) },
 		})
 	})
 	if plant != nil {
-		inputs.Go(func() error { fail("simulator", plant.Run(inCtx)); return nil })
+		inputs.Go(func() error { fail("simulator", plant.Run(drvCtx)); return nil })
 	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				rl.reload(inCtx)
+			case <-inCtx.Done():
+				return
+			}
+		}
+	}()
 
 	scheme := "http"
 	if cfg.Console.Cert != "" {
@@ -229,7 +275,11 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	settleMemory(log) // start-up garbage back to the OS, a heap limit (memory.go)
 
 	<-inCtx.Done()
+	log.Info("shutting down: linkages")
+	stopLinks()
+	<-linksDone
 	log.Info("shutting down: drivers")
+	stopDrivers()
 	_ = inputs.Wait()
 	log.Info("shutting down: alarm engine drain")
 	engine.CloseInput()

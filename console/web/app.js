@@ -150,6 +150,7 @@ function onFrame(f) {
       break;
     }
   }
+  onSafetyFrame(f); // linkages, votes, deviations: their own section below
 }
 
 function onAlarm(a) {
@@ -760,3 +761,90 @@ setInterval(async () => {
 applyLang();
 showView();
 connect();
+
+// --- safety functions (SPEC §11): linkages with their state and a
+// commander's run/release, each vote with its members, each deviation with
+// both values. Fed by snapshot.linkages/votes/deviations, the linkage
+// frame, and the alarm and samples frames the rest of the page handles.
+Object.assign(T.en, { safety: "Safety functions", linkage: "Linkage", run: "Run", release: "Release", members: "members",
+  idle: "idle", pending: "pending (run?)", written: "written, awaiting feedback", confirmed: "confirmed", failed: "FAILED", released: "released" });
+Object.assign(T.zh, { safety: "安全联锁", linkage: "联动", run: "启动", release: "解除", members: "成员",
+  idle: "待命", pending: "待启动", written: "已下发，等待反馈", confirmed: "已确认", failed: "失败", released: "已解除" });
+const SF = { linkages: new Map(), votes: [], deviations: [] };
+window.consoleSafety = SF; // for tests
+
+let safetyTimer = 0;
+function onSafetyFrame(f) {
+  switch (f.type) {
+    case "snapshot":
+      SF.linkages = new Map((f.linkages || []).map((l) => [l.id, l]));
+      SF.votes = f.votes || []; SF.deviations = f.deviations || [];
+      renderSafety(); break;
+    case "linkage": SF.linkages.set(f.linkage.id, f.linkage); renderSafety(); break;
+    case "alarm": case "samples": case "hello":
+      if (!safetyTimer) safetyTimer = setTimeout(() => { safetyTimer = 0; renderSafety(); }, 200);
+      break;
+  }
+}
+
+function renderSafety() {
+  const pane = $("#safety-pane");
+  pane.hidden = !SF.linkages.size && !SF.votes.length && !SF.deviations.length;
+  const el = (tag, txt, cls) => { const e = document.createElement(tag); if (txt !== undefined) e.textContent = txt; if (cls) e.className = cls; return e; };
+  const tb = $("#linkages tbody"); tb.textContent = "";
+  for (const l of SF.linkages.values()) {
+    const tr = el("tr", undefined, "link " + l.state); tr.dataset.linkage = l.id; tr.dataset.state = l.state;
+    const name = el("td"); name.append(el("span", l.id, "mono"), el("br"), el("span", `${l.device} ${l.register} ${l.address} ← ${l.value}`, "muted"));
+    const st = el("td"); st.append(el("span", t(l.state), "lstate " + l.state));
+    if (l.cause) st.append(el("br"), el("span", l.cause, "muted mono"));
+    if (l.feedback) st.append(el("br"), el("span", "↩ " + l.feedback + " " + fmtNum(S.points.get(l.feedback)?.value), "muted"));
+    if (l.error) st.append(el("br"), el("span", l.error, "err"));
+    if (l.by || l.why) st.append(el("br"), el("span", (l.by ? l.by + ": " : "") + (l.why || ""), "muted"));
+    const acts = el("td", undefined, "actions");
+    if (can("commander")) {
+      const fired = l.state === "written" || l.state === "confirmed" || l.state === "failed";
+      const b = (op, on) => { const x = el("button", t(op)); x.type = "button"; x.dataset.act = op; x.disabled = !on; x.onclick = () => askLinkage(op, l.id); acts.append(x); };
+      b("run", l.state === "pending" || (l.mode === "manual" && !fired) || l.state === "failed");
+      b("release", fired || l.state === "pending");
+    }
+    tr.append(name, st, acts); tb.append(tr);
+  }
+  const votes = $("#votes"); votes.textContent = "";
+  for (const v of SF.votes) {
+    const a = S.alarms.get(v.id + ":vote");
+    const d = el("div", undefined, "vote" + (a && a.active ? " in-alarm" : "")); d.dataset.vote = v.id;
+    d.append(el("span", `${v.id}:vote ${v.k}oo${v.alarms.length}`, "mono"), el("span", " " + (a ? stateText(a.state) : t("normal")) + " · " + t("members") + ":", "muted"));
+    for (const m of v.alarms) {
+      const ma = S.alarms.get(m), on = ma && ma.active;
+      d.append(el("span", m + (ma ? " " + stateText(ma.state) : ""), "member" + (on ? " on" : "")));
+    }
+    votes.append(d);
+  }
+  const devs = $("#deviations"); devs.textContent = "";
+  for (const v of SF.deviations) {
+    const a = S.alarms.get(v.id + ":dev");
+    const d = el("div", undefined, "dev" + (a && a.active ? " in-alarm" : "")); d.dataset.deviation = v.id;
+    const [p, q] = v.points.map((id) => S.points.get(id) || { point: id });
+    const val = (x) => (x.quality === "bad" || x.value === null || x.value === undefined) ? t(x.cause || "bad") : fmtNum(x.value) + " " + (x.unit || "");
+    const diff = (p.value ?? null) !== null && (q.value ?? null) !== null ? Math.abs(p.value - q.value) : null;
+    d.append(el("span", v.id + ":dev", "mono"), el("span", ` ${p.point} ${val(p)} · ${q.point} ${val(q)} · Δ ${fmtNum(diff)} (${t("limit")} ${fmtNum(v.max)})`),
+      el("span", a ? " " + stateText(a.state) : "", "muted"));
+    devs.append(d);
+  }
+}
+
+let linkOp = null;
+function askLinkage(op, id) {
+  linkOp = { op, id };
+  $("#link-title").textContent = t(op) + " · " + t("linkage"); $("#link-target").textContent = id;
+  $("#link-text").value = ""; $("#link-err").textContent = "";
+  $("#link-dlg").showModal(); $("#link-text").focus();
+}
+$("#link-cancel").onclick = () => $("#link-dlg").close();
+$("#link-form").onsubmit = (ev) => {
+  ev.preventDefault();
+  send({ type: linkOp.op, linkage: linkOp.id, comment: $("#link-text").value.trim() })
+    .then(() => $("#link-dlg").close(), (e) => { $("#link-err").textContent = e; });
+};
+// The texts above were added after the page's first applyLang.
+document.querySelectorAll("#safety-pane [data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });

@@ -55,6 +55,14 @@ type bus struct {
 	// now is the clock of sample times and of the poll schedule
 	// (Options.Now). Round-trip times are measured on the monotonic clock.
 	now func() time.Time
+
+	// sig is what the bus polls (transport, devices, their points as
+	// compiled): Reload keeps a running bus whose sig did not change.
+	sig string
+	// stop (set by Driver.start, under Driver.mu) cancels run; done is
+	// closed when run returned (the transport is closed).
+	stop context.CancelFunc
+	done chan struct{}
 }
 
 type writeJob struct {

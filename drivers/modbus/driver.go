@@ -33,12 +33,19 @@ type Options struct {
 // Driver polls every modbus device of a config. Build it with New, run it
 // with Run; Health, Stats and Write may be called from any goroutine.
 type Driver struct {
+	opts Options
+	log  *slog.Logger
+	m    *metrics
+
+	mu     sync.Mutex // guards the fields below; Reload replaces them
 	buses  []*bus
 	devs   []*device
 	byDev  map[string]*device
 	points map[drivers.PointID]pointRef
-	mu     sync.Mutex
 	run    bool
+	ctx    context.Context // of Run, for the buses Reload starts
+	sink   drivers.Sink
+	wg     sync.WaitGroup // bus goroutines
 }
 
 type pointRef struct {
@@ -71,8 +78,12 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 	if opts.MaxDemote <= 0 {
 		opts.MaxDemote = 30 * time.Second
 	}
-	m := newMetrics(opts.Registerer)
-	drv := &Driver{byDev: map[string]*device{}, points: map[drivers.PointID]pointRef{}}
+	return build(cfg, opts, log, newMetrics(opts.Registerer))
+}
+
+// build is New with the metrics already registered (Reload builds again).
+func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Driver, error) {
+	drv := &Driver{opts: opts, log: log, m: m, byDev: map[string]*device{}, points: map[drivers.PointID]pointRef{}}
 	byKey := map[string]*bus{}
 	type serialCfg struct {
 		baud, bits, stop int
@@ -100,7 +111,7 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 		key := tr + " " + cd.Address
 		b := byKey[key]
 		if b == nil {
-			b = &bus{name: key, writes: make(chan *writeJob), log: log.With("bus", key), maxDemote: opts.MaxDemote, now: opts.Now}
+			b = &bus{name: key, writes: make(chan *writeJob), done: make(chan struct{}), log: log.With("bus", key), maxDemote: opts.MaxDemote, now: opts.Now}
 			switch tr {
 			case "tcp":
 				if _, _, err := net.SplitHostPort(cd.Address); err != nil {
@@ -164,6 +175,7 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 			pk = h
 		}
 		d.client = gmb.NewClient2(pk, b.tr)
+		b.sig += deviceSig(cd, d)
 		b.devices = append(b.devices, d)
 		drv.devs = append(drv.devs, d)
 		drv.byDev[d.id] = d
@@ -251,21 +263,34 @@ func (drv *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 		return errors.New("modbus: Run called twice")
 	}
 	drv.run = true
-	drv.mu.Unlock()
-	var wg sync.WaitGroup
+	drv.ctx, drv.sink = ctx, sink
 	for _, b := range drv.buses {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			b.run(ctx, sink)
-		}()
+		drv.start(b)
 	}
-	wg.Wait()
+	drv.mu.Unlock()
+	<-ctx.Done()
+	drv.mu.Lock() // no Reload starts a bus after this
+	drv.mu.Unlock()
+	drv.wg.Wait()
 	return nil
+}
+
+// start runs b in its own goroutine under the context of Run; drv.mu held.
+func (drv *Driver) start(b *bus) {
+	ctx, cancel := context.WithCancel(drv.ctx)
+	b.stop = cancel
+	drv.wg.Add(1)
+	go func() {
+		defer drv.wg.Done()
+		defer close(b.done)
+		b.run(ctx, drv.sink)
+	}()
 }
 
 // Health returns one entry per device (SPEC §8 /api/health), sorted by id.
 func (drv *Driver) Health() []drivers.Health {
+	drv.mu.Lock()
+	defer drv.mu.Unlock()
 	out := make([]drivers.Health, 0, len(drv.devs))
 	for _, d := range drv.devs {
 		d.mu.Lock()
@@ -279,6 +304,8 @@ func (drv *Driver) Health() []drivers.Health {
 // Stats returns the per-device detail (round trip, demotion, poll count),
 // sorted by id.
 func (drv *Driver) Stats() []DeviceStats {
+	drv.mu.Lock()
+	defer drv.mu.Unlock()
 	out := make([]DeviceStats, 0, len(drv.devs))
 	for _, d := range drv.devs {
 		d.mu.Lock()
@@ -307,7 +334,9 @@ var ErrUnknownPoint = errors.New("unknown modbus point")
 // error handling, and Write returns when the device has answered or ctx
 // ends. Errors name the device and unit.
 func (drv *Driver) Write(ctx context.Context, id drivers.PointID, value float64) error {
+	drv.mu.Lock()
 	ref, ok := drv.points[id]
+	drv.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownPoint, id)
 	}
@@ -333,7 +362,10 @@ func (drv *Driver) Write(ctx context.Context, id drivers.PointID, value float64)
 // holding register ("holding", value 0..65535) of a device, for linkage
 // outputs that are not configured points.
 func (drv *Driver) WriteRegister(ctx context.Context, device, register string, addr int, value uint16) error {
+	drv.mu.Lock()
 	d, ok := drv.byDev[device]
+	b := drv.busOf(d)
+	drv.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("modbus: unknown device %q", device)
 	}
@@ -341,22 +373,31 @@ func (drv *Driver) WriteRegister(ctx context.Context, device, register string, a
 	if !ok || (k != Coil && k != Holding) || addr < 0 || addr > 65535 {
 		return fmt.Errorf("modbus %s unit %d: write %s %d: want a coil or holding register 0..65535", d.id, d.unit, register, addr)
 	}
-	var b *bus
-	for _, x := range drv.buses {
-		for _, o := range x.devices {
-			if o == d {
-				b = x
-			}
-		}
-	}
 	w := &writeJob{dev: d, kind: k, addr: addr, bit: -1, on: value != 0, regs: []byte{byte(value >> 8), byte(value)}}
 	return b.submit(ctx, w)
 }
+
+// busOf is the bus d polls on; drv.mu held.
+func (drv *Driver) busOf(d *device) *bus {
+	for _, x := range drv.buses {
+		for _, o := range x.devices {
+			if o == d {
+				return x
+			}
+		}
+	}
+	return nil
+}
+
+// errBusStopped is returned by a write to a bus a reload has stopped.
+var errBusStopped = errors.New("modbus: bus stopped by a reload")
 
 func (b *bus) submit(ctx context.Context, w *writeJob) error {
 	w.done = make(chan error, 1)
 	select {
 	case b.writes <- w:
+	case <-b.done: // closed when the bus stopped
+		return fmt.Errorf("%s: %w", b.name, errBusStopped)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

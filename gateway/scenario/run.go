@@ -23,6 +23,9 @@ type Plant interface {
 	Play(point string, b configs.SimPoint) error
 	Release(point string) error
 	CommLoss(device string, lost bool) error
+	SetCoil(device string, addr int, on bool) error
+	Coil(device string, addr int) (bool, error)
+	RefuseWrites(device string, refuse bool) error
 }
 
 // Options are Run's inputs besides the scenario.
@@ -35,10 +38,51 @@ type Options struct {
 }
 
 // Received is one alarm event as the console delivered it, stamped with
-// the time since the scenario's t = 0.
+// the time since the scenario's t = 0; or (Link set) one linkage frame;
+// or (Coil set) a simulated coil read from the plant with a new value.
 type Received struct {
 	Elapsed time.Duration
 	Event   alarms.Event
+	Link    *alarms.LinkView
+	Coil    *CoilRead
+}
+
+// CoilRead is one reading of a simulated coil.
+type CoilRead struct {
+	Device string
+	Addr   int
+	On     bool
+}
+
+// what names a received item for the report.
+func (rv *Received) what() string {
+	switch {
+	case rv.Link != nil:
+		return fmt.Sprintf("linkage %s %s", rv.Link.ID, rv.Link.State)
+	case rv.Coil != nil:
+		return fmt.Sprintf("coil %s:%d = %v", rv.Coil.Device, rv.Coil.Addr, b2i(rv.Coil.On))
+	}
+	return fmt.Sprintf("seq %d", rv.Event.Seq)
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// match reports whether rv satisfies e: an alarm event (Matches), a
+// linkage frame or a coil reading, as e names one.
+func (e *Expect) match(rv *Received) bool {
+	switch {
+	case e.Linkage != "":
+		return rv.Link != nil && rv.Link.ID == e.Linkage && (e.State == "" || string(rv.Link.State) == e.State)
+	case e.Coil != nil:
+		return rv.Coil != nil && rv.Coil.Device == e.Device && rv.Coil.Addr == *e.Coil &&
+			(e.Value == nil || float64(b2i(rv.Coil.On)) == *e.Value)
+	}
+	return rv.Link == nil && rv.Coil == nil && e.Matches(rv.Event)
 }
 
 // Result is the outcome of one expectation.
@@ -50,6 +94,7 @@ type Result struct {
 	// positive expectation matched.
 	Latency time.Duration
 	Event   *alarms.Event // the matching event (or, for None, the offending one)
+	Got     *Received     // the matching item, whatever its kind
 	Detail  string
 }
 
@@ -99,7 +144,7 @@ func Evaluate(sc *Scenario, events []Received, applied map[time.Duration]time.Du
 		var early, late *Received
 		for i := range events {
 			rv := &events[i]
-			if !e.Matches(rv.Event) {
+			if !e.match(rv) {
 				continue
 			}
 			switch {
@@ -112,21 +157,24 @@ func Evaluate(sc *Scenario, events []Received, applied map[time.Duration]time.Du
 				}
 				continue
 			}
-			r.Event = &rv.Event
+			r.Got = rv
+			if rv.Link == nil && rv.Coil == nil {
+				r.Event = &rv.Event
+			}
 			r.Latency = rv.Elapsed - ref
 			break
 		}
 		switch {
-		case e.None && r.Event != nil:
-			r.Detail = fmt.Sprintf("seq %d arrived at %s", r.Event.Seq, fmtDur(r.Latency+ref))
+		case e.None && r.Got != nil:
+			r.Detail = fmt.Sprintf("%s arrived at %s", r.Got.what(), fmtDur(r.Latency+ref))
 		case e.None && now < end:
-			r.Detail, r.Event = "pending", nil
+			r.Detail, r.Event, r.Got = "pending", nil, nil
 			pending++
 		case e.None:
-			r.Pass, r.Event = true, nil
-		case r.Event != nil:
+			r.Pass, r.Event, r.Got = true, nil, nil
+		case r.Got != nil:
 			r.Pass = true
-			r.Detail = fmt.Sprintf("seq %d at %s, latency %s", r.Event.Seq, fmtDur(ref+r.Latency), fmtDur(r.Latency))
+			r.Detail = fmt.Sprintf("%s at %s, latency %s", r.Got.what(), fmtDur(ref+r.Latency), fmtDur(r.Latency))
 		case now <= end:
 			r.Detail = "pending"
 			pending++
@@ -138,7 +186,7 @@ func Evaluate(sc *Scenario, events []Received, applied map[time.Duration]time.Du
 			if late != nil {
 				r.Detail += fmt.Sprintf("; one came too late, at %s (latency %s)", fmtDur(late.Elapsed), fmtDur(late.Elapsed-ref))
 			}
-			if seen := seenOf(events, e.Alarm, ref); seen != "" {
+			if seen := seenOf(events, &e, ref); seen != "" {
 				r.Detail += "; seen: " + seen
 			}
 		}
@@ -148,10 +196,17 @@ func Evaluate(sc *Scenario, events []Received, applied map[time.Duration]time.Du
 }
 
 // seenOf lists what the console did show of an alarm, to help diagnose.
-func seenOf(events []Received, id string, from time.Duration) string {
+func seenOf(events []Received, e *Expect, from time.Duration) string {
 	var s []string
 	for _, rv := range events {
-		if rv.Event.ID == id && len(s) < 4 {
+		if len(s) >= 4 {
+			break
+		}
+		switch {
+		case e.Linkage != "" && rv.Link != nil && rv.Link.ID == e.Linkage,
+			e.Coil != nil && rv.Coil != nil && rv.Coil.Device == e.Device && rv.Coil.Addr == *e.Coil:
+			s = append(s, fmt.Sprintf("%s at %s", rv.what(), fmtDur(rv.Elapsed)))
+		case e.Alarm != "" && rv.Link == nil && rv.Coil == nil && rv.Event.ID == e.Alarm:
 			s = append(s, fmt.Sprintf("%s tier %d stage %d at %s", rv.Event.State, rv.Event.Tier, rv.Event.Stage, fmtDur(rv.Elapsed)))
 		}
 	}
@@ -167,17 +222,19 @@ func fmtDur(d time.Duration) string {
 
 // frame is one websocket message of SPEC §7 (only what a scenario reads).
 type frame struct {
-	Type   string            `json:"type"`
-	Site   string            `json:"site"`
-	Role   string            `json:"role"`
-	Seq    uint64            `json:"seq"`
-	Alarm  json.RawMessage   `json:"alarm"`
-	Alarms []json.RawMessage `json:"alarms"`
+	Type    string            `json:"type"`
+	Site    string            `json:"site"`
+	Role    string            `json:"role"`
+	Seq     uint64            `json:"seq"`
+	Alarm   json.RawMessage   `json:"alarm"`
+	Linkage *alarms.LinkView  `json:"linkage"`
+	Alarms  []json.RawMessage `json:"alarms"`
 }
 
 type stamped struct {
-	at time.Time
-	ev alarms.Event
+	at   time.Time
+	ev   alarms.Event
+	link *alarms.LinkView
 }
 
 // Run plays sc on o.Plant while it watches the gateway's console at
@@ -257,7 +314,17 @@ func Run(ctx context.Context, sc *Scenario, o Options) (Report, error) {
 				return
 			}
 			var f frame
-			if json.Unmarshal(b, &f) != nil || f.Type != "alarm" {
+			if json.Unmarshal(b, &f) != nil || (f.Type != "alarm" && f.Type != "linkage") {
+				continue
+			}
+			if f.Type == "linkage" {
+				if f.Linkage != nil {
+					select {
+					case frames <- stamped{at: at, link: f.Linkage}:
+					case <-ctx.Done():
+						return
+					}
+				}
 				continue
 			}
 			var ev alarms.Event
@@ -266,7 +333,7 @@ func Run(ctx context.Context, sc *Scenario, o Options) (Report, error) {
 				continue
 			}
 			select {
-			case frames <- stamped{at, ev}:
+			case frames <- stamped{at: at, ev: ev}:
 			case <-ctx.Done():
 				return
 			}
@@ -289,6 +356,31 @@ settling:
 	}
 
 	t0 := time.Now()
+	coils := watchCoils(sc)
+	var coilTick <-chan time.Time
+	if len(coils) > 0 {
+		tk := time.NewTicker(coilEvery)
+		defer tk.Stop()
+		coilTick = tk.C
+	}
+	readCoils := func() error {
+		at := time.Since(t0)
+		for i := range coils {
+			c := &coils[i]
+			on, err := o.Plant.Coil(c.Device, c.Addr)
+			if err != nil {
+				return fmt.Errorf("scenario: %w", err)
+			}
+			if !c.seen || on != c.On {
+				c.seen, c.On = true, on
+				rep.Events = append(rep.Events, Received{Elapsed: at, Coil: &CoilRead{c.Device, c.Addr, on}})
+			}
+		}
+		return nil
+	}
+	if err := readCoils(); err != nil {
+		return rep, err
+	}
 	applied := map[time.Duration]time.Duration{}
 	next := 0
 	end := sc.End()
@@ -321,8 +413,12 @@ settling:
 		}
 		timer.Reset(max(wait, 0))
 		select {
+		case <-coilTick:
+			if err := readCoils(); err != nil {
+				return rep, err
+			}
 		case f := <-frames:
-			rep.Events = append(rep.Events, Received{Elapsed: f.at.Sub(t0), Event: f.ev})
+			rep.Events = append(rep.Events, Received{Elapsed: f.at.Sub(t0), Event: f.ev, Link: f.link})
 			if !timer.Stop() {
 				select {
 				case <-timer.C:
@@ -362,8 +458,37 @@ settling:
 	return rep, nil
 }
 
+// coilEvery is how often the runner reads the coils a scenario expects.
+const coilEvery = 100 * time.Millisecond
+
+type watchedCoil struct {
+	CoilRead
+	seen bool
+}
+
+// watchCoils lists the distinct coils sc expects, in order.
+func watchCoils(sc *Scenario) []watchedCoil {
+	var out []watchedCoil
+	seen := map[CoilRead]bool{}
+	for _, e := range sc.Expect {
+		if e.Coil == nil {
+			continue
+		}
+		k := CoilRead{Device: e.Device, Addr: *e.Coil}
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, watchedCoil{CoilRead: k})
+		}
+	}
+	return out
+}
+
 func apply(p Plant, s Step) error {
 	switch {
+	case s.Coil != nil:
+		return p.SetCoil(s.Device, *s.Coil, *s.Set != 0)
+	case s.Refuse != nil:
+		return p.RefuseWrites(s.Device, *s.Refuse)
 	case s.Set != nil:
 		return p.Set(s.Point, *s.Set)
 	case s.Play != nil:
@@ -381,6 +506,12 @@ func apply(p Plant, s Step) error {
 func describe(s Step) string {
 	var d string
 	switch {
+	case s.Coil != nil:
+		d = fmt.Sprintf("set coil %s:%d = %g", s.Device, *s.Coil, *s.Set)
+	case s.Refuse != nil && *s.Refuse:
+		d = fmt.Sprintf("%s refuses writes", s.Device)
+	case s.Refuse != nil:
+		d = fmt.Sprintf("%s accepts writes again", s.Device)
 	case s.Set != nil:
 		d = fmt.Sprintf("set %s = %g", s.Point, *s.Set)
 	case s.Play != nil:

@@ -36,13 +36,17 @@ type Scenario struct {
 }
 
 // Step is one plant event at time At. Exactly one action is given:
-// Set (hold Point at a value), Play (run a behaviour on Point from At),
-// Release (Point back to its configured behaviour) or Comm ("lost" or
-// "restored" for Device).
+// Set (hold Point at a value, or with Device and Coil set that coil: a
+// hand switch in the field), Play (run a behaviour on Point from At),
+// Release (Point back to its configured behaviour), Comm ("lost" or
+// "restored" for Device) or Refuse (Device refuses writes, or accepts
+// them again).
 type Step struct {
 	At      configs.Duration  `toml:"at"`
 	Point   string            `toml:"point"`
 	Device  string            `toml:"device"`
+	Coil    *int              `toml:"coil"`
+	Refuse  *bool             `toml:"refuse"`
 	Set     *float64          `toml:"set"`
 	Play    *configs.SimPoint `toml:"play"`
 	Release bool              `toml:"release"`
@@ -52,10 +56,17 @@ type Step struct {
 
 // Expect is one expected alarm event (or, with None, the absence of one):
 // an event of Alarm whose given fields match, received on the console
-// between At and At + Within. Unset fields match anything.
+// between At and At + Within. Unset fields match anything. Instead of
+// Alarm, an expectation may name a Linkage (its `linkage` frame, State
+// one of SPEC §11's linkage states) or a Device and Coil (the simulated
+// coil, read from the plant, reading Value).
 type Expect struct {
 	At       configs.Duration `toml:"at"`
 	Alarm    string           `toml:"alarm"`    // POINT:COND
+	Linkage  string           `toml:"linkage"`  // a [[linkage]] id
+	Device   string           `toml:"device"`   // with Coil
+	Coil     *int             `toml:"coil"`     // coil address on Device
+	Value    *float64         `toml:"value"`    // the coil's value (0 or 1)
 	State    string           `toml:"state"`    // normal unack acked rtn_unack latched shelved oos
 	Active   *bool            `toml:"active"`   //
 	Tier     *int             `toml:"tier"`     //
@@ -69,7 +80,10 @@ type Expect struct {
 	Note string `toml:"note"` // printed with the result
 }
 
-var conds = map[string]bool{"hihi": true, "hi": true, "lo": true, "lolo": true, "roc": true, "on": true, "fault": true, "comm": true, "stale": true}
+var conds = map[string]bool{"hihi": true, "hi": true, "lo": true, "lolo": true, "roc": true, "on": true, "fault": true, "comm": true, "stale": true,
+	"vote": true, "dev": true, "linkage": true}
+
+var linkStates = map[string]bool{"": true, "idle": true, "pending": true, "written": true, "confirmed": true, "failed": true, "released": true}
 
 var states = map[string]bool{"": true, "normal": true, "unack": true, "acked": true, "rtn_unack": true, "latched": true, "shelved": true, "oos": true}
 
@@ -156,9 +170,17 @@ func (sc *Scenario) validate() error {
 		if s.Comm != "" {
 			n++
 		}
+		if s.Refuse != nil {
+			n++
+		}
 		switch {
 		case n != 1:
-			bad("step[%d] (at %v): give exactly one of set, play, release, comm", i, s.At.D())
+			bad("step[%d] (at %v): give exactly one of set, play, release, comm, refuse", i, s.At.D())
+		case s.Coil != nil && (s.Set == nil || s.Device == "" || s.Point != ""):
+			bad("step[%d]: coil goes with device and set (0 or 1), without point", i)
+		case s.Refuse != nil && s.Device == "":
+			bad("step[%d]: refuse needs device", i)
+		case s.Coil != nil || s.Refuse != nil: // complete
 		case s.Comm != "" && s.Comm != "lost" && s.Comm != "restored":
 			bad("step[%d].comm: %q (want lost or restored)", i, s.Comm)
 		case s.Comm != "" && s.Device == "":
@@ -171,12 +193,31 @@ func (sc *Scenario) validate() error {
 		}
 	}
 	for i, e := range sc.Expect {
-		point, cond, ok := strings.Cut(e.Alarm, ":")
-		if !ok || point == "" || !conds[cond] {
-			bad("expect[%d].alarm: %q is not POINT:COND with COND one of hihi hi lo lolo roc on fault comm stale", i, e.Alarm)
+		n := 0
+		for _, set := range []bool{e.Alarm != "", e.Linkage != "", e.Coil != nil} {
+			if set {
+				n++
+			}
 		}
-		if !states[e.State] {
-			bad("expect[%d].state: unknown state %q", i, e.State)
+		switch {
+		case n != 1:
+			bad("expect[%d]: give exactly one of alarm, linkage, coil", i)
+		case e.Linkage != "":
+			if !linkStates[e.State] {
+				bad("expect[%d].state: unknown linkage state %q (want idle pending written confirmed failed released)", i, e.State)
+			}
+		case e.Coil != nil:
+			if e.Device == "" || e.Value == nil || (*e.Value != 0 && *e.Value != 1) {
+				bad("expect[%d]: coil needs device and value (0 or 1)", i)
+			}
+		default:
+			point, cond, ok := strings.Cut(e.Alarm, ":")
+			if !ok || point == "" || !conds[cond] {
+				bad("expect[%d].alarm: %q is not POINT:COND with COND one of hihi hi lo lolo roc on fault comm stale vote dev linkage", i, e.Alarm)
+			}
+			if !states[e.State] {
+				bad("expect[%d].state: unknown state %q", i, e.State)
+			}
 		}
 		if !priorities[e.Priority] {
 			bad("expect[%d].priority: unknown priority %q", i, e.Priority)
@@ -211,8 +252,34 @@ func (sc *Scenario) Check(cfg *configs.Config) error {
 			errs = append(errs, fmt.Errorf("%s: step[%d].device: %q is not a device of %s", sc.File, i, s.Device, cfg.File))
 		}
 	}
+	rules := map[string]bool{}
+	for _, v := range cfg.Votes {
+		rules[v.ID+":vote"] = true
+	}
+	for _, d := range cfg.Deviations {
+		rules[d.ID+":dev"] = true
+	}
+	links := map[string]bool{}
+	for _, l := range cfg.Linkages {
+		rules[l.ID+":linkage"], links[l.ID] = true, true
+	}
 	for i, e := range sc.Expect {
+		if e.Linkage != "" && !links[e.Linkage] {
+			errs = append(errs, fmt.Errorf("%s: expect[%d].linkage: %q is not a linkage of %s", sc.File, i, e.Linkage, cfg.File))
+		}
+		if e.Device != "" && !devices[e.Device] {
+			errs = append(errs, fmt.Errorf("%s: expect[%d].device: %q is not a device of %s", sc.File, i, e.Device, cfg.File))
+		}
+		if e.Alarm == "" {
+			continue
+		}
 		id, cond, _ := strings.Cut(e.Alarm, ":")
+		if cond == "vote" || cond == "dev" || cond == "linkage" {
+			if !rules[e.Alarm] {
+				errs = append(errs, fmt.Errorf("%s: expect[%d].alarm: %s is not a [[%s]] of %s", sc.File, i, e.Alarm, map[string]string{"vote": "vote", "dev": "deviation", "linkage": "linkage"}[cond], cfg.File))
+			}
+			continue
+		}
 		p := points[id]
 		if p == nil {
 			errs = append(errs, fmt.Errorf("%s: expect[%d].alarm: %q is not a point of %s", sc.File, i, id, cfg.File))
@@ -270,6 +337,12 @@ func (e *Expect) String() string {
 	if e.None {
 		b.WriteString("no event of ")
 	}
+	switch {
+	case e.Linkage != "":
+		b.WriteString("linkage " + e.Linkage)
+	case e.Coil != nil:
+		fmt.Fprintf(&b, "coil %s:%d = %g", e.Device, *e.Coil, deref(e.Value))
+	}
 	b.WriteString(e.Alarm)
 	if e.State != "" {
 		b.WriteString(" " + e.State)
@@ -288,4 +361,11 @@ func (e *Expect) String() string {
 	}
 	fmt.Fprintf(&b, " within %v of %v", e.Within.D(), e.At.D())
 	return b.String()
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -60,12 +60,17 @@ func TestEvaluate(t *testing.T) {
 	}
 	at := func(s string) time.Duration { d, _ := time.ParseDuration(s); return d }
 	events := []Received{
-		{at("4s"), ev(1, "P:hi", alarms.Unack, 1)},
-		{at("10.3s"), ev(2, "P:hihi", alarms.Unack, 2)},
-		{at("30s"), ev(3, "P:comm", alarms.Unack, 0)},
+		{Elapsed: at("4s"), Event: ev(1, "P:hi", alarms.Unack, 1)},
+		{Elapsed: at("10.3s"), Event: ev(2, "P:hihi", alarms.Unack, 2)},
+		{Elapsed: at("30s"), Event: ev(3, "P:comm", alarms.Unack, 0)},
+		{Elapsed: at("0s"), Coil: &CoilRead{"PLC", 10, false}},
+		{Elapsed: at("10.5s"), Coil: &CoilRead{"PLC", 10, true}},
+		{Elapsed: at("10.6s"), Link: &alarms.LinkView{ID: "FAN", State: alarms.LinkWritten}},
+		{Elapsed: at("13s"), Link: &alarms.LinkView{ID: "FAN", State: alarms.LinkConfirmed}},
 	}
 	applied := map[time.Duration]time.Duration{at("10s"): at("10.1s")}
 	one, two := 1, 2
+	ten, on, off := 10, 1.0, 0.0
 	tests := []struct {
 		name    string
 		e       Expect
@@ -84,6 +89,12 @@ func TestEvaluate(t *testing.T) {
 		{"none holds", Expect{At: configs.Duration(at("0s")), Alarm: "P:hihi", None: true}, "12s", true, false, "", ""},
 		{"none still open", Expect{At: configs.Duration(at("0s")), Alarm: "P:hihi", None: true, Within: configs.Duration(at("5s"))}, "4s", false, true, "pending", ""},
 		{"none broken", Expect{At: configs.Duration(at("0s")), Alarm: "P:hi", None: true}, "12s", false, false, "seq 1 arrived at 4s", ""},
+		{"linkage state", Expect{At: configs.Duration(at("10s")), Linkage: "FAN", State: "confirmed"}, "14s", true, false, "linkage FAN confirmed at 13s, latency 2.9s", "2.9s"},
+		{"linkage never failed", Expect{At: configs.Duration(at("10s")), Linkage: "FAN", State: "failed", None: true}, "16s", true, false, "", ""},
+		{"linkage state not reached", Expect{At: configs.Duration(at("10s")), Linkage: "FAN", State: "released"}, "16s", false, false, "no matching event; seen: linkage FAN written at 10.6s", ""},
+		{"coil set", Expect{At: configs.Duration(at("10s")), Device: "PLC", Coil: &ten, Value: &on}, "11s", true, false, "coil PLC:10 = 1 at 10.5s", "400ms"},
+		{"coil not reset", Expect{At: configs.Duration(at("10s")), Device: "PLC", Coil: &ten, Value: &off}, "16s", false, false, "no matching event; one came too early, at 0s", ""},
+		{"an alarm expectation ignores linkages", Expect{At: configs.Duration(at("10s")), Alarm: "FAN:linkage"}, "16s", false, false, "no matching event", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

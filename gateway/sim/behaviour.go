@@ -12,7 +12,7 @@ import (
 // Kinds of behaviour (configs.SimPoint.Kind). An empty kind is constant.
 var kinds = map[string]bool{
 	"": true, "constant": true, "ramp": true, "noise": true, "sine": true,
-	"step": true, "leak": true, "heartbeat": true, "follow": true,
+	"step": true, "leak": true, "heartbeat": true, "follow": true, "feedback": true,
 }
 
 // noiseStep is how long one pseudo-random noise value holds.
@@ -31,6 +31,7 @@ const noiseStep = 500 * time.Millisecond
 //	          exponential decay back to Value with time constant Decay/5
 //	heartbeat 0/1 toggling every Period, stuck from Freeze
 //	follow    Value (Plant adds the followed point's value and the drift)
+//	feedback  Value (Plant reads the coil, after Delay, unless Stuck)
 func Shape(b *configs.SimPoint, t time.Duration, seed uint64) float64 {
 	switch b.Kind {
 	case "ramp":
@@ -58,7 +59,7 @@ func Shape(b *configs.SimPoint, t time.Duration, seed uint64) float64 {
 		}
 		return float64((t / b.Period.D()) % 2)
 	}
-	return b.Value // constant, follow
+	return b.Value // constant, follow, feedback
 }
 
 func leak(b *configs.SimPoint, t time.Duration) float64 {
@@ -164,7 +165,10 @@ func seedOf(id string) uint64 {
 // known kind, a followed point that exists).
 func check(b *configs.SimPoint, p *configs.Point, exists func(string) bool) error {
 	if !kinds[b.Kind] {
-		return fmt.Errorf("unknown sim kind %q (want constant, ramp, noise, sine, step, leak, heartbeat or follow)", b.Kind)
+		return fmt.Errorf("unknown sim kind %q (want constant, ramp, noise, sine, step, leak, heartbeat, follow or feedback)", b.Kind)
+	}
+	if b.Kind == "feedback" && (b.Coil == nil || *b.Coil < 0 || *b.Coil > 65535) {
+		return fmt.Errorf("sim feedback needs coil, the address 0..65535 of the coil it follows on the point's device")
 	}
 	if b.HasFault() && len(p.Range) != 2 {
 		return fmt.Errorf("sim fault needs the point's range")

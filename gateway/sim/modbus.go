@@ -204,7 +204,8 @@ func (p *Plant) bits(d *device, table string, addr, qty uint16, now time.Time) [
 
 // HandleCoils serves FC01 reads and FC05/FC15 writes (a linkage output
 // driving a fan or a sounder): a written coil keeps its value until the
-// plant stops, over the simulated one.
+// plant stops, over the simulated one. A device that refuses writes
+// answers exception 01 (illegal function).
 func (s *slave) HandleCoils(req *modbus.CoilsRequest) ([]bool, error) {
 	d, err := s.device(req.UnitId)
 	if err != nil {
@@ -212,7 +213,15 @@ func (s *slave) HandleCoils(req *modbus.CoilsRequest) ([]bool, error) {
 	}
 	p := s.plant
 	if req.IsWrite {
-		keep(p, d.coils, req.Addr, req.Args)
+		p.mu.Lock()
+		refuse := d.refuse
+		if !refuse {
+			p.writeCoilsLocked(d, req.Addr, req.Args, p.now())
+		}
+		p.mu.Unlock()
+		if refuse {
+			return nil, modbus.ErrIllegalFunction
+		}
 	}
 	return p.bits(d, "coil", req.Addr, req.Quantity, p.now()), nil
 }
@@ -235,6 +244,12 @@ func (s *slave) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]u
 	}
 	p := s.plant
 	if req.IsWrite {
+		p.mu.Lock()
+		refuse := d.refuse
+		p.mu.Unlock()
+		if refuse {
+			return nil, modbus.ErrIllegalFunction
+		}
 		keep(p, d.regs, req.Addr, req.Args)
 	}
 	return p.words(d, "holding", req.Addr, req.Quantity, p.now()), nil

@@ -252,3 +252,80 @@ func runForBench(b *testing.B, p *Plant) (stop func()) {
 	}
 	return func() { cancel(); <-done }
 }
+
+// TestModbusLinkageOutputs: a written coil is followed by its feedback
+// input after the delay, a stuck feedback never follows, and a device
+// that refuses writes answers exception 01 and keeps its coils.
+func TestModbusLinkageOutputs(t *testing.T) {
+	port := freePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	clk := &clock{t: t0}
+	p := startPlant(t, loadConfig(t, "testdata/linkage.toml", port), Options{Now: clk.Now})
+	c, _ := client(t, addr, 1, 2*time.Second)
+	inputs := func() string {
+		t.Helper()
+		b, err := c.ReadDiscreteInputs(0, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hex.EncodeToString(b)
+	}
+	if got := inputs(); got != "00" {
+		t.Fatalf("feedback before any write = %s, want 00", got)
+	}
+	clk.Set(t0.Add(10 * time.Second))
+	if _, err := c.WriteMultipleCoils(10, 2, []byte{0x03}); err != nil {
+		t.Fatal(err)
+	}
+	if on, err := p.Coil("PLC-1", 10); err != nil || !on {
+		t.Errorf("Coil(PLC-1, 10) = %v, %v after the write, want true", on, err)
+	}
+	for _, tt := range []struct {
+		name string
+		at   time.Duration
+		want string
+	}{
+		{"just written: the fan has not started yet", 10 * time.Second, "00"},
+		{"still within the delay", 11900 * time.Millisecond, "00"},
+		{"the delay elapsed: FAN-1 runs, the stuck FAN-2 does not", 12 * time.Second, "01"},
+		{"much later: FAN-2 still stuck", time.Hour, "01"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			clk.Set(t0.Add(tt.at))
+			if got := inputs(); got != tt.want {
+				t.Errorf("feedback at %v = %s, want %s", tt.at, got, tt.want)
+			}
+		})
+	}
+	t.Run("stop follows after the delay too", func(t *testing.T) {
+		clk.Set(t0.Add(2 * time.Hour))
+		if err := p.SetCoil("PLC-1", 10, false); err != nil {
+			t.Fatal(err)
+		}
+		if got := inputs(); got != "01" {
+			t.Errorf("feedback just after the stop = %s, want 01", got)
+		}
+		clk.Set(t0.Add(2*time.Hour + 2*time.Second))
+		if got := inputs(); got != "00" {
+			t.Errorf("feedback 2 s after the stop = %s, want 00", got)
+		}
+	})
+	t.Run("a device that refuses writes", func(t *testing.T) {
+		c2, _ := client(t, addr, 2, 2*time.Second)
+		if _, err := c2.WriteSingleCoil(10, 0xFF00); err == nil || !strings.Contains(err.Error(), "exception '1'") {
+			t.Errorf("coil write: err = %v, want exception 1 (illegal function)", err)
+		}
+		if _, err := c2.WriteSingleRegister(3, 7); err == nil || !strings.Contains(err.Error(), "exception '1'") {
+			t.Errorf("register write: err = %v, want exception 1", err)
+		}
+		if on, _ := p.Coil("PLC-2", 10); on {
+			t.Error("a refused write changed the coil")
+		}
+		if err := p.RefuseWrites("PLC-2", false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c2.WriteSingleCoil(10, 0xFF00); err != nil {
+			t.Errorf("after RefuseWrites(false): %v", err)
+		}
+	})
+}

@@ -76,6 +76,12 @@ type device struct {
 	// Plant.mu: they overlay the simulated values at their address.
 	coils map[uint16]bool
 	regs  map[uint16]uint16
+	// When each written coil last changed and what it held before, for
+	// feedback points that follow it after a delay; refuse: writes are
+	// answered with exception 01 ([simulator] refuse_writes, RefuseWrites).
+	coilAt  map[uint16]time.Time
+	coilWas map[uint16]bool
+	refuse  bool
 }
 
 // New builds the plant cfg describes. It validates the behaviours and
@@ -113,7 +119,8 @@ func New(cfg *configs.Config, opts Options) (*Plant, error) {
 	var errs []error
 	for i := range cfg.Devices {
 		d := &cfg.Devices[i]
-		dev := &device{cfg: d, coils: map[uint16]bool{}, regs: map[uint16]uint16{}}
+		dev := &device{cfg: d, coils: map[uint16]bool{}, regs: map[uint16]uint16{},
+			coilAt: map[uint16]time.Time{}, coilWas: map[uint16]bool{}}
 		p.devices[d.ID] = dev
 		for j := range d.Points {
 			c := &d.Points[j]
@@ -136,6 +143,15 @@ func New(cfg *configs.Config, opts Options) (*Plant, error) {
 	for i, w := range p.windows {
 		if _, ok := p.devices[w.Device]; !ok {
 			errs = append(errs, fmt.Errorf("simulator.comm_loss[%d]: unknown device %q", i, w.Device))
+		}
+	}
+	if s := cfg.Simulator; s != nil {
+		for i, id := range s.RefuseWrites {
+			if d := p.devices[id]; d != nil {
+				d.refuse = true
+			} else {
+				errs = append(errs, fmt.Errorf("simulator.refuse_writes[%d]: unknown device %q", i, id))
+			}
 		}
 	}
 	slaves, err := p.buildSlaves()
@@ -249,6 +265,9 @@ func (p *Plant) valueDepth(pt *point, now time.Time, depth int) float64 {
 			v += p.valueDepth(l, now, depth+1) + Drift(b, t)
 		}
 	}
+	if b.Kind == "feedback" {
+		v = p.feedbackLocked(pt.dev, b, now)
+	}
 	v += Noise(b, t, pt.seed)
 	if f, ok := Fault(b, t, pt.lo, pt.hi); ok {
 		v = f
@@ -329,4 +348,74 @@ func isLoopback(addr string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// feedbackLocked is a feedback point's value at now: 1 once its coil has
+// been set for Delay, Value otherwise (always Value when Stuck).
+func (p *Plant) feedbackLocked(d *device, b *configs.SimPoint, now time.Time) float64 {
+	if b.Stuck || b.Coil == nil {
+		return b.Value
+	}
+	a := uint16(*b.Coil)
+	on := d.coils[a]
+	if at, ok := d.coilAt[a]; ok && now.Sub(at) < b.Delay.D() {
+		on = d.coilWas[a]
+	}
+	if on {
+		return 1
+	}
+	return b.Value
+}
+
+// writeCoilsLocked stores written coils from addr on, noting when each
+// changed (feedback points follow after their delay).
+func (p *Plant) writeCoilsLocked(d *device, addr uint16, vals []bool, now time.Time) {
+	for i, v := range vals {
+		a := addr + uint16(i)
+		if old := d.coils[a]; old != v {
+			d.coilWas[a], d.coilAt[a] = old, now
+		}
+		d.coils[a] = v
+	}
+}
+
+// SetCoil sets a coil of a simulated device as a master's write would (a
+// scenario step: a hand switch in the field).
+func (p *Plant) SetCoil(device string, addr int, on bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d, ok := p.devices[device]
+	if !ok {
+		return fmt.Errorf("device %q: %w", device, ErrUnknown)
+	}
+	if addr < 0 || addr > 65535 {
+		return fmt.Errorf("device %s: coil %d out of 0..65535", device, addr)
+	}
+	p.writeCoilsLocked(d, uint16(addr), []bool{on}, p.now())
+	return nil
+}
+
+// Coil reads a coil of a simulated device: written, else simulated.
+func (p *Plant) Coil(device string, addr int) (bool, error) {
+	d, ok := p.devices[device]
+	if !ok {
+		return false, fmt.Errorf("device %q: %w", device, ErrUnknown)
+	}
+	if addr < 0 || addr > 65535 {
+		return false, fmt.Errorf("device %s: coil %d out of 0..65535", device, addr)
+	}
+	return p.bits(d, "coil", uint16(addr), 1, p.now())[0], nil
+}
+
+// RefuseWrites makes a simulated device refuse (refuse) or accept every
+// write; [simulator] refuse_writes sets it at start.
+func (p *Plant) RefuseWrites(device string, refuse bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	d, ok := p.devices[device]
+	if !ok {
+		return fmt.Errorf("device %q: %w", device, ErrUnknown)
+	}
+	d.refuse = refuse
+	return nil
 }
