@@ -1,6 +1,7 @@
 package alarms
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,82 @@ func TestRestoreOOSForgetsNotify(t *testing.T) {
 		ev, err := mm.Command(scenarioStart.Add(2*time.Minute), Command{Op: OpIOS, Point: "NH3-101"})
 		if err != nil || ev.ID != "NH3-101:hihi" || len(ev.Notify) != 0 {
 			t.Fatalf("ios event %s, %v: want no notify targets", describe(ev), err)
+		}
+	}
+}
+
+// In a flood the snapshot is deferred until at least as many events were
+// journaled since the last one as it holds (write amplification ≤ 1), and
+// a restart in between still restores every alarm: replay reads the
+// segments the last snapshot does not cover.
+func TestEngineSnapshotDeferredInFlood(t *testing.T) {
+	const n = 20
+	var b strings.Builder
+	b.WriteString("[site]\nid = \"S\"\n[[device]]\nid = \"D\"\ndriver = \"modbus\"\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  [[device.point]]\n  id = \"P%02d\"\n  hi = 10.0\n  stale = \"1h\"\n", i)
+	}
+	cfg := parseScenarioConfig(t, b.String())
+	dir := t.TempDir()
+	opts := JournalOptions{SegmentBytes: 1, NoSync: true} // every append starts a segment
+	j, err := OpenJournal(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := scenarioStart
+	e, err := New(cfg, j, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(v float64, pts ...int) item {
+		var ss []drivers.Sample
+		for _, i := range pts {
+			ss = append(ss, sample(fmt.Sprintf("P%02d", i), v, now))
+		}
+		return item{samples: ss}
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	e.step([]item{batch(20, all...)}, nil) // the flood: n hi alarms, seq 1..n, first segment
+	now = now.Add(time.Second)
+	e.step([]item{batch(0, 0)}, nil) // P00 returns, seq n+1, a new segment: n+1 events since ≥ n alarms: snapshot
+	if e.Seq() != n+1 || j.snapSeq != n+1 {
+		t.Fatalf("seq %d, snapshot at %d; want %d and %d", e.Seq(), j.snapSeq, n+1, n+1)
+	}
+	for i := 1; i < 3; i++ {
+		now = now.Add(time.Second)
+		e.step([]item{batch(0, i)}, nil) // P01, P02 return: a new segment each, 1 and 2 events since
+		if j.snapSeq != n+1 {
+			t.Fatalf("snapshot of %d alarms rewritten at seq %d after %d event(s)", n, j.snapSeq, i)
+		}
+	}
+
+	// kill -9: restart from the snapshot and the segment after it.
+	j2, err := OpenJournal(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	e2, err := New(cfg, j2, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e2.Seq() < n+3 { // continues after the journal's Floor, at or past the last record
+		t.Fatalf("restored seq %d, want at least %d", e2.Seq(), n+3)
+	}
+	got := map[string]State{}
+	for _, ev := range e2.Alarms() {
+		got[ev.ID] = ev.State
+	}
+	for i := range n {
+		id, want := fmt.Sprintf("P%02d:hi", i), Unack
+		if i < 3 {
+			want = RtnUnack
+		}
+		if got[id] != want {
+			t.Errorf("%s restored %v, want %v", id, got[id], want)
 		}
 	}
 }

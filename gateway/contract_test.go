@@ -689,6 +689,14 @@ func TestContract(t *testing.T) {
 				t.Errorf("/metrics has no %s* metric", prefix)
 			}
 		}
+		// Every stage's queue, under one name (queues.go).
+		for _, line := range []string{`hazardgw_queue_samples{stage="store"}`, `hazardgw_queue_samples{stage="console"}`,
+			`hazardgw_queue_dropped_samples_total{stage="store"}`, `hazardgw_queue_events{stage="console"}`,
+			"hazardgw_alarm_input_capacity 512", "hazardgw_alarm_sink_blocked_seconds_total"} {
+			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(line)).Match(b) {
+				t.Errorf("/metrics has no line %s", line)
+			}
+		}
 	})
 
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {

@@ -273,6 +273,11 @@ func (s *Store) Samples(batch []drivers.Sample) {
 // (alarms.Queue: unbounded; events are rare and already in the journal).
 func (s *Store) Event(ev alarms.Event) { s.q.PushEvent(ev) }
 
+// Queue returns the memory queue between the engine and the outbox (depth
+// and drops, for /metrics: a store that lags shows a growing depth here
+// before it drops).
+func (s *Store) Queue() *alarms.Queue { return s.q }
+
 func (s *Store) signal(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
