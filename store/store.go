@@ -201,11 +201,10 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 		q: alarms.NewQueue(opts.QueueSamples), sendWake: make(chan struct{}, 1), shapes: map[drivers.PointID]*shape{},
 		logged: map[string]bool{}, kill: make(chan struct{}),
 	}
+	// configs owns every default (SetDefaults): the store keeps no
+	// fallbacks of its own, and refuses a config that skipped them.
 	if s.dir == "" {
-		s.dir = "var"
-	}
-	if s.max <= 0 {
-		s.max = 1 << 30
+		return nil, errors.New("store: no store.dir (configs.SetDefaults fills it)")
 	}
 	for _, d := range cfg.Devices {
 		for _, p := range d.Points {
@@ -221,8 +220,8 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 			return nil, errors.New("store: [store.influxdb] needs url and bucket")
 		}
 		s.batch, s.flush = s.db.Batch, s.db.Flush.D()
-		if s.batch <= 0 {
-			s.batch = 5000
+		if s.batch <= 0 || s.flush <= 0 {
+			return nil, errors.New("store: [store.influxdb] batch and flush must be positive (configs.SetDefaults fills them)")
 		}
 		s.layout, s.sendMax = s.db.Layout, s.batch
 		if s.layout == configs.LayoutDevice {
@@ -230,11 +229,8 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 			// 64 samples per line on average, and at most deviceBatchMax
 			// samples in memory per write.
 			s.sendMax = min(s.batch*64, deviceBatchMax)
-		} else if s.layout != configs.LayoutPoint && s.layout != "" {
+		} else if s.layout != configs.LayoutPoint {
 			return nil, fmt.Errorf("store: unknown [store.influxdb] layout %q", s.layout)
-		}
-		if s.flush <= 0 {
-			s.flush = time.Second
 		}
 		s.health.InfluxDB = "down"
 	}
