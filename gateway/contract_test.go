@@ -311,10 +311,9 @@ func TestContract(t *testing.T) {
 	dir := t.TempDir()
 	console := freePort(t)
 	cfg := contractConfig(t, dir, console, freePort(t))
-	p := startGateway(t, dir, cfg)
 	base := "http://" + console
 	ws := "ws://" + console + "/ws"
-	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, cfg, console)
 	waitAlarm(t, p, base, "NH3-101:hihi", "unack", 15*time.Second)
 	waitAlarm(t, p, base, "NH3-101:hi", "unack", 5*time.Second)
 	waitAlarm(t, p, base, "T-1:fault", "unack", 5*time.Second)

@@ -187,6 +187,15 @@ func (p *proc) exited(t testing.TB, within time.Duration) int {
 	}
 }
 
+// startHealthy starts the gateway as startGateway does and waits until its
+// console at listen answers /api/health.
+func startHealthy(t testing.TB, dir, cfg, listen string) *proc {
+	t.Helper()
+	p := startGateway(t, dir, cfg)
+	waitHTTP(t, p, "http://"+listen+"/api/health", 20*time.Second)
+	return p
+}
+
 // waitHTTP polls url until it answers 200 or the deadline passes.
 func waitHTTP(t testing.TB, p *proc, url string, within time.Duration) []byte {
 	t.Helper()

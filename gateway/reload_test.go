@@ -89,9 +89,8 @@ func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	console, addr1, addr2 := freePort(t), freePort(t), freePort(t)
 	cfg := reloadConfig(t, dir, console, addr1, addr2, 60, true)
-	p := startGateway(t, dir, cfg)
 	base := "http://" + console
-	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, cfg, console)
 
 	// Before: NH3-101 at 45 ppm is above hi (30), below hihi (60); CO-102
 	// at 80 ppm is above its hi.
