@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"hazardgw/configs"
 	"hazardgw/drivers"
 )
 
@@ -41,6 +42,21 @@ func TestRestoreEscalationAfterUnshelve(t *testing.T) {
 	}
 }
 
+// journaledEngine opens the journal in dir and an engine of cfg on it whose
+// clock reads *now.
+func journaledEngine(t *testing.T, cfg *configs.Config, dir string, opts JournalOptions, now *time.Time) (*Journal, *Engine) {
+	t.Helper()
+	j, err := OpenJournal(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(cfg, j, Options{Now: func() time.Time { return *now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j, e
+}
+
 // The snapshot written at a segment rotation holds each alarm's last
 // journaled event (seq, time), so a restart from it shows the alarms as
 // they were emitted and keeps their escalation schedule.
@@ -48,15 +64,8 @@ func TestEngineSnapshotKeepsLastEvents(t *testing.T) {
 	dir := t.TempDir()
 	cfg := parseScenarioConfig(t, engineConfig)
 	opts := JournalOptions{SegmentBytes: 1, NoSync: true, SeqBlock: 1} // every batch rotates and snapshots; the exact seq after kill -9
-	j, err := OpenJournal(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := scenarioStart
-	e, err := New(cfg, j, Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, e := journaledEngine(t, cfg, dir, opts, &now)
 	step := func(it item) {
 		e.step([]item{it}, nil)
 	}
@@ -73,16 +82,9 @@ func TestEngineSnapshotKeepsLastEvents(t *testing.T) {
 		t.Fatalf("seq %d, snapshot at %d; want 4 and 4", e.Seq(), j.snapSeq)
 	}
 	// kill -9 at 5m; the segments the snapshot covers may be gone.
-	j2, err := OpenJournal(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j2.Close()
 	now = scenarioStart.Add(5 * time.Minute)
-	e2, err := New(cfg, j2, Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j2, e2 := journaledEngine(t, cfg, dir, opts, &now)
+	defer j2.Close()
 	var hihi Event
 	for _, ev := range e2.Alarms() {
 		if ev.ID == "NH3-101:hihi" {
@@ -138,15 +140,8 @@ func TestEngineSnapshotDeferredInFlood(t *testing.T) {
 	cfg := parseScenarioConfig(t, b.String())
 	dir := t.TempDir()
 	opts := JournalOptions{SegmentBytes: 1, NoSync: true} // every append starts a segment
-	j, err := OpenJournal(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := scenarioStart
-	e, err := New(cfg, j, Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, e := journaledEngine(t, cfg, dir, opts, &now)
 	batch := func(v float64, pts ...int) item {
 		var ss []drivers.Sample
 		for _, i := range pts {
@@ -173,15 +168,8 @@ func TestEngineSnapshotDeferredInFlood(t *testing.T) {
 	}
 
 	// kill -9: restart from the snapshot and the segment after it.
-	j2, err := OpenJournal(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j2, e2 := journaledEngine(t, cfg, dir, opts, &now)
 	defer j2.Close()
-	e2, err := New(cfg, j2, Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if e2.Seq() < n+3 { // continues after the journal's Floor, at or past the last record
 		t.Fatalf("restored seq %d, want at least %d", e2.Seq(), n+3)
 	}
