@@ -381,8 +381,13 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
-// runLocal is Run without InfluxDB: only the trend history is kept.
+// runLocal is Run without InfluxDB: only the trend history is kept, and
+// saved to HistoryFile every historySaveEvery and at the end, so trends
+// survive a restart (loaded here first when the shape still matches).
 func (s *Store) runLocal(ctx context.Context) error {
+	s.loadHistory()
+	tick := time.NewTicker(historySaveEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -390,11 +395,14 @@ func (s *Store) runLocal(ctx context.Context) error {
 			s.closed = true
 			s.mu.Unlock()
 			s.pump(nil)
+			s.saveHistory()
 			return nil
 		case <-s.kill:
 			return nil
 		case <-s.q.Wake():
 			s.pump(nil)
+		case <-tick.C:
+			s.saveHistory()
 		}
 	}
 }
