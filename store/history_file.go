@@ -19,14 +19,14 @@ import (
 // The history file (store.dir/history.bin) is the History's block as it is
 // in memory, so trends survive a restart without InfluxDB:
 //
-//	header   histHeader, little endian (64 bytes)
+//	header   histHeader, little endian (68 bytes)
 //	ids      per used slot, in slot order: uvarint length, the point id
 //	meta     used × trendMeta   ┐
 //	raw      used × Raw rawSample├ the arrays' bytes as in memory
 //	buckets  used × Buckets bucket┘ (native layout; sizes in the header)
 //
-// The CRC (Castagnoli) covers the header (with CRC 0) and everything after
-// it. Only the used slots are written, so the file is at most the block's
+// Two CRCs (Castagnoli): HeaderCRC of the header's fields before it, CRC
+// of everything after the header. Only the used slots are written, so the file is at most the block's
 // size (plus the ids). A file of another format version or shape (points,
 // raw, buckets, span, width, element sizes) is not loaded (errHistoryShape);
 // a damaged one neither (errHistoryDamaged).
@@ -45,7 +45,15 @@ type histHeader struct {
 	Span, Width                   int64  // ns
 	Used                          uint32 // slots written
 	IDBytes                       uint32 // length of the ids section
-	CRC                           uint32
+	HeaderCRC                     uint32 // of the fields above
+	CRC                           uint32 // of the ids and the arrays
+}
+
+// headerCRC is the CRC of hd's fields before HeaderCRC.
+func headerCRC(hd histHeader) uint32 {
+	var b bytes.Buffer
+	_ = binary.Write(&b, binary.LittleEndian, &hd)
+	return crc32.Checksum(b.Bytes()[:b.Len()-8], castagnoli)
 }
 
 var (
@@ -57,7 +65,7 @@ var (
 )
 
 // header is the file header of h's shape with used slots and idBytes of
-// ids, CRC 0.
+// ids, CRCs 0.
 func (h *History) header(used, idBytes int) histHeader {
 	return histHeader{
 		Magic: histMagic, Version: histVersion,
@@ -98,15 +106,14 @@ func (h *History) Save(path string) error {
 		idb = append(idb, p...)
 	}
 	hd := h.header(h.used, len(idb))
-	var hb bytes.Buffer
-	_ = binary.Write(&hb, binary.LittleEndian, &hd)
-	crc := crc32.Update(crc32.Update(0, castagnoli, hb.Bytes()), castagnoli, idb)
+	hd.HeaderCRC = headerCRC(hd)
+	crc := crc32.Checksum(idb, castagnoli)
 	secs := h.sections(h.used)
 	for _, b := range secs {
 		crc = crc32.Update(crc, castagnoli, b)
 	}
 	hd.CRC = crc
-	hb.Reset()
+	var hb bytes.Buffer
 	_ = binary.Write(&hb, binary.LittleEndian, &hd)
 
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
@@ -192,11 +199,14 @@ func (h *History) load(r io.Reader, size int64) (_ int, err error) {
 	if hd.Version != histVersion {
 		return 0, fmt.Errorf("%w: format version %d, this gateway writes %d", errHistoryShape, hd.Version, histVersion)
 	}
+	if headerCRC(hd) != hd.HeaderCRC {
+		return 0, fmt.Errorf("%w: header CRC mismatch", errHistoryDamaged)
+	}
 	want := h.header(int(hd.Used), int(hd.IDBytes))
-	want.CRC = hd.CRC
+	want.HeaderCRC, want.CRC = hd.HeaderCRC, hd.CRC
 	if hd != want {
 		return 0, fmt.Errorf("%w: saved %d points × %d raw + %d buckets over %v, now %d × %d + %d over %v",
-			errHistoryShape, hd.Points, hd.Raw, hd.Buckets, hd.Span, h.size.Points, h.size.Raw, h.size.Buckets, h.span)
+			errHistoryShape, hd.Points, hd.Raw, hd.Buckets, time.Duration(hd.Span), h.size.Points, h.size.Raw, h.size.Buckets, h.span)
 	}
 	used := int(hd.Used)
 	if used > h.size.Points {
@@ -223,11 +233,7 @@ func (h *History) load(r io.Reader, size int64) (_ int, err error) {
 			return 0, fmt.Errorf("%w: %w", errHistoryDamaged, err)
 		}
 	}
-	zero := hd
-	zero.CRC = 0
-	var hb bytes.Buffer
-	_ = binary.Write(&hb, binary.LittleEndian, &zero)
-	crc := crc32.Update(crc32.Update(0, castagnoli, hb.Bytes()), castagnoli, idb)
+	crc := crc32.Checksum(idb, castagnoli)
 	for _, b := range secs {
 		crc = crc32.Update(crc, castagnoli, b)
 	}
