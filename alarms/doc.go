@@ -14,6 +14,24 @@
 //     Machine.step; transitions_test.go walks every cell), alarm.go (the
 //     alarms of a point, per-alarm state, the event view), escalation.go,
 //     flood.go, roc.go, timers.go (the timer heap), index.go (point ids).
+//   - Rule points (rules.go, SPEC §11): each [[vote]], [[deviation]] and
+//     [[linkage]] is one point of the Machine that no driver feeds, with
+//     one alarm: ID:vote (k of n member alarms active; with bad_votes a
+//     member whose point is bad counts), ID:dev (two points more than max
+//     apart for on_delay; a bad point freezes it) and ID:linkage (the
+//     linkage failed; raised and cleared by the runner with OpRaise and
+//     OpClear). A member's event or a sample marks the rule dirty; settle,
+//     at the end of every Machine entry point, re-evaluates it, so its
+//     changes go through Machine.step like any alarm (states, ack,
+//     shelving, escalation, journal) and follow their cause in seq order.
+//   - Linkages (linkage.go: the state machine of one linkage, pure, time
+//     as a parameter; linkrun.go: the runner): an Output of the Engine.
+//     Alarm events fire linkages, feedback samples confirm them, writes
+//     go out through a Writer (modbus.Driver.WriteRegister, ahead of the
+//     polls on the device's bus), ID:linkage is raised and cleared through
+//     a Doer (Engine.Do), and every state change is appended and fsync'd
+//     to store.dir/linkages.jsonl before anyone sees it (so a fired
+//     linkage is written again after a restart).
 //   - Journal: the append-only event log under store.dir/journal
 //     (store/wal segments: magic, version, CRC-framed records; a damaged
 //     record loses only itself and is reported; group commit; snapshot;
@@ -35,10 +53,24 @@
 // journal's own lock). Outputs are called from the engine goroutine and
 // must not block.
 //
+// Linkages.Run's goroutine owns the linkages: Event and Samples (called
+// from the engine goroutine) append to an inbox under a mutex and never
+// block; Views and Command may be called from any goroutine (Watch
+// before Run); each
+// write runs in a goroutine of its own (one at a time per linkage), so a
+// slow device never delays the engine or another linkage. The runner
+// reaches the engine only through Do, never from inside an Output call.
+//
 // # Shutdown
 //
 // After the drivers have stopped the gateway calls CloseInput; Run
 // evaluates and journals whatever is queued, hands it to the outputs and
 // returns nil. Cancelling Run's context returns at once (events already
 // journaled are safe). Close the Journal after Run has returned.
+//
+// The linkage runner stops first, before the drivers and the engine drain
+// (gateway/run.go): cancelling Linkages.Run abandons a write under way
+// unjournaled (a fired linkage is written again at the next start), so no
+// write meets a stopping bus and no raise of ID:linkage meets a draining
+// engine.
 package alarms

@@ -145,14 +145,20 @@ func (r *linkRig) await(state alarms.LinkState) alarms.LinkView {
 }
 
 func (r *linkRig) alarmActive() bool {
+	ev, ok := r.alarm("FAN:linkage")
+	return ok && ev.Active
+}
+
+// alarm is alarm id's current event, if it is not normal.
+func (r *linkRig) alarm(id string) (alarms.Event, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, ev := range r.m.Current(time.Now()) {
-		if ev.ID == "FAN:linkage" {
-			return ev.Active
+		if ev.ID == id {
+			return ev, true
 		}
 	}
-	return false
+	return alarms.Event{}, false
 }
 
 const withFeedback = "feedback = \"FAN.RUN\"\nexpect = 1"
@@ -177,6 +183,56 @@ func TestLinkageFeedback(t *testing.T) {
 	r.await(alarms.LinkConfirmed)
 	if r.alarmActive() {
 		t.Error("FAN:linkage still active after confirmation")
+	}
+}
+
+// TestLinkageFeedbackNever: a fan that does not start (the run feedback
+// never comes, the slave's discrete input stays 0). FAN:linkage is raised
+// once confirm (300ms) has passed after the write, not before; the write
+// is retried while NH3-1:hihi is active, and each retry fails again with
+// the alarm still active: never confirmed.
+func TestLinkageFeedbackNever(t *testing.T) {
+	r := newLinkRig(t, withFeedback)
+	r.fire()
+	written := r.await(alarms.LinkWritten)
+	if !r.unit.Coil(10) {
+		t.Fatal("coil 10 not written")
+	}
+	failed := r.await(alarms.LinkFailed)
+	if failed.Error != "feedback did not follow" {
+		t.Fatalf("failed: %+v, want feedback did not follow", failed)
+	}
+	confirm := r.cfg.Linkages[0].Confirm.D()
+	if failed.Since.Before(written.Since.Add(confirm)) {
+		t.Errorf("failed at %v, before confirm (%v) after the write at %v", failed.Since, confirm, written.Since)
+	}
+	ev, ok := r.alarm("FAN:linkage")
+	if !ok || !ev.Active || ev.Activated == nil || ev.Priority != alarms.Urgent || ev.Tier != 2 {
+		t.Fatalf("FAN:linkage = %+v (found %v), want active, urgent, tier 2", ev, ok)
+	}
+	if ev.Activated.Before(written.Since.Add(confirm)) {
+		t.Errorf("FAN:linkage activated at %v, before confirm (%v) after the write at %v", ev.Activated, confirm, written.Since)
+	}
+	// The retry (every 2 s while the when alarm is active) writes again
+	// and fails again; nothing confirms it in between.
+	var seen []alarms.LinkState
+	deadline := time.After(10 * time.Second)
+	for len(seen) < 2 || seen[len(seen)-1] != alarms.LinkFailed {
+		select {
+		case v := <-r.views:
+			if v.State == alarms.LinkConfirmed {
+				t.Fatalf("confirmed without feedback: %+v", v)
+			}
+			seen = append(seen, v.State)
+		case <-deadline:
+			t.Fatalf("no retry that failed again; saw %v, now %+v", seen, r.l.Views())
+		}
+	}
+	if seen[0] != alarms.LinkWritten {
+		t.Errorf("after the failure: %v, want written (the retry) then failed", seen)
+	}
+	if ev, ok := r.alarm("FAN:linkage"); !ok || !ev.Active || !r.unit.Coil(10) {
+		t.Errorf("after the retry: FAN:linkage %+v (found %v), coil %v; want active and on", ev, ok, r.unit.Coil(10))
 	}
 }
 

@@ -1,10 +1,12 @@
 package alarms
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"hazardgw/configs"
 	"hazardgw/drivers"
 )
 
@@ -40,6 +42,21 @@ func TestRestoreEscalationAfterUnshelve(t *testing.T) {
 	}
 }
 
+// journaledEngine opens the journal in dir and an engine of cfg on it whose
+// clock reads *now.
+func journaledEngine(t *testing.T, cfg *configs.Config, dir string, opts JournalOptions, now *time.Time) (*Journal, *Engine) {
+	t.Helper()
+	j, err := OpenJournal(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := New(cfg, j, Options{Now: func() time.Time { return *now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j, e
+}
+
 // The snapshot written at a segment rotation holds each alarm's last
 // journaled event (seq, time), so a restart from it shows the alarms as
 // they were emitted and keeps their escalation schedule.
@@ -47,15 +64,8 @@ func TestEngineSnapshotKeepsLastEvents(t *testing.T) {
 	dir := t.TempDir()
 	cfg := parseScenarioConfig(t, engineConfig)
 	opts := JournalOptions{SegmentBytes: 1, NoSync: true, SeqBlock: 1} // every batch rotates and snapshots; the exact seq after kill -9
-	j, err := OpenJournal(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := scenarioStart
-	e, err := New(cfg, j, Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, e := journaledEngine(t, cfg, dir, opts, &now)
 	step := func(it item) {
 		e.step([]item{it}, nil)
 	}
@@ -72,16 +82,9 @@ func TestEngineSnapshotKeepsLastEvents(t *testing.T) {
 		t.Fatalf("seq %d, snapshot at %d; want 4 and 4", e.Seq(), j.snapSeq)
 	}
 	// kill -9 at 5m; the segments the snapshot covers may be gone.
-	j2, err := OpenJournal(dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j2.Close()
 	now = scenarioStart.Add(5 * time.Minute)
-	e2, err := New(cfg, j2, Options{Now: func() time.Time { return now }})
-	if err != nil {
-		t.Fatal(err)
-	}
+	j2, e2 := journaledEngine(t, cfg, dir, opts, &now)
+	defer j2.Close()
 	var hihi Event
 	for _, ev := range e2.Alarms() {
 		if ev.ID == "NH3-101:hihi" {
@@ -119,6 +122,68 @@ func TestRestoreOOSForgetsNotify(t *testing.T) {
 		ev, err := mm.Command(scenarioStart.Add(2*time.Minute), Command{Op: OpIOS, Point: "NH3-101"})
 		if err != nil || ev.ID != "NH3-101:hihi" || len(ev.Notify) != 0 {
 			t.Fatalf("ios event %s, %v: want no notify targets", describe(ev), err)
+		}
+	}
+}
+
+// In a flood the snapshot is deferred until at least as many events were
+// journaled since the last one as it holds (write amplification ≤ 1), and
+// a restart in between still restores every alarm: replay reads the
+// segments the last snapshot does not cover.
+func TestEngineSnapshotDeferredInFlood(t *testing.T) {
+	const n = 20
+	var b strings.Builder
+	b.WriteString("[site]\nid = \"S\"\n[[device]]\nid = \"D\"\ndriver = \"modbus\"\n")
+	for i := range n {
+		fmt.Fprintf(&b, "  [[device.point]]\n  id = \"P%02d\"\n  hi = 10.0\n  stale = \"1h\"\n", i)
+	}
+	cfg := parseScenarioConfig(t, b.String())
+	dir := t.TempDir()
+	opts := JournalOptions{SegmentBytes: 1, NoSync: true} // every append starts a segment
+	now := scenarioStart
+	j, e := journaledEngine(t, cfg, dir, opts, &now)
+	batch := func(v float64, pts ...int) item {
+		var ss []drivers.Sample
+		for _, i := range pts {
+			ss = append(ss, sample(fmt.Sprintf("P%02d", i), v, now))
+		}
+		return item{samples: ss}
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	e.step([]item{batch(20, all...)}, nil) // the flood: n hi alarms, seq 1..n, first segment
+	now = now.Add(time.Second)
+	e.step([]item{batch(0, 0)}, nil) // P00 returns, seq n+1, a new segment: n+1 events since ≥ n alarms: snapshot
+	if e.Seq() != n+1 || j.snapSeq != n+1 {
+		t.Fatalf("seq %d, snapshot at %d; want %d and %d", e.Seq(), j.snapSeq, n+1, n+1)
+	}
+	for i := 1; i < 3; i++ {
+		now = now.Add(time.Second)
+		e.step([]item{batch(0, i)}, nil) // P01, P02 return: a new segment each, 1 and 2 events since
+		if j.snapSeq != n+1 {
+			t.Fatalf("snapshot of %d alarms rewritten at seq %d after %d event(s)", n, j.snapSeq, i)
+		}
+	}
+
+	// kill -9: restart from the snapshot and the segment after it.
+	j2, e2 := journaledEngine(t, cfg, dir, opts, &now)
+	defer j2.Close()
+	if e2.Seq() < n+3 { // continues after the journal's Floor, at or past the last record
+		t.Fatalf("restored seq %d, want at least %d", e2.Seq(), n+3)
+	}
+	got := map[string]State{}
+	for _, ev := range e2.Alarms() {
+		got[ev.ID] = ev.State
+	}
+	for i := range n {
+		id, want := fmt.Sprintf("P%02d:hi", i), Unack
+		if i < 3 {
+			want = RtnUnack
+		}
+		if got[id] != want {
+			t.Errorf("%s restored %v, want %v", id, got[id], want)
 		}
 	}
 }

@@ -126,6 +126,9 @@ func (c *Config) SetDefaults() {
 			if p.Order == "" {
 				p.Order = "ABCD"
 			}
+			if p.Type == "" && (p.Register == "coil" || p.Register == "discrete") {
+				p.Type = "bool" // bit tables hold only bool
+			}
 			if p.AlarmOn != nil && p.Tier == 0 {
 				p.Tier = 2
 			}

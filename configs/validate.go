@@ -154,8 +154,9 @@ func (v *validator) hostPort(path, s string) {
 	}
 }
 
-// loopback reports whether a listen address only accepts local clients.
-func loopback(listen string) bool {
+// Loopback reports whether a host:port address is on this machine (a
+// listen address there only accepts local clients).
+func Loopback(listen string) bool {
 	host, _, err := net.SplitHostPort(listen)
 	if err != nil {
 		return false
@@ -184,6 +185,16 @@ func (v *validator) topic(path, t string, wildcards bool) {
 				return
 			}
 		}
+	}
+}
+
+// once notes that the what id is defined at path (its ".id"), or says that
+// seen holds it already (id -> path of its first definition).
+func (v *validator) once(seen map[string]string, path, what, id string) {
+	if first, dup := seen[id]; dup && id != "" {
+		v.errorf(path+".id", "duplicate %s id %q (first %s)", what, id, v.where(first))
+	} else {
+		seen[id] = path
 	}
 }
 
@@ -222,11 +233,7 @@ func (v *validator) validate(c *Config) {
 			continue // the gateway's own: its ids are reserved below
 		}
 		v.id(p+".id", "device id", d.ID)
-		if first, dup := devices[d.ID]; dup && d.ID != "" {
-			v.errorf(p+".id", "duplicate device id %q (first %s)", d.ID, v.where(first))
-		} else {
-			devices[d.ID] = p
-		}
+		v.once(devices, p, "device", d.ID)
 		if reserved(d.ID) {
 			v.errorf(p+".id", "device id %q is reserved for the gateway itself", d.ID)
 		}
@@ -235,11 +242,7 @@ func (v *validator) validate(c *Config) {
 			pt := &d.Points[j]
 			pp := idx(p+".point", j)
 			v.id(pp+".id", "point id", pt.ID)
-			if first, dup := points[pt.ID]; dup && pt.ID != "" {
-				v.errorf(pp+".id", "duplicate point id %q (first %s)", pt.ID, v.where(first))
-			} else {
-				points[pt.ID] = pp
-			}
+			v.once(points, pp, "point", pt.ID)
 			if reserved(pt.ID) {
 				v.errorf(pp+".id", "point id %q is reserved for the gateway itself (_GW.*)", pt.ID)
 			}
@@ -311,7 +314,7 @@ func (v *validator) validate(c *Config) {
 func (v *validator) console(c *Config) {
 	k := &c.Console
 	v.hostPort("console.listen", k.Listen)
-	if k.Listen != "" && !loopback(k.Listen) && len(k.Users) == 0 {
+	if k.Listen != "" && !Loopback(k.Listen) && len(k.Users) == 0 {
 		v.errorf("console.listen", "%q is not a loopback address: define at least one [[console.user]]", k.Listen)
 	}
 	if k.MaxShelve <= 0 {
@@ -345,7 +348,7 @@ func (v *validator) console(c *Config) {
 			v.errorf(p+".token", "token is required (use \"env:NAME\" to keep it out of the file)")
 		case tokens[u.Token]:
 			v.errorf(p+".token", "two users have the same token") // never print a secret
-		case len(u.Token) < minToken && k.Listen != "" && !loopback(k.Listen):
+		case len(u.Token) < minToken && k.Listen != "" && !Loopback(k.Listen):
 			v.errorf(p+".token", "a console listening beyond loopback needs tokens of at least %d characters (got %d)",
 				minToken, len(u.Token)) // the length only, never the token
 		}
@@ -402,7 +405,7 @@ func (v *validator) broker(p string, b *Broker) {
 	if b.URL == "embedded" {
 		v.hostPort(p+".listen", b.Listen)
 		_, _, err := net.SplitHostPort(b.Listen)
-		if b.Listen != "" && err == nil && !loopback(b.Listen) && (b.Username == "" || b.Password == "") {
+		if b.Listen != "" && err == nil && !Loopback(b.Listen) && (b.Username == "" || b.Password == "") {
 			v.errorf(p+".listen", "%q is not a loopback address: an embedded broker beyond loopback needs username and password", b.Listen)
 		}
 	} else {

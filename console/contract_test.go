@@ -1,9 +1,7 @@
 package console
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"regexp"
 	"slices"
@@ -232,23 +230,12 @@ func TestNo503WhileStarting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	base, stop := serve(t, srv)
+	defer stop()
 	<-eng.called // the hub is loading the alarm table
 	got := make(chan int, 1)
 	go func() {
-		resp, err := http.Get("http://" + ln.Addr().String() + "/api/points")
+		resp, err := http.Get(base + "/api/points")
 		if err != nil {
 			got <- -1
 			return

@@ -64,6 +64,36 @@ type env struct {
 	stop func() // cancels Serve and waits for it
 }
 
+// serve runs srv on a loopback port at base; stop cancels Serve and waits
+// for it (the first time it is called).
+func serve(t testing.TB, srv *Server) (base string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Serve did not return 10s after cancel")
+		}
+	}
+	return "http://" + ln.Addr().String(), stop
+}
+
 // start serves a console fed by a fake engine on a loopback port; it stops
 // at the end of the test.
 func start(t testing.TB, cfg *configs.Config, deps Deps, opts Options) *env {
@@ -80,30 +110,8 @@ func start(t testing.TB, cfg *configs.Config, deps Deps, opts Options) *env {
 		t.Fatal(err)
 	}
 	eng.out = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	e := &env{t: t, srv: srv, eng: eng, base: "http://" + ln.Addr().String(), reg: deps.Registry}
-	stopped := false
-	e.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Serve: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Errorf("Serve did not return 10s after cancel")
-		}
-	}
+	base, stop := serve(t, srv)
+	e := &env{t: t, srv: srv, eng: eng, base: base, reg: deps.Registry, stop: stop}
 	t.Cleanup(e.stop)
 	// Wait until the hub runs (the API answers 503 before).
 	deadline := time.Now().Add(5 * time.Second)

@@ -47,6 +47,10 @@ func newHub(s *Server) *hub {
 
 var errHubStopped = errors.New("console is not running")
 
+// Queue returns the queue between the engine and the hub (depth and drops,
+// for /metrics: a hub that lags shows here).
+func (s *Server) Queue() *alarms.Queue { return s.hub.queue }
+
 // call runs f in the hub goroutine and waits for it.
 func (h *hub) call(ctx context.Context, f func()) error {
 	if !h.running.Load() {

@@ -54,12 +54,19 @@ release = 1
 // business: no engine behind the runner.
 func linkEnv(t *testing.T) (*env, *alarms.Linkages) {
 	t.Helper()
+	return linkEnvWith(t, testConfig(true))
+}
+
+// linkEnvWith is linkEnv with the console's own config cfg (votes and
+// deviations are read from it).
+func linkEnvWith(t *testing.T, cfg *configs.Config) (*env, *alarms.Linkages) {
+	t.Helper()
 	accept := func(ctx context.Context, device, register string, addr int, value uint16) error { return nil }
 	l, err := alarms.NewLinkages(linkSite(t), t.TempDir(), accept, nil, alarms.LinkOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := start(t, testConfig(true), Deps{Linkages: l}, Options{}) // New registers its Watch
+	e := start(t, cfg, Deps{Linkages: l}, Options{}) // New registers its Watch
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = l.Run(ctx) }()

@@ -311,10 +311,9 @@ func TestContract(t *testing.T) {
 	dir := t.TempDir()
 	console := freePort(t)
 	cfg := contractConfig(t, dir, console, freePort(t))
-	p := startGateway(t, dir, cfg)
 	base := "http://" + console
 	ws := "ws://" + console + "/ws"
-	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, cfg, console)
 	waitAlarm(t, p, base, "NH3-101:hihi", "unack", 15*time.Second)
 	waitAlarm(t, p, base, "NH3-101:hi", "unack", 5*time.Second)
 	waitAlarm(t, p, base, "T-1:fault", "unack", 5*time.Second)
@@ -687,6 +686,14 @@ func TestContract(t *testing.T) {
 		for _, prefix := range []string{"hazardgw_modbus_", "hazardgw_alarm_", "hazardgw_store_", "hazardgw_console_"} {
 			if !regexp.MustCompile(`(?m)^# TYPE ` + prefix).Match(b) {
 				t.Errorf("/metrics has no %s* metric", prefix)
+			}
+		}
+		// Every stage's queue, under one name (queues.go).
+		for _, line := range []string{`hazardgw_queue_samples{stage="store"}`, `hazardgw_queue_samples{stage="console"}`,
+			`hazardgw_queue_dropped_samples_total{stage="store"}`, `hazardgw_queue_events{stage="console"}`,
+			"hazardgw_alarm_input_capacity 512", "hazardgw_alarm_sink_blocked_seconds_total"} {
+			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(line)).Match(b) {
+				t.Errorf("/metrics has no line %s", line)
 			}
 		}
 	})

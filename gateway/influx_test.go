@@ -18,29 +18,15 @@ import (
 func influxConfig(t testing.TB, dir, console, modbusAddr string, db *influxtest.Server, interval string, nPoints int) string {
 	t.Helper()
 	var b strings.Builder
+	influxHead(&b, "INFLUX-01", console, dir, db, "")
 	fmt.Fprintf(&b, `
-[site]
-id = "INFLUX-01"
-
-[console]
-listen = %q
-
-[store]
-dir = %q
-
-  [store.influxdb]
-  url = %q
-  token = "any"
-  bucket = %q
-  flush = "200ms"
-
 [[device]]
 id = "GC-1"
 driver = "modbus"
 address = %q
 interval = %q
 timeout = "500ms"
-`, console, filepath.Join(dir, "var"), db.URL, db.Bucket, modbusAddr, interval)
+`, modbusAddr, interval)
 	for i := range nPoints {
 		fmt.Fprintf(&b, `
   [[device.point]]
@@ -55,6 +41,43 @@ timeout = "500ms"
 	return writeFile(t, dir, "gw.toml", b.String())
 }
 
+// influxHead writes the [site], [console] and [store] tables of a gateway
+// with site id, its console at listen, its data under dir/var and its
+// samples going to the InfluxDB db (with layout, when not "").
+func influxHead(b *strings.Builder, id, listen, dir string, db *influxtest.Server, layout string) {
+	fmt.Fprintf(b, `
+[site]
+id = %q
+
+[console]
+listen = %q
+
+[store]
+dir = %q
+
+  [store.influxdb]
+  url = %q
+  token = "any"
+  bucket = %q
+  flush = "200ms"
+`, id, listen, filepath.Join(dir, "var"), db.URL, db.Bucket)
+	if layout != "" {
+		fmt.Fprintf(b, "  layout = %q\n", layout)
+	}
+}
+
+// queryCount is the count(...) that the InfluxQL query q answers, 0 when
+// there are no rows.
+func queryCount(t testing.TB, db *influxtest.Server, q string) int {
+	t.Helper()
+	rows := db.Query(t, q)
+	if len(rows) == 0 || len(rows[0].Values) == 0 {
+		return 0
+	}
+	n, _ := rows[0].Values[0][1].(json.Number).Int64()
+	return int(n)
+}
+
 // TestSamplesAndAlarmsReachInfluxDB writes through the whole pipeline into a
 // real influxd and reads the data back with InfluxQL and Flux.
 func TestSamplesAndAlarmsReachInfluxDB(t *testing.T) {
@@ -63,8 +86,7 @@ func TestSamplesAndAlarmsReachInfluxDB(t *testing.T) {
 	slave.Unit(1).SetHolding(0, 42, 600) // P00 = 42, P01 = 600 > hi
 	dir := t.TempDir()
 	console := freePort(t)
-	p := startGateway(t, dir, influxConfig(t, dir, console, slave.Addr(), db, "100ms", 2))
-	waitHTTP(t, p, "http://"+console+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, influxConfig(t, dir, console, slave.Addr(), db, "100ms", 2), console)
 
 	deadline := time.Now().Add(30 * time.Second)
 	for db.Count(t, "sample", map[string]string{"point": "P00", "site": "INFLUX-01", "device": "GC-1"}) < 10 ||
@@ -110,8 +132,7 @@ func TestCleanShutdownUnderLoadLosesNothing(t *testing.T) {
 	cfg := influxConfig(t, dir, console, slave.Addr(), db, "20ms", 20)
 	db.Stop()
 
-	p := startGateway(t, dir, cfg)
-	waitHTTP(t, p, "http://"+console+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, cfg, console)
 	for slave.Unit(1).Reads() < 100 {
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -123,16 +144,10 @@ func TestCleanShutdownUnderLoadLosesNothing(t *testing.T) {
 	slave.Stop() // the second run must not add samples of its own
 	db.Start()
 
-	p2 := startGateway(t, dir, cfg)
-	waitHTTP(t, p2, "http://"+console+"/api/health", 20*time.Second)
+	p2 := startHealthy(t, dir, cfg, console)
 	count := func(point string) int {
 		q := fmt.Sprintf(`SELECT count(value) FROM sample WHERE point = '%s' AND time <= '%s'`, point, stopped.UTC().Format(time.RFC3339Nano))
-		rows := db.Query(t, q)
-		if len(rows) == 0 || len(rows[0].Values) == 0 {
-			return 0
-		}
-		n, _ := rows[0].Values[0][1].(json.Number).Int64()
-		return int(n)
+		return queryCount(t, db, q)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -166,17 +181,15 @@ func TestKill9WhileInfluxDown(t *testing.T) {
 	cfg := influxConfig(t, dir, console, slave.Addr(), db, "100ms", 2)
 	db.Stop()
 
-	p := startGateway(t, dir, cfg)
 	base := "http://" + console
-	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, cfg, console)
 	a := waitAlarm(t, p, base, "P01:hi", "unack", 15*time.Second)
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	p.exited(t, 10*time.Second)
 	killed := time.Now()
 
 	db.Start()
-	p2 := startGateway(t, dir, cfg)
-	waitHTTP(t, p2, base+"/api/health", 20*time.Second)
+	p2 := startHealthy(t, dir, cfg, console)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ev := db.Query(t, `SELECT seq, state FROM alarm_event WHERE point = 'P01' AND cond = 'hi'`)

@@ -40,7 +40,8 @@ const usage = `usage:
                                     lines (read-only) and report damage on stderr;
                                     -verify: exit 1 when the journal is damaged
   gateway version                   print the version
-FILE defaults to gateway.toml.
+FILE defaults to gateway.toml. run -pprof 127.0.0.1:6060 serves /debug/pprof
+(profiles for diagnosis; loopback addresses only).
 `
 
 func main() {
@@ -71,6 +72,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logFormat := fs.String("log-format", "text", "run, simulate: log format, text or json")
 	logLevel := fs.String("log-level", "info", "run, simulate: debug, info, warn or error")
 	wait := fs.Duration("wait", 10*time.Second, "probe: how long mqtt points wait for their first message")
+	pprofAddr := fs.String("pprof", "", "run: serve net/http/pprof on this address (loopback only, e.g. 127.0.0.1:6060); empty: off")
 	var scen, against, token *string
 	if cmd == "simulate" {
 		scen = fs.String("scenario", "", "scenario file to play against a running gateway")
@@ -115,7 +117,16 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "simulate":
 		err = simulate(ctx, cfg, *scen, *against, *token, stdout, logger)
 	default:
+		stopProf, perr := servePprof(*pprofAddr, logger)
+		if perr != nil {
+			fmt.Fprintf(stderr, "gateway %s: %v\n", cmd, perr)
+			return 1
+		}
+		// check prints the warnings; a running gateway does not keep them
+		// (one per point without an alarm: 24 MiB at 100,000 points).
+		cfg.Warnings = nil
 		err = run(ctx, cfg, logger)
+		stopProf()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway %s: %v\n", cmd, err)

@@ -148,6 +148,20 @@ func (p *proc) output() string {
 	return p.stderr.String()
 }
 
+// logged reports whether the output holds want, waiting up to within for
+// it (the output arrives through a pipe, after the HTTP answer that caused
+// it may have).
+func (p *proc) logged(want string, within time.Duration) bool {
+	deadline := time.Now().Add(within)
+	for !strings.Contains(p.output(), want) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 // stop sends sig and waits for the exit code.
 func (p *proc) stop(t testing.TB, sig os.Signal) int {
 	t.Helper()
@@ -171,6 +185,15 @@ func (p *proc) exited(t testing.TB, within time.Duration) int {
 		t.Fatalf("gateway still running after %v", within)
 		return 0
 	}
+}
+
+// startHealthy starts the gateway as startGateway does and waits until its
+// console at listen answers /api/health.
+func startHealthy(t testing.TB, dir, cfg, listen string) *proc {
+	t.Helper()
+	p := startGateway(t, dir, cfg)
+	waitHTTP(t, p, "http://"+listen+"/api/health", 20*time.Second)
+	return p
 }
 
 // waitHTTP polls url until it answers 200 or the deadline passes.

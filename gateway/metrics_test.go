@@ -18,9 +18,8 @@ func TestMetrics(t *testing.T) {
 	dir := t.TempDir()
 	console := freePort(t)
 	cfg := simConfig(t, dir, console, freePort(t), 12.5, "")
-	p := startGateway(t, dir, cfg)
 	base := "http://" + console
-	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	startHealthy(t, dir, cfg, console)
 
 	// Wait for a good poll: the histogram has an observation.
 	var text string

@@ -89,9 +89,8 @@ func TestReload(t *testing.T) {
 	dir := t.TempDir()
 	console, addr1, addr2 := freePort(t), freePort(t), freePort(t)
 	cfg := reloadConfig(t, dir, console, addr1, addr2, 60, true)
-	p := startGateway(t, dir, cfg)
 	base := "http://" + console
-	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, cfg, console)
 
 	// Before: NH3-101 at 45 ppm is above hi (30), below hihi (60); CO-102
 	// at 80 ppm is above its hi.
@@ -130,7 +129,7 @@ func TestReload(t *testing.T) {
 			t.Errorf("GC-2 after reload: %+v, want up with last_ok (polling without a gap)", d)
 		}
 	}
-	if !strings.Contains(p.output(), "kept=1") {
+	if !p.logged("kept=1", 5*time.Second) {
 		t.Errorf("the modbus driver did not keep GC-2's bus running; log:\n%s", p.output())
 	}
 
@@ -199,11 +198,11 @@ func TestReload(t *testing.T) {
 	}
 	for _, e := range ans.Errors {
 		// The text log quotes a message holding quotes.
-		if !strings.Contains(p.output(), strconv.Quote("reload: "+e)) {
+		if !p.logged(strconv.Quote("reload: "+e), 5*time.Second) {
 			t.Errorf("error %q not logged", e)
 		}
 	}
-	if !strings.Contains(p.output(), "reload refused") {
+	if !p.logged("reload refused", 5*time.Second) {
 		t.Errorf("log does not say the reload was refused:\n%s", p.output())
 	}
 	if s := currentSeq(t, base); s != seqBefore {

@@ -176,6 +176,8 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	}
 	rl.con = con
 
+	reg.MustRegister(newQueueCollector(engine.Input, pipelineQueues(st, con, outs)...)) // queues.go
+
 	// Embedded brokers listen before anything runs: a port in use is one
 	// line, exit 1, like the console's.
 	if err := mq.StartBrokers(); err != nil {
@@ -275,6 +277,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	}
 	log.Info("gateway running", "version", build.Version, "commit", build.Commit, "console", scheme+"://"+ln.Addr().String(),
 		"devices", devices, "data", cfg.Store.Dir)
+	settleMemory(log) // start-up garbage back to the OS, a heap limit (memory.go)
 
 	<-inCtx.Done()
 	log.Info("shutting down: linkages")

@@ -112,9 +112,8 @@ func TestRunServesHealthAndStopsCleanly(t *testing.T) {
 	dir := t.TempDir()
 	console := freePort(t)
 	cfg := simConfig(t, dir, console, freePort(t), 12.5, "")
-	p := startGateway(t, dir, cfg)
 	base := "http://" + console
-	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, cfg, console)
 
 	// The simulated head reads 12.5 ppm: a good value arrives at the console.
 	deadline := time.Now().Add(15 * time.Second)
@@ -160,20 +159,9 @@ func TestRunServesHealthAndStopsCleanly(t *testing.T) {
 
 func TestRunPortInUse(t *testing.T) {
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	cfg := simConfig(t, dir, l.Addr().String(), freePort(t), 1, "")
-	p := startGateway(t, dir, cfg)
-	if code := p.exited(t, 20*time.Second); code != 1 {
-		t.Fatalf("exit code %d, want 1", code)
-	}
-	out := strings.TrimSpace(p.output())
-	if strings.Count(out, "\n") != 0 || !strings.Contains(out, l.Addr().String()) || !strings.Contains(out, "in use") {
-		t.Fatalf("want one line naming the address in use, got:\n%s", out)
-	}
+	busy := busyPort(t)
+	cfg := simConfig(t, dir, busy, freePort(t), 1, "")
+	failsInOneLine(t, dir, cfg, busy, "in use")
 }
 
 func TestRunUnwritableDataDir(t *testing.T) {
@@ -182,13 +170,36 @@ func TestRunUnwritableDataDir(t *testing.T) {
 	// var exists as a file, so the data dir cannot be created (a
 	// read-only directory would not stop root, which CI runs as).
 	writeFile(t, dir, "var", "not a directory")
+	failsInOneLine(t, dir, cfg, "data dir")
+}
+
+// busyPort is an address on which something listens until the test ends.
+func busyPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String()
+}
+
+// failsInOneLine starts the gateway on cfg and wants it to exit 1 with a
+// single line of output holding each of says.
+func failsInOneLine(t *testing.T, dir, cfg string, says ...string) {
+	t.Helper()
 	p := startGateway(t, dir, cfg)
 	if code := p.exited(t, 20*time.Second); code != 1 {
 		t.Fatalf("exit code %d, want 1", code)
 	}
 	out := strings.TrimSpace(p.output())
-	if strings.Count(out, "\n") != 0 || !strings.Contains(out, "data dir") {
-		t.Fatalf("want one line naming the data dir, got:\n%s", out)
+	if strings.Count(out, "\n") != 0 {
+		t.Fatalf("want one line, got:\n%s", out)
+	}
+	for _, w := range says {
+		if !strings.Contains(out, w) {
+			t.Fatalf("want one line holding %q, got:\n%s", w, out)
+		}
 	}
 }
 
@@ -213,8 +224,7 @@ func TestAlarmStateSurvivesKill9(t *testing.T) {
 	cfg := simConfig(t, dir, console, freePort(t), 70, "")
 	base := "http://" + console
 
-	p := startGateway(t, dir, cfg)
-	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, cfg, console)
 	before := waitAlarm(t, p, base, "NH3-101:hihi", "unack", 15*time.Second)
 	hi := waitAlarm(t, p, base, "NH3-101:hi", "unack", 5*time.Second)
 	p.cmd.Process.Signal(syscall.SIGKILL)
@@ -222,8 +232,7 @@ func TestAlarmStateSurvivesKill9(t *testing.T) {
 		t.Fatalf("exit %d, want killed", code)
 	}
 
-	p2 := startGateway(t, dir, cfg)
-	waitHTTP(t, p2, base+"/api/health", 20*time.Second)
+	p2 := startHealthy(t, dir, cfg, console)
 	var alarms []alarmView
 	getJSON(t, base+"/api/alarms", &alarms)
 	got := map[string]alarmView{}
@@ -255,9 +264,8 @@ bucket = "db/autogen"
 [store.outbox]
 max_bytes = "100B"
 `, freePort(t)))
-	p := startGateway(t, dir, cfg)
 	base := "http://" + console
-	waitHTTP(t, p, base+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, cfg, console)
 	a := waitAlarm(t, p, base, "_GW.OUTBOX:on", "unack", 20*time.Second)
 	if a.Tier != 1 {
 		t.Errorf("outbox alarm tier %d, want 1", a.Tier)
@@ -274,23 +282,12 @@ max_bytes = "100B"
 
 func TestRunEmbeddedBrokerPortInUse(t *testing.T) {
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	busy := busyPort(t)
 	cfg := simConfig(t, dir, freePort(t), freePort(t), 1, fmt.Sprintf(`
 [[broker]]
 name = "plant"
 url = "embedded"
 listen = %q
-`, l.Addr().String()))
-	p := startGateway(t, dir, cfg)
-	if code := p.exited(t, 20*time.Second); code != 1 {
-		t.Fatalf("exit code %d, want 1", code)
-	}
-	out := strings.TrimSpace(p.output())
-	if strings.Count(out, "\n") != 0 || !strings.Contains(out, l.Addr().String()) {
-		t.Fatalf("want one line naming the broker address, got:\n%s", out)
-	}
+`, busy))
+	failsInOneLine(t, dir, cfg, busy)
 }

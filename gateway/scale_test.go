@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,23 +30,7 @@ func TestSIGTERMAtLoadWritesEverythingAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	console := freePort(t)
 	var b strings.Builder
-	fmt.Fprintf(&b, `
-[site]
-id = "SCALE-01"
-
-[console]
-listen = %q
-
-[store]
-dir = %q
-
-  [store.influxdb]
-  url = %q
-  token = "any"
-  bucket = %q
-  flush = "200ms"
-  layout = "device"
-`, console, filepath.Join(dir, "var"), db.URL, db.Bucket)
+	influxHead(&b, "SCALE-01", console, dir, db, "device")
 	for d, s := range slaves {
 		fmt.Fprintf(&b, "\n[[device]]\nid = \"D%d\"\ndriver = \"modbus\"\naddress = %q\ninterval = \"50ms\"\ntimeout = \"500ms\"\n", d, s.Addr())
 		for i := range points {
@@ -57,8 +39,7 @@ dir = %q
 	}
 	cfg := writeFile(t, dir, "gw.toml", b.String())
 
-	p := startGateway(t, dir, cfg)
-	waitHTTP(t, p, "http://"+console+"/api/health", 20*time.Second)
+	p := startHealthy(t, dir, cfg, console)
 	for slaves[devices-1].Unit(1).Reads() < 100 {
 		time.Sleep(50 * time.Millisecond) // polling the slave's counter
 	}
@@ -73,17 +54,11 @@ dir = %q
 		s.Stop() // the second run must add no samples of its own
 	}
 
-	p2 := startGateway(t, dir, cfg)
-	waitHTTP(t, p2, "http://"+console+"/api/health", 20*time.Second)
+	p2 := startHealthy(t, dir, cfg, console)
 	count := func(d int, field string) int {
 		q := fmt.Sprintf(`SELECT count(%q) FROM device_sample WHERE device = 'D%d' AND time <= '%s'`,
 			field, d, stopped.UTC().Format(time.RFC3339Nano))
-		rows := db.Query(t, q)
-		if len(rows) == 0 || len(rows[0].Values) == 0 {
-			return 0
-		}
-		n, _ := rows[0].Values[0][1].(json.Number).Int64()
-		return int(n)
+		return queryCount(t, db, q)
 	}
 	deadline := time.Now().Add(60 * time.Second)
 	for d := range devices {

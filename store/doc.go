@@ -11,7 +11,9 @@
 //     read cursor. An entry leaves only after InfluxDB answered 2xx.
 //   - History: the last 24 h (store.history) per point, raw recent samples
 //     and min/max buckets before them, all points together bounded by
-//     store.history_bytes (one block allocated at start).
+//     store.history_bytes (one block allocated at start); without
+//     InfluxDB saved to store.dir/history.bin (history_file.go) every 5
+//     minutes and at the end of Run, and loaded at its start.
 //   - influxtest (subpackage): a real influxd 1.8.3 for tests.
 //
 // # Concurrency
@@ -39,6 +41,7 @@
 // When Run's context ends, it stops accepting (later Samples and Event calls
 // are counted as dropped), writes everything still queued in memory to the
 // outbox, cancels the sender (an unacknowledged batch stays in the outbox),
-// fsyncs and closes the outbox, and returns. Give Run a context that ends
+// fsyncs and closes the outbox, and returns. Without InfluxDB it moves
+// the queue into the history and saves the history file instead. Give Run a context that ends
 // after the engine has returned, so nothing is lost in between.
 package store

@@ -201,11 +201,10 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 		q: alarms.NewQueue(opts.QueueSamples), sendWake: make(chan struct{}, 1), shapes: map[drivers.PointID]*shape{},
 		logged: map[string]bool{}, kill: make(chan struct{}),
 	}
+	// configs owns every default (SetDefaults): the store keeps no
+	// fallbacks of its own, and refuses a config that skipped them.
 	if s.dir == "" {
-		s.dir = "var"
-	}
-	if s.max <= 0 {
-		s.max = 1 << 30
+		return nil, errors.New("store: no store.dir (configs.SetDefaults fills it)")
 	}
 	for _, d := range cfg.Devices {
 		for _, p := range d.Points {
@@ -221,8 +220,8 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 			return nil, errors.New("store: [store.influxdb] needs url and bucket")
 		}
 		s.batch, s.flush = s.db.Batch, s.db.Flush.D()
-		if s.batch <= 0 {
-			s.batch = 5000
+		if s.batch <= 0 || s.flush <= 0 {
+			return nil, errors.New("store: [store.influxdb] batch and flush must be positive (configs.SetDefaults fills them)")
 		}
 		s.layout, s.sendMax = s.db.Layout, s.batch
 		if s.layout == configs.LayoutDevice {
@@ -230,11 +229,8 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 			// 64 samples per line on average, and at most deviceBatchMax
 			// samples in memory per write.
 			s.sendMax = min(s.batch*64, deviceBatchMax)
-		} else if s.layout != configs.LayoutPoint && s.layout != "" {
+		} else if s.layout != configs.LayoutPoint {
 			return nil, fmt.Errorf("store: unknown [store.influxdb] layout %q", s.layout)
-		}
-		if s.flush <= 0 {
-			s.flush = time.Second
 		}
 		s.health.InfluxDB = "down"
 	}
@@ -272,6 +268,11 @@ func (s *Store) Samples(batch []drivers.Sample) {
 // Event queues an alarm event and never blocks. Events are never dropped
 // (alarms.Queue: unbounded; events are rare and already in the journal).
 func (s *Store) Event(ev alarms.Event) { s.q.PushEvent(ev) }
+
+// Queue returns the memory queue between the engine and the outbox (depth
+// and drops, for /metrics: a store that lags shows a growing depth here
+// before it drops).
+func (s *Store) Queue() *alarms.Queue { return s.q }
 
 func (s *Store) signal(c chan struct{}) {
 	select {
@@ -380,8 +381,13 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
-// runLocal is Run without InfluxDB: only the trend history is kept.
+// runLocal is Run without InfluxDB: only the trend history is kept, and
+// saved to HistoryFile every historySaveEvery and at the end, so trends
+// survive a restart (loaded here first when the shape still matches).
 func (s *Store) runLocal(ctx context.Context) error {
+	s.loadHistory()
+	tick := time.NewTicker(historySaveEvery)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -389,11 +395,14 @@ func (s *Store) runLocal(ctx context.Context) error {
 			s.closed = true
 			s.mu.Unlock()
 			s.pump(nil)
+			s.saveHistory()
 			return nil
 		case <-s.kill:
 			return nil
 		case <-s.q.Wake():
 			s.pump(nil)
+		case <-tick.C:
+			s.saveHistory()
 		}
 	}
 }

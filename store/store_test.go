@@ -35,6 +35,7 @@ func config(dir, url, bucket string, maxBytes int64, points ...string) *configs.
 		d.Points = append(d.Points, configs.Point{ID: p})
 	}
 	c.Devices = []configs.Device{d}
+	c.SetDefaults()
 	return c
 }
 

@@ -155,9 +155,6 @@ func compilePoint(cp *configs.Point) (point, error) {
 		return p, fmt.Errorf("point %s: address missing", cp.ID)
 	}
 	p.addr = *cp.Address
-	if cp.Type == "" && p.kind.bits() {
-		cp.Type = "bool"
-	}
 	if p.typ, ok = parseType(cp.Type); !ok {
 		return p, fmt.Errorf("point %s: type %q unknown", cp.ID, cp.Type)
 	}

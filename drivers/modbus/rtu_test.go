@@ -97,8 +97,15 @@ func TestRTUBadReplies(t *testing.T) {
 			c.waitAfter(t, m, 5*time.Second, "B=22", value("B", 22))
 		})
 	}
+	noMixUp(t, c, 11, 22)
+}
+
+// noMixUp fails if c holds a good sample of A other than a, or of B other
+// than b (one unit's answer taken for the other's).
+func noMixUp(t *testing.T, c *collector, a, b float64) {
+	t.Helper()
 	for _, s := range c.all("") {
-		if s.Quality == drivers.Good && (s.Point == "A" && s.Value != 11 || s.Point == "B" && s.Value != 22) {
+		if s.Quality == drivers.Good && (s.Point == "A" && s.Value != a || s.Point == "B" && s.Value != b) {
 			t.Fatalf("mixed-up value %+v", s)
 		}
 	}
@@ -122,11 +129,7 @@ func TestRTULateReply(t *testing.T) {
 	m := c.mark()
 	c.waitAfter(t, m, 5*time.Second, "A=1", value("A", 1))
 	c.waitAfter(t, m, 5*time.Second, "B=2", value("B", 2))
-	for _, s := range c.all("") {
-		if s.Quality == drivers.Good && (s.Point == "A" && s.Value != 1 || s.Point == "B" && s.Value != 2) {
-			t.Fatalf("mixed-up value %+v", s)
-		}
-	}
+	noMixUp(t, c, 1, 2)
 }
 
 // TestRTUWriteAndTypes writes over RTU and reads coils and discretes back.

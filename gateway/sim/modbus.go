@@ -28,7 +28,7 @@ func (p *Plant) buildSlaves() ([]*slave, error) {
 		if d.Driver != "modbus" || (d.Transport != "tcp" && d.Transport != "") {
 			return false
 		}
-		if !isLoopback(d.Address) {
+		if !configs.Loopback(d.Address) {
 			p.log.Info("simulator skips a device that is not on loopback", "device", d.ID, "address", d.Address)
 			return false
 		}

@@ -93,11 +93,18 @@ func client(t testing.TB, addr string, unit byte, timeout time.Duration) (modbus
 	return modbus.NewClient(h), h
 }
 
-func TestModbusRoundTrip(t *testing.T) {
+// modbusPlant starts the plant of a testdata file whose Modbus slaves serve
+// at addr, on the clock clk (at t0).
+func modbusPlant(t *testing.T, file string) (p *Plant, addr string, clk *clock) {
+	t.Helper()
 	port := freePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	clk := &clock{t: t0}
-	startPlant(t, loadConfig(t, "testdata/modbus.toml", port), Options{Now: clk.Now})
+	clk = &clock{t: t0}
+	p = startPlant(t, loadConfig(t, file, port), Options{Now: clk.Now})
+	return p, "127.0.0.1:" + strconv.Itoa(port), clk
+}
+
+func TestModbusRoundTrip(t *testing.T) {
+	_, addr, clk := modbusPlant(t, "testdata/modbus.toml")
 	c, _ := client(t, addr, 1, 2*time.Second)
 
 	read := func(fn func(uint16, uint16) ([]byte, error), a, n uint16) string {
@@ -173,10 +180,7 @@ func TestModbusRoundTrip(t *testing.T) {
 }
 
 func TestModbusCommLoss(t *testing.T) {
-	port := freePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	clk := &clock{t: t0}
-	p := startPlant(t, loadConfig(t, "testdata/modbus.toml", port), Options{Now: clk.Now})
+	p, addr, clk := modbusPlant(t, "testdata/modbus.toml")
 
 	c1, _ := client(t, addr, 1, 2*time.Second)
 	c2, h2 := client(t, addr, 2, 300*time.Millisecond)
@@ -257,10 +261,7 @@ func runForBench(b *testing.B, p *Plant) (stop func()) {
 // input after the delay, a stuck feedback never follows, and a device
 // that refuses writes answers exception 01 and keeps its coils.
 func TestModbusLinkageOutputs(t *testing.T) {
-	port := freePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	clk := &clock{t: t0}
-	p := startPlant(t, loadConfig(t, "testdata/linkage.toml", port), Options{Now: clk.Now})
+	p, addr, clk := modbusPlant(t, "testdata/linkage.toml")
 	c, _ := client(t, addr, 1, 2*time.Second)
 	inputs := func() string {
 		t.Helper()

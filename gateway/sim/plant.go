@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
@@ -315,12 +314,33 @@ func (p *Plant) Release(id string) error {
 func (p *Plant) CommLoss(id string, lost bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	d, ok := p.devices[id]
-	if !ok {
-		return fmt.Errorf("device %q: %w", id, ErrUnknown)
+	d, err := p.deviceOf(id)
+	if err != nil {
+		return err
 	}
 	d.lost = lost
 	return nil
+}
+
+// deviceOf is the simulated device id, or an ErrUnknown error.
+func (p *Plant) deviceOf(id string) (*device, error) {
+	d, ok := p.devices[id]
+	if !ok {
+		return nil, fmt.Errorf("device %q: %w", id, ErrUnknown)
+	}
+	return d, nil
+}
+
+// coilOf is the simulated device id, if addr is a coil address (0..65535).
+func (p *Plant) coilOf(id string, addr int) (*device, error) {
+	d, err := p.deviceOf(id)
+	if err != nil {
+		return nil, err
+	}
+	if addr < 0 || addr > 65535 {
+		return nil, fmt.Errorf("device %s: coil %d out of 0..65535", id, addr)
+	}
+	return d, nil
 }
 
 // lostLocked reports whether device d does not answer at now.
@@ -335,19 +355,6 @@ func (p *Plant) lostLocked(d *device, now time.Time) bool {
 		}
 	}
 	return false
-}
-
-// isLoopback reports whether a host:port address is on this machine.
-func isLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // feedbackLocked is a feedback point's value at now: 1 once its coil has
@@ -384,12 +391,9 @@ func (p *Plant) writeCoilsLocked(d *device, addr uint16, vals []bool, now time.T
 func (p *Plant) SetCoil(device string, addr int, on bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	d, ok := p.devices[device]
-	if !ok {
-		return fmt.Errorf("device %q: %w", device, ErrUnknown)
-	}
-	if addr < 0 || addr > 65535 {
-		return fmt.Errorf("device %s: coil %d out of 0..65535", device, addr)
+	d, err := p.coilOf(device, addr)
+	if err != nil {
+		return err
 	}
 	p.writeCoilsLocked(d, uint16(addr), []bool{on}, p.now())
 	return nil
@@ -397,12 +401,9 @@ func (p *Plant) SetCoil(device string, addr int, on bool) error {
 
 // Coil reads a coil of a simulated device: written, else simulated.
 func (p *Plant) Coil(device string, addr int) (bool, error) {
-	d, ok := p.devices[device]
-	if !ok {
-		return false, fmt.Errorf("device %q: %w", device, ErrUnknown)
-	}
-	if addr < 0 || addr > 65535 {
-		return false, fmt.Errorf("device %s: coil %d out of 0..65535", device, addr)
+	d, err := p.coilOf(device, addr)
+	if err != nil {
+		return false, err
 	}
 	return p.bits(d, "coil", uint16(addr), 1, p.now())[0], nil
 }
@@ -412,9 +413,9 @@ func (p *Plant) Coil(device string, addr int) (bool, error) {
 func (p *Plant) RefuseWrites(device string, refuse bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	d, ok := p.devices[device]
-	if !ok {
-		return fmt.Errorf("device %q: %w", device, ErrUnknown)
+	d, err := p.deviceOf(device)
+	if err != nil {
+		return err
 	}
 	d.refuse = refuse
 	return nil
