@@ -456,13 +456,8 @@ func (j *Journal) newSegment(first uint64) error {
 
 // syncDir fsyncs a directory (a variable so tests can see the calls).
 var syncDir = func(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := wal.SyncDir(dir); err != nil {
 		return fmt.Errorf("alarm journal: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("alarm journal: sync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -266,13 +266,8 @@ func (r *Records) newSegment() error {
 }
 
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+	if err := wal.SyncDir(dir); err != nil {
 		return fmt.Errorf("records: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("records: fsync %s: %w", dir, err)
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"hazardgw/store/wal"
+
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -138,10 +140,7 @@ func (h *History) Save(path string) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("history save %s: %w", path, werr)
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
+	_ = wal.SyncDir(filepath.Dir(path)) // the rename is durable at the next one at worst
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"hazardgw/store/wal"
+
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -912,14 +914,7 @@ func readCursor(path string) (pos, bool) {
 		skip: int(binary.LittleEndian.Uint32(b[16:]))}, true
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func syncDir(dir string) error { return wal.SyncDir(dir) }
 
 // Unread returns how many entries of queue k Next has not handed out yet.
 func (o *Outbox) Unread(k Kind) int {

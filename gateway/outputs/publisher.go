@@ -171,14 +171,7 @@ func (p *publisher) loadCursor() error {
 	return nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func syncDir(dir string) error { return wal.SyncDir(dir) }
 
 // saveCursor writes the cursor durably (in place, fsync).
 func (p *publisher) saveCursor() error {
