@@ -29,10 +29,10 @@ type hub struct {
 	ring     []alarms.Event // the last events, oldest first, consecutive seqs
 	last     []drivers.Sample
 	seen     []bool
-	pending  [][]drivers.Sample        // batches since the last flush (read-only, shared)
-	pendingN int                       // samples in pending
-	frame    []drivers.SampleJSON      // the samples frame being built
-	batches  map[drivers.PointID][]int // batchIndex's cache
+	pending  [][]drivers.Sample   // batches since the last flush (read-only, shared)
+	pendingN int                  // samples in pending
+	frame    []drivers.SampleJSON // the samples frame being built
+	batches  drivers.ShapeCache   // point indexes per batch shape (reset at a reload)
 	// framesBuilt counts samples frames built (tests: none without a client).
 	framesBuilt int
 }
@@ -155,7 +155,7 @@ const flushAt = 2000
 // formatted here: flush builds frames only when a client is connected.
 func (h *hub) drainSamples() {
 	for _, b := range h.queue.TakeSamples() {
-		idx := h.batchIndex(b)
+		idx := h.batches.Indexes(b, h.lookup)
 		for j, s := range b {
 			if i := idx[j]; i >= 0 {
 				h.last[i], h.seen[i] = s, true
@@ -169,46 +169,11 @@ func (h *hub) drainSamples() {
 	}
 }
 
-// batchIndex returns the index in h.last of every sample of b (-1 for a
-// point the config does not know). A driver sends the same points in the
-// same order at every poll, so the indexes of a batch are cached by its
-// first point and only checked (string compares of the same backing
-// arrays, which return at the pointer check) instead of hashed per sample.
-func (h *hub) batchIndex(b []drivers.Sample) []int {
-	if h.batches == nil {
-		h.batches = map[drivers.PointID][]int{}
-	}
-	idx := h.batches[b[0].Point]
-	if len(idx) == len(b) {
-		ok := true
-		for j, s := range b {
-			if i := idx[j]; i >= 0 && h.s.points[i].ID != string(s.Point) || i < 0 && h.lookup(s.Point) >= 0 {
-				ok = false
-				break
-			}
-		}
-		if ok {
-			return idx
-		}
-	}
-	if len(h.batches) >= maxBatchShapes {
-		clear(h.batches)
-	}
-	idx = make([]int, len(b))
-	for j, s := range b {
-		idx[j] = h.lookup(s.Point)
-	}
-	h.batches[b[0].Point] = idx
-	return idx
-}
-
-// maxBatchShapes bounds the batch index cache (one entry per distinct
-// first point of a batch: about one per device).
-const maxBatchShapes = 1 << 16
-
-func (h *hub) lookup(p drivers.PointID) int {
+// lookup is the index in h.s.points (and h.last) of p; -1 for a point the
+// config does not know.
+func (h *hub) lookup(p drivers.PointID) int32 {
 	if i, ok := h.s.index[string(p)]; ok {
-		return i
+		return int32(i)
 	}
 	return -1
 }

@@ -60,6 +60,7 @@ func (s *Server) Reload(ctx context.Context, cfg *configs.Config) error {
 		s.points, s.index = points, index
 		s.pointsMu.Unlock()
 		h.last, h.seen = last, seen
+		h.batches.Reset() // the cached indexes were into the old table
 		for c := range h.clients {
 			h.sendSnapshot(c)
 		}

@@ -104,7 +104,7 @@ type Store struct {
 	sendWake chan struct{}
 	scratch  []drivers.Sample           // pump only
 	scratchK []int32                    // pump only: history slots of scratch
-	shapes   map[drivers.PointID]*shape // pump only: see slots
+	shapes   drivers.ShapeCache // pump only: see slots
 	onWrite  func(Kind, int)            // test hook: called by the sender after each 2xx
 
 	// Alarm events in the outbox: the highest seq appended (pump only),
@@ -129,46 +129,9 @@ type Journal interface {
 // ones (the gateway's own, strays).
 const extraPoints = 64
 
-// shape is the points of a batch as a driver sends it at every poll (same
-// points, same order), with their history slots.
-type shape struct {
-	ids   []drivers.PointID
-	slots []int32
-}
-
-// maxShapes bounds the shape cache (about one shape per device and
-// request); beyond it the cache starts over.
-const maxShapes = 1 << 16
-
-// slots returns the history slot of every sample of b. A driver sends the
-// same points in the same order at every poll, so the slots of a batch are
-// cached by its first point and only checked (string compares that end at
-// the pointer check when the ids share their bytes, as a driver's do)
-// instead of hashing every point id (pump only).
-func (s *Store) slots(b []drivers.Sample) []int32 {
-	sh := s.shapes[b[0].Point]
-	if sh != nil && len(sh.ids) == len(b) {
-		same := true
-		for j := range b {
-			if b[j].Point != sh.ids[j] {
-				same = false
-				break
-			}
-		}
-		if same {
-			return sh.slots
-		}
-	}
-	if len(s.shapes) >= maxShapes {
-		clear(s.shapes)
-	}
-	sh = &shape{ids: make([]drivers.PointID, len(b)), slots: make([]int32, len(b))}
-	for j, x := range b {
-		sh.ids[j], sh.slots[j] = x.Point, s.hist.Slot(x.Point)
-	}
-	s.shapes[b[0].Point] = sh
-	return sh.slots
-}
+// slots returns the history slot of every sample of b (cached per batch
+// shape: no string-keyed lookup per sample).
+func (s *Store) slots(b []drivers.Sample) []int32 { return s.shapes.Indexes(b, s.hist.Slot) }
 
 // deviceBatchMax bounds the samples of one write with the device layout.
 const deviceBatchMax = 1 << 16
@@ -198,7 +161,7 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 	s := &Store{
 		site: cfg.Site.ID, dir: cfg.Store.Dir, db: cfg.Store.InfluxDB, max: int64(cfg.Store.Outbox.MaxBytes),
 		devices: map[drivers.PointID]string{}, log: opts.Log.With("component", "store"), now: opts.Now, opts: opts,
-		q: alarms.NewQueue(opts.QueueSamples), sendWake: make(chan struct{}, 1), shapes: map[drivers.PointID]*shape{},
+		q: alarms.NewQueue(opts.QueueSamples), sendWake: make(chan struct{}, 1),
 		logged: map[string]bool{}, kill: make(chan struct{}),
 	}
 	// configs owns every default (SetDefaults): the store keeps no
