@@ -19,9 +19,9 @@ const ReplayChunk = 64
 //
 // One replay at a time: a request arriving during a replay extends it (the
 // lower after wins); one asking for less than the replay still has to send
-// changes nothing. A replay covers the events up to the live cursor (those
-// the broker already acknowledged); everything after it goes out live
-// anyway. The publisher goroutine interleaves both, one chunk of replay
+// changes nothing. A replay covers the events up to the live cursor when it
+// began (those the broker had acknowledged); everything after it goes out
+// live anyway. The publisher goroutine interleaves both, one chunk of replay
 // (ReplayChunk events) after each catch-up of the live stream, so a
 // receiver sees two increasing seq sequences merged: the live one and the
 // replayed one, each event at least once. Receivers de-duplicate by (site,
@@ -39,13 +39,16 @@ type replay struct {
 	mu     sync.Mutex
 	active bool
 	pos    uint64 // events after pos are still to be replayed
+	end    uint64 // the last event to replay; 0: not known yet (set by the publisher)
 	wake   func() // the publisher's wake-up
 }
 
 // request starts or extends a replay of the events after after.
 func (r *replay) request(after uint64) {
 	r.mu.Lock()
-	if !r.active || after < r.pos {
+	if !r.active {
+		r.pos, r.end = after, 0
+	} else if after < r.pos {
 		r.pos = after
 	}
 	r.active = true
@@ -53,11 +56,15 @@ func (r *replay) request(after uint64) {
 	r.wake()
 }
 
-// next returns where the replay stands, ok false when none is under way.
-func (r *replay) next() (pos uint64, ok bool) {
+// next returns where the replay stands and its end (cursor, the live
+// cursor, when the replay has none yet), ok false when none is under way.
+func (r *replay) next(cursor uint64) (pos, end uint64, ok bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.pos, r.active
+	if r.active && r.end == 0 {
+		r.end = cursor
+	}
+	return r.pos, r.end, r.active
 }
 
 // advance records that the events in (from, to] were published: the
@@ -78,11 +85,11 @@ func (r *replay) advance(from, to uint64, done bool) {
 // replayChunk publishes the next chunk of a replay under way, at most
 // ReplayChunk events, and returns how many it published.
 func (p *publisher) replayChunk(ctx context.Context, down <-chan struct{}) (int, error) {
-	from, ok := p.replay.next()
+	from, end, ok := p.replay.next(p.cursor)
 	if !ok {
 		return 0, nil
 	}
-	if from >= p.cursor {
+	if from >= end {
 		p.replay.advance(from, from, true) // all of it goes out live
 		return 0, nil
 	}
@@ -93,7 +100,7 @@ func (p *publisher) replayChunk(ctx context.Context, down <-chan struct{}) (int,
 	pos, n := from, 0
 	done := len(es) < ReplayChunk
 	for _, e := range es {
-		if e.seq > p.cursor {
+		if e.seq > end {
 			done = true // the live stream's
 			break
 		}
@@ -104,7 +111,7 @@ func (p *publisher) replayChunk(ctx context.Context, down <-chan struct{}) (int,
 		p.m.replayed.Inc()
 		pos, n = e.seq, n+1
 	}
-	if pos >= p.cursor {
+	if pos >= end {
 		done = true
 	}
 	p.replay.advance(from, pos, done)
