@@ -111,7 +111,13 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	outs, err := outputs.New(cfg, mq, outputs.Options{Log: log.With("component", "mqtt"), Registerer: reg, Events: engine})
+	// Notices from the district (SPEC §13) live in the records log.
+	var notices *console.Notices
+	if cfg.Uplink != nil && cfg.Uplink.Notices {
+		notices = console.OpenNotices(records, cfg.Site.ID)
+	}
+	outs, err := outputs.New(cfg, mq, outputs.Options{Log: log.With("component", "mqtt"), Registerer: reg, Events: engine,
+		Notices: noticesFor(notices)})
 	if err != nil {
 		return err
 	}
@@ -168,6 +174,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		},
 		Linkages: links,
 		Records:  records,
+		Notices:  notices,
 		Registry: reg,
 		Log:      log.With("component", "console"),
 	}, console.Options{})
