@@ -56,7 +56,7 @@ func TestEmbeddedBrokerOwnsDistrictTopics(t *testing.T) {
 	intruder := b.Publisher(t)
 	forbidden := []string{"hazard/S1/replay", "hazard/S1/notices", "hazard/S1/notices/ack"}
 	for _, topic := range forbidden {
-		if tok := intruder.Publish(topic, 1, false, "intruder"); !tok.WaitTimeout(10*time.Second) {
+		if tok := intruder.Publish(topic, 1, false, "intruder"); !tok.WaitTimeout(10 * time.Second) {
 			t.Fatalf("publish %s: no answer", topic)
 		}
 	}
