@@ -1,6 +1,7 @@
 package console
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -199,18 +200,8 @@ func (n *Notices) Acks(after uint64, limit int) []Notice {
 		}
 	}
 	n.mu.Unlock()
-	slices.SortFunc(out, func(a, b Notice) int { return cmpUint(a.ackNum, b.ackNum) })
+	slices.SortFunc(out, func(a, b Notice) int { return cmp.Compare(a.ackNum, b.ackNum) })
 	return out[:min(len(out), limit)]
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // noticeFrame is the `notice` frame (SPEC §13 site side): a notice's
