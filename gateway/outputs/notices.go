@@ -91,6 +91,9 @@ func parseNotice(b []byte, site string) (Notice, error) {
 	if err != nil {
 		return Notice{}, fmt.Errorf("time: %w", err)
 	}
+	if t.IsZero() {
+		return Notice{}, errors.New("time: zero")
+	}
 	return Notice{ID: m.ID, Site: m.Site, Text: m.Text, By: m.By, Time: t.UTC()}, nil
 }
 
