@@ -211,13 +211,14 @@ type noticeFrame struct {
 	Notice Notice `json:"notice"`
 }
 
-// openNotices is the snapshot's `notices` (an empty list without
-// notices).
-func (s *Server) openNotices() []Notice {
+// openNotices is the snapshot's `notices`: nil (the key is left out)
+// without notices, so a site that takes none keeps SPEC §7's snapshot.
+func (s *Server) openNotices() *[]Notice {
 	if s.deps.Notices == nil {
-		return []Notice{}
+		return nil
 	}
-	return s.deps.Notices.Open()
+	open := s.deps.Notices.Open()
+	return &open
 }
 
 // apiNotices serves GET /api/notices?limit=N: newest first, open and
