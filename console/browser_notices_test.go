@@ -1,6 +1,8 @@
 package console
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -33,6 +35,17 @@ func TestBrowserNotices(t *testing.T) {
 		`document.querySelector('`+item+`') !== null && document.querySelector('`+item+`').textContent.includes('立即检查氨压缩机房通风') && `+
 		`document.querySelector('`+item+`').textContent.includes('chen') && `+
 		`document.querySelector('`+item+` button[data-act="notice-ack"]').textContent === '签收'`)
+	png, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	dir := os.Getenv("ARTIFACTS_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	if err := os.WriteFile(filepath.Join(dir, "console-notice.png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	p.do("comment", chromedp.SendKeys(chromedp.CSS(item+" input"), "风机已开"))
 	p.do("acknowledge", chromedp.Click(chromedp.CSS(item+` button[data-act="notice-ack"]`)))
 	p.poll("the notice goes", `document.querySelector('`+item+`') === null && document.querySelector('#notices-pane').hidden`)
