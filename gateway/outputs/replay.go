@@ -17,11 +17,10 @@ const ReplayChunk = 64
 // contract, SPEC §13): the journal's events after a seq, published again on
 // PREFIX/alarms, in order, at QoS 1, as the same messages as live.
 //
-// One replay at a time: a request arriving during a replay extends it (the
-// lower after wins); one asking for less than the replay still has to send
-// changes nothing. A replay covers the events up to the live cursor when it
-// began (those the broker had acknowledged); everything after it goes out
-// live anyway. The publisher goroutine interleaves both, one chunk of replay
+// One replay at a time: a request arriving during a replay extends it: the
+// lower after wins, and the replay now ends at the live cursor of the
+// latest request. A replay covers the events up to that cursor (those the
+// broker had acknowledged); everything after it goes out live anyway. The publisher goroutine interleaves both, one chunk of replay
 // (ReplayChunk events) after each catch-up of the live stream, so a
 // receiver sees two increasing seq sequences merged: the live one and the
 // replayed one, each event at least once. Receivers de-duplicate by (site,
@@ -46,11 +45,10 @@ type replay struct {
 // request starts or extends a replay of the events after after.
 func (r *replay) request(after uint64) {
 	r.mu.Lock()
-	if !r.active {
-		r.pos, r.end = after, 0
-	} else if after < r.pos {
+	if !r.active || after < r.pos {
 		r.pos = after
 	}
+	r.end = 0 // the live cursor now (next)
 	r.active = true
 	r.mu.Unlock()
 	r.wake()
@@ -69,7 +67,7 @@ func (r *replay) next(cursor uint64) (pos, end uint64, ok bool) {
 
 // advance records that the events in (from, to] were published: the
 // replay moves on unless a request arrived meanwhile asking for earlier
-// events. done ends it.
+// events. done ends it unless a request arrived meanwhile.
 func (r *replay) advance(from, to uint64, done bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -77,7 +75,7 @@ func (r *replay) advance(from, to uint64, done bool) {
 		return // extended backwards meanwhile: start again from there
 	}
 	r.pos = to
-	if done {
+	if done && r.end != 0 { // a request meanwhile (end 0) moved the end on
 		r.active = false
 	}
 }
