@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,7 +176,10 @@ func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Dr
 			pk = h
 		}
 		d.client = gmb.NewClient2(pk, b.tr)
-		b.sig += deviceSig(cd, d)
+		// The bus's signature chains its devices' through SHA-256: 32
+		// bytes a bus, not every point's settings (5 MiB at 100k points).
+		sum := sha256.Sum256([]byte(b.sig + deviceSig(cd, d)))
+		b.sig = string(sum[:])
 		b.devices = append(b.devices, d)
 		drv.devs = append(drv.devs, d)
 		drv.byDev[d.id] = d
