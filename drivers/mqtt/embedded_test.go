@@ -153,9 +153,10 @@ func TestEmbeddedBrokerOwnsDistrictTopics(t *testing.T) {
 	b := &mqtttest.Broker{URL: "tcp://" + addr, Addr: addr}
 	intruder := b.Publisher(t)
 	forbidden := []string{"hazard/S1/replay", "hazard/S1/notices", "hazard/S1/notices/ack"}
+	// QoS 0: a refused QoS 1 publish ends the intruder's connection.
 	for _, topic := range forbidden {
-		if tok := intruder.Publish(topic, 1, false, "intruder"); !tok.WaitTimeout(10 * time.Second) {
-			t.Fatalf("publish %s: no answer", topic)
+		if tok := intruder.Publish(topic, 0, false, "intruder"); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %s: %v", topic, tok.Error())
 		}
 	}
 	mqtttest.WaitFor(t, "refusals counted", func() bool {
