@@ -243,3 +243,77 @@ func reportCPU(b *testing.B, cpu0 time.Duration) {
 		b.ReportMetric(float64(b.N)/d.Seconds(), "samples/cpu-s")
 	}
 }
+
+// BenchmarkEvaluateBatch is Machine.Samples over the batches drivers send
+// (one device of 100 points per batch, the same points in the same order
+// at every poll), 10,000 points of mixed rules in steady state. One op =
+// one sample.
+func BenchmarkEvaluateBatch(b *testing.B) {
+	const n, per = 10000, 100
+	cfg := benchConfig(n)
+	m, err := NewMachine(cfg, scenarioStart)
+	if err != nil {
+		b.Fatal(err)
+	}
+	scans := make([][]drivers.Sample, 8)
+	r := rand.New(rand.NewPCG(1, 1))
+	for i := range scans {
+		scans[i] = benchSamples(cfg, r)
+	}
+	now := scenarioStart
+	for i := range scans {
+		now = now.Add(time.Second)
+		for j := range scans[i] {
+			scans[i][j].Time = now
+		}
+		for j := 0; j < n; j += per {
+			m.Samples(now, scans[i][j:j+per])
+		}
+	}
+	m.Take()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if i%per == 0 {
+			m.Samples(now, scans[(i/n)%len(scans)][i%n:i%n+per])
+		}
+		i++
+	}
+	reportCPU(b, cpu0)
+	if len(m.Take()) != 0 {
+		b.Fatal("steady state produced events")
+	}
+}
+
+// BenchmarkMachineRetained reports the heap a Machine of 100,000 mixed
+// points keeps alive once its config is no longer referenced, per point:
+// what the gateway holds for the alarm engine after start (docs/
+// PERFORMANCE.md). Points have names, as real configs do.
+func BenchmarkMachineRetained(b *testing.B) {
+	const n = 100000
+	var keep *Machine
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		cfg := benchConfig(n)
+		for di := range cfg.Devices {
+			for pi := range cfg.Devices[di].Points {
+				p := &cfg.Devices[di].Points[pi]
+				p.Name = fmt.Sprintf("Area %d detector %d", di, pi)
+			}
+		}
+		m, err := NewMachine(cfg, scenarioStart)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg = nil
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		keep = m
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/point")
+	}
+	runtime.KeepAlive(keep)
+}

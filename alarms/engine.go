@@ -344,9 +344,7 @@ func (e *Engine) step(group []item, marks []int) {
 			replies = append(replies, reply{ev, err})
 		} else {
 			replies = append(replies, reply{})
-			for _, s := range it.samples {
-				e.m.Sample(now, s)
-			}
+			e.m.Samples(now, it.samples)
 			nsamples += len(it.samples)
 		}
 		e.pending = append(e.pending, e.m.Take()...)

@@ -84,6 +84,14 @@ func (m *Machine) TakeStale() []drivers.Sample {
 	return out
 }
 
+// Samples evaluates a batch of samples at engine time now, in order, as
+// Sample does each.
+func (m *Machine) Samples(now time.Time, b []drivers.Sample) {
+	for i := range b {
+		m.Sample(now, b[i])
+	}
+}
+
 // Sample evaluates one sample at engine time now. A sample of a point out
 // of service, or of an unknown point, changes nothing.
 func (m *Machine) Sample(now time.Time, s drivers.Sample) {
