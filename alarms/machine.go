@@ -42,7 +42,7 @@ type Machine struct {
 	chatterWindow int64
 
 	timers   timerHeap
-	nextScan int64 // next stale and flood scan (unix ns)
+	nextScan int64 // next stale and flood scan (input watermark, unix ns: AdvanceTo)
 
 	shelved  map[int32]int64    // alarm -> shelved until (unix ns)
 	chatter  map[int32]*chatter // alarm -> recent activations (chatter.go)
@@ -277,20 +277,36 @@ func (m *Machine) emit(ai int32, t int64, now time.Time, by, comment string) {
 	}
 }
 
-// Advance fires every timer due at or before now: on/off-delays,
-// escalation stages, shelving expiry, stale points (scanned once a second)
-// and the end of a flood.
-func (m *Machine) Advance(now time.Time) {
+// Advance is AdvanceTo(now, now): every sample up to now has been given
+// to Sample (tests and fakes that feed the machine directly).
+func (m *Machine) Advance(now time.Time) { m.AdvanceTo(now, now) }
+
+// AdvanceTo fires every timer due at or before now (on/off-delays,
+// escalation stages, shelving expiry, held clearings, max_oos) and, once a
+// second, judges stale points and the end of a flood.
+//
+// Stale is judged at input, not at now: input (≤ now) is the watermark up
+// to which every sample sent to the machine's owner has been given to
+// Sample. A point is stale when no good sample of it was evaluated within
+// its `stale` before input. Judged at the wall clock while samples wait in
+// the engine's input queue (or drivers wait in Sink), points whose fresh
+// samples were already queued went stale, every group carried events and
+// paid a journal fsync, the engine slowed, and more points went stale: the
+// stale-flood loop of docs/PERFORMANCE.md. The other timers run on now
+// (they were armed on engine time, and a sample at or after a delay's due
+// time confirms it in setCond whatever the order).
+func (m *Machine) AdvanceTo(now, input time.Time) {
 	n := now.UnixNano()
 	for len(m.timers) > 0 && m.timers[0].at <= n {
 		tm := m.timers.pop()
 		m.fire(tm, now)
 	}
-	if n >= m.nextScan {
-		m.nextScan = n + int64(time.Second)
+	in := min(input.UnixNano(), n)
+	if in >= m.nextScan {
+		m.nextScan = in + int64(time.Second)
 		for i := range m.points {
 			p := &m.points[i]
-			if p.rule != nil || p.oos || n-p.lastGood < ms(p.stale) {
+			if p.rule != nil || p.oos || in-p.lastGood < ms(p.stale) {
 				continue
 			}
 			if si := p.staleIdx(); m.alarms[si].flags&fCond == 0 {
@@ -360,7 +376,9 @@ func (m *Machine) Force(now time.Time, id string, holds bool, value float64) err
 	return nil
 }
 
-// NextDue is when Advance next has something to do.
+// NextDue is when Advance next has something to do. The stale scan is
+// due at an input time: with input behind now it is due earlier than
+// needed, never later.
 func (m *Machine) NextDue() time.Time {
 	n := m.nextScan
 	if len(m.timers) > 0 && m.timers[0].at < n {
