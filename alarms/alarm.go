@@ -55,25 +55,29 @@ type alarm struct {
 }
 
 // point is the per-point evaluation state (kept small: 10,000 points
-// should fit in a few MiB; see docs/PERFORMANCE.md).
+// should fit in a few MiB; see docs/PERFORMANCE.md). It holds what the
+// machine needs of the point's config and nothing that points into it, so
+// the config is collected once loaded (at 100,000 points it is ≈ 65 MiB);
+// the point's name, the one string only events read, is in Machine.names.
 type point struct {
-	id                 string // cfg.ID, here so lookups stay in this cache line
-	cfg                *configs.Point
+	id                 string  // the config's id, here so lookups stay in this cache line
 	hi, hihi, lo, lolo float64 // NaN: no such limit
 	deadband           float64
 	value              float64    // last value (good or not) for events
 	lastGood           int64      // engine time of the last good sample, unix ns
 	win                *rocWindow // nil: no roc alarm
 	rule               *rule      // a vote, deviation or linkage (rules.go); nil for a point a driver feeds
-	deps               []int32    // rule points to evaluate after a sample of this point
 	// Delays in milliseconds.
 	onDelay, offDelay, faultDelay, stale int32
 	first                                int32 // alarms[first : first+n]; process alarms first, then fault?, comm, stale
 	commCount, commAfter                 uint16
 	dev                                  uint16
+	unit                                 uint16 // Machine.units
 	n, nproc                             uint8
+	tier                                 uint8 // tier of the `on` alarm
 	quality                              drivers.Quality
 	oos, latch, alarmOn, hasFault        bool
+	hasDeps                              bool // rule points to evaluate after a sample of it: Machine.deps
 }
 
 func (p *point) commIdx() int32  { return p.first + int32(p.n) - 2 }
@@ -114,6 +118,8 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		maxOOS:        int64(cfg.Console.MaxOOS),
 		chatter:       map[int32]*chatter{},
 		chatterWindow: chatterWindow,
+		units:         []string{""},
+		deps:          map[int32][]int32{},
 		oosSince:      map[int32]int64{},
 		ladder:        buildLadder(cfg.Escalation.Stages),
 	}
@@ -128,6 +134,7 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		n += len(cfg.Devices[i].Points)
 	}
 	m.points = make([]point, 0, n)
+	m.names = make([]string, 0, n)
 	m.alarms = make([]alarm, 0, n*4)
 	t0 := start.UnixNano()
 	for di := range cfg.Devices {
@@ -136,7 +143,7 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		for pi := range d.Points {
 			pc := &d.Points[pi]
 			p := point{
-				id: pc.ID, cfg: pc, hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
+				id: pc.ID, unit: m.unit(pc.Unit), tier: uint8(min(max(pc.Tier, 0), 255)), hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
 				deadband: pc.Deadband, value: math.NaN(), lastGood: t0,
 				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMSp(pc.FaultDelay, 4*time.Second),
 				stale: toMS(pc.Stale), first: int32(len(m.alarms)), dev: uint16(di), latch: pc.Latch,
@@ -184,6 +191,7 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			add(kStale, Low)
 			p.n = uint8(len(m.alarms) - int(p.first))
 			m.points = append(m.points, p)
+			m.names = append(m.names, pc.Name)
 		}
 	}
 	if err := m.addRules(cfg, t0); err != nil {
@@ -192,8 +200,14 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 	m.byID.build(len(m.points))
 	for i := range m.points {
 		if !m.byID.insert(m.points, int32(i)) {
-			return nil, fmt.Errorf("point %s: duplicate point id", m.points[i].cfg.ID)
+			return nil, fmt.Errorf("point %s: duplicate point id", m.points[i].id)
 		}
+	}
+	m.lookup = func(id drivers.PointID) int32 {
+		if pi, ok := m.byID.find(m.points, string(id)); ok {
+			return pi
+		}
+		return -1
 	}
 	if err := m.resolveRules(cfg); err != nil {
 		return nil, err
@@ -202,7 +216,21 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		m.alarms = slices.Clone(m.alarms)
 	}
 	m.nextScan = t0
+	m.units = slices.Clip(m.units)
 	return m, nil
+}
+
+// unit returns the index of unit in m.units, adding it: a site has a few
+// units shared by thousands of points.
+func (m *Machine) unit(u string) uint16 {
+	if i := slices.Index(m.units, u); i >= 0 {
+		return uint16(i)
+	}
+	if len(m.units) == 1<<16-1 {
+		return 0 // more distinct units than points of any real site; "" is index 0
+	}
+	m.units = append(m.units, u)
+	return uint16(len(m.units) - 1)
 }
 
 func (m *Machine) limit(a *alarm, p *point) float64 {
@@ -237,7 +265,7 @@ func tierOf(a *alarm, p *point) int {
 	case kHi, kLo:
 		return 1
 	case kOn:
-		return p.cfg.Tier
+		return int(p.tier)
 	case kVote, kDev, kLinkage:
 		return p.rule.tier
 	}
@@ -257,12 +285,12 @@ func (m *Machine) event(ai int32, t int64, now time.Time) Event {
 	a := &m.alarms[ai]
 	p := &m.points[a.pt]
 	ev := Event{
-		ID: p.cfg.ID + ":" + kindNames[a.kind], Point: p.cfg.ID, Cond: kindNames[a.kind],
+		ID: p.id + ":" + kindNames[a.kind], Point: p.id, Cond: kindNames[a.kind],
 		Tier: tierOf(a, p), Priority: a.prio, State: a.state(),
 		Active: a.st.active(), Acked: !a.st.unacked(), Latched: a.latched(),
 		OOS: a.flags&fOOS != 0, Stage: int(a.stage), Value: p.value, Limit: m.limit(a, p),
-		Unit: p.cfg.Unit, Quality: p.quality.String(), Time: time.Unix(0, t).UTC(), Emitted: now.UTC(),
-		Site: m.site, Device: m.device(p), Name: p.cfg.Name, Flood: m.flood.on,
+		Unit: m.units[p.unit], Quality: p.quality.String(), Time: time.Unix(0, t).UTC(), Emitted: now.UTC(),
+		Site: m.site, Device: m.device(p), Name: m.names[a.pt], Flood: m.flood.on,
 		Notify: m.notify[ai],
 	}
 	if a.activated != 0 {

@@ -30,8 +30,12 @@ type Machine struct {
 	site      string
 	points    []point
 	devs      []string
+	names     []string // by point: its name (events only; point stays hot)
+	units     []string // point.unit indexes it; [0] is ""
 	alarms    []alarm
 	byID      pointIndex
+	shapes    drivers.ShapeCache          // Samples: point indexes per batch shape
+	lookup    func(drivers.PointID) int32 // byID for shapes (-1: unknown), built once: no closure per batch
 	seq       uint64
 	minPrio   Priority
 	ladder    []rung
@@ -52,6 +56,7 @@ type Machine struct {
 	flood flood
 
 	watch map[int32][]int32 // member alarm -> rule points (votes) it is a member of
+	deps  map[int32][]int32 // point -> rule points to evaluate after its sample (point.hasDeps)
 	dirty []dirty           // rule points to evaluate before the call returns (rules.go)
 
 	out     []Event
@@ -85,10 +90,21 @@ func (m *Machine) TakeStale() []drivers.Sample {
 }
 
 // Samples evaluates a batch of samples at engine time now, in order, as
-// Sample does each.
+// Sample does each. A driver sends the same points in the same order at
+// every poll: the batch's points are resolved once per batch shape
+// (drivers.ShapeCache), not hashed per sample (the index lookup was 29 %
+// of the engine's CPU at 250,000 points/s).
 func (m *Machine) Samples(now time.Time, b []drivers.Sample) {
+	if len(b) == 0 {
+		return
+	}
+	idx := m.shapes.Indexes(b, m.lookup)
 	for i := range b {
-		m.Sample(now, b[i])
+		if idx[i] < 0 {
+			m.Unknown++
+			continue
+		}
+		m.sample(now, idx[i], b[i])
 	}
 }
 
@@ -100,6 +116,11 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 		m.Unknown++
 		return
 	}
+	m.sample(now, pi, s)
+}
+
+// sample evaluates s, a sample of point pi.
+func (m *Machine) sample(now time.Time, pi int32, s drivers.Sample) {
 	p := &m.points[pi]
 	if p.rule != nil {
 		m.Unknown++ // a vote, deviation or linkage: no driver feeds it
@@ -144,8 +165,8 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 			m.setCond(p.commIdx(), true, t, 0, 0, now)
 		}
 	}
-	if len(p.deps) > 0 || len(m.dirty) > 0 {
-		for _, r := range p.deps {
+	if p.hasDeps || len(m.dirty) > 0 {
+		for _, r := range m.deps[pi] {
 			m.dirty = append(m.dirty, dirty{r, t})
 		}
 		m.settle(now)
@@ -310,7 +331,7 @@ func (m *Machine) AdvanceTo(now, input time.Time) {
 				continue
 			}
 			if si := p.staleIdx(); m.alarms[si].flags&fCond == 0 {
-				m.goStale(p, p.lastGood+ms(p.stale), now)
+				m.goStale(int32(i), p.lastGood+ms(p.stale), now)
 			}
 		}
 		m.flood.update(n)
@@ -321,7 +342,8 @@ func (m *Machine) AdvanceTo(now, input time.Time) {
 // goStale raises the stale alarm of p at `at`. SPEC §4: no good sample
 // within `stale` makes the point bad/stale; the stale event says so even
 // for a point never heard from (whose quality was the zero value).
-func (m *Machine) goStale(p *point, at int64, now time.Time) {
+func (m *Machine) goStale(pi int32, at int64, now time.Time) {
+	p := &m.points[pi]
 	p.quality = drivers.Bad
 	m.setCond(p.staleIdx(), true, at, 0, 0, now)
 	// The point itself is bad/stale from then on: every output (console,
@@ -329,7 +351,7 @@ func (m *Machine) goStale(p *point, at int64, now time.Time) {
 	// quality.
 	m.stale = append(m.stale, drivers.Sample{Point: drivers.PointID(p.id), Value: math.NaN(),
 		Quality: drivers.Bad, Cause: drivers.CauseStale, Time: time.Unix(0, at)})
-	for _, r := range p.deps {
+	for _, r := range m.deps[pi] {
 		m.dirty = append(m.dirty, dirty{r, at})
 	}
 }
@@ -359,7 +381,7 @@ func (m *Machine) Force(now time.Time, id string, holds bool, value float64) err
 	a.flags &^= fPendOn | fPendOff
 	switch {
 	case holds && a.kind == kStale && a.flags&fCond == 0:
-		m.goStale(p, n, now)
+		m.goStale(a.pt, n, now)
 	case holds:
 		a.flags |= fCond
 		if !a.st.active() {
