@@ -560,6 +560,13 @@ func (m *Machine) find(id string) (int32, error) {
 // Restore puts back the state an event recorded (journal replay at start).
 // Events of alarms no longer configured are ignored. Pending delays are
 // not journaled: they restart with the next samples.
+//
+// An activation (an event that makes the alarm active, timed at its
+// activation) is also counted in the alarm's chatter history, at the time
+// it was emitted (the engine clock chatter runs on), so a restart during
+// chatter keeps the count of SPEC §5 (6 activations in 60 s). What the
+// journal no longer holds (activations before the snapshot, other than
+// an alarm's last event) is not counted.
 func (m *Machine) Restore(ev Event, now time.Time) {
 	m.seq = max(m.seq, ev.Seq)
 	ai, err := m.find(ev.ID)
@@ -568,6 +575,16 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 	}
 	a := &m.alarms[ai]
 	p := &m.points[a.pt]
+	if ev.Active && !a.st.active() && ev.Activated != nil && ev.Activated.Equal(ev.Time) {
+		at := ev.Emitted
+		if at.IsZero() {
+			at = ev.Time
+		}
+		m.chatterOf(ai).activated(at.UnixNano())
+	}
+	if ev.OOS {
+		delete(m.chatter, ai) // as doOOS
+	}
 	// The state from the event's flags, as SPEC §5 derives it.
 	a.flags = 0
 	switch {
