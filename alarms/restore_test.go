@@ -192,7 +192,8 @@ func TestEngineSnapshotDeferredInFlood(t *testing.T) {
 // kill -9 and one after are six within 60 s, so the clearing after the
 // restart is held, as it would have been without the restart; it clears
 // once the condition has stayed gone for 60 s. The activation history
-// comes back from the journal (each activation's emitted time).
+// comes back from the journal (each activation's emitted time); a reload
+// (SPEC §12) carries it, and a held clearing, to the new machine.
 func TestRestoreChatterHistory(t *testing.T) {
 	cfg := pointsConfig(t, `
   [[device.point]]
@@ -201,9 +202,15 @@ func TestRestoreChatterHistory(t *testing.T) {
   stale = "1h"
 `)
 	for _, tc := range []struct {
-		name    string
-		restart bool
-	}{{"without restart", false}, {"restart after the fifth activation", true}} {
+		name         string
+		restart      bool
+		reload, held bool // reload after the fifth activation, or after the held clearing
+	}{
+		{name: "without restart"},
+		{name: "restart after the fifth activation", restart: true},
+		{name: "reload after the fifth activation", reload: true},
+		{name: "reload while the clearing is held", held: true},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			now := scenarioStart
@@ -226,6 +233,20 @@ func TestRestoreChatterHistory(t *testing.T) {
 				j, e = journaledEngine(t, cfg, dir, JournalOptions{NoSync: true}, &now)
 			}
 			defer j.Close()
+			reload := func() {
+				t.Helper()
+				m, err := e.m.Reload(cfg, e.current, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := m.Take(); len(got) != 0 {
+					t.Fatalf("reload: %v", got)
+				}
+				e.m = m
+			}
+			if tc.reload {
+				reload()
+			}
 			at(50 * time.Second)
 			if got := input(1); len(got) != 1 || got[0].State != Unack {
 				t.Fatalf("sixth activation: %v", got)
@@ -233,6 +254,10 @@ func TestRestoreChatterHistory(t *testing.T) {
 			at(55 * time.Second)
 			if got := input(0); len(got) != 0 {
 				t.Fatalf("clearing of a chattering alarm not held: %s", describe(got[0]))
+			}
+			if tc.held {
+				at(56 * time.Second)
+				reload()
 			}
 			now = scenarioStart.Add(115 * time.Second) // gone for 60 s
 			e.m.Advance(now)
