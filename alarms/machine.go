@@ -45,8 +45,9 @@ type Machine struct {
 	// handling off (only tests about something else do).
 	chatterWindow int64
 
-	timers   timerHeap
-	nextScan int64 // next stale and flood scan (input watermark, unix ns: AdvanceTo)
+	timers   timerHeap // on the engine clock: escalation, shelving, max_oos
+	inTimers timerHeap // on the input watermark: on/off-delays, held clearings (AdvanceTo)
+	nextScan int64     // next stale and flood scan (input watermark, unix ns: AdvanceTo)
 
 	shelved  map[int32]int64    // alarm -> shelved until (unix ns)
 	chatter  map[int32]*chatter // alarm -> recent activations (chatter.go)
@@ -266,7 +267,7 @@ func (m *Machine) setCond(ai int32, cond bool, t, onDelay, offDelay int64, now t
 // delay elapse before it was observed (a one-sample spike would raise).
 func (m *Machine) pushDelay(ai int32, t int64, now time.Time) {
 	a := &m.alarms[ai]
-	m.timers.push(timer{at: a.due + max(now.UnixNano()-t, 0), base: a.due, alarm: ai, what: tDelay})
+	m.inTimers.push(timer{at: a.due + max(now.UnixNano()-t, 0), base: a.due, alarm: ai, what: tDelay})
 }
 
 // fireDelay ends alarm ai's pending delay: the activation or the clearing
@@ -302,27 +303,36 @@ func (m *Machine) emit(ai int32, t int64, now time.Time, by, comment string) {
 // to Sample (tests and fakes that feed the machine directly).
 func (m *Machine) Advance(now time.Time) { m.AdvanceTo(now, now) }
 
-// AdvanceTo fires every timer due at or before now (on/off-delays,
-// escalation stages, shelving expiry, held clearings, max_oos) and, once a
-// second, judges stale points and the end of a flood.
+// AdvanceTo fires what is due and, once a second, judges stale points and
+// the end of a flood. input (≤ now) is the watermark up to which every
+// sample sent to the machine's owner has been given to Sample.
 //
-// Stale is judged at input, not at now: input (≤ now) is the watermark up
-// to which every sample sent to the machine's owner has been given to
-// Sample. A point is stale when no good sample of it was evaluated within
-// its `stale` before input. Judged at the wall clock while samples wait in
-// the engine's input queue (or drivers wait in Sink), points whose fresh
-// samples were already queued went stale, every group carried events and
-// paid a journal fsync, the engine slowed, and more points went stale: the
-// stale-flood loop of docs/PERFORMANCE.md. The other timers run on now
-// (they were armed on engine time, and a sample at or after a delay's due
-// time confirms it in setCond whatever the order).
+// What judges the input runs on input, not on now: stale (a point is
+// stale when no good sample of it was evaluated within its `stale` before
+// input), on- and off-delays and held clearings (a queued sample may end
+// the condition before the delay elapsed). Judged at the wall clock while
+// samples wait in the engine's input queue (or drivers wait in Sink),
+// points whose fresh samples were already queued went stale, every group
+// carried events and paid a journal fsync, the engine slowed, and more
+// points went stale: the stale-flood loop of docs/PERFORMANCE.md. What
+// the operators are told runs on now: escalation stages, shelving expiry,
+// max_oos. Timers fire in time order across both.
 func (m *Machine) AdvanceTo(now, input time.Time) {
 	n := now.UnixNano()
-	for len(m.timers) > 0 && m.timers[0].at <= n {
-		tm := m.timers.pop()
-		m.fire(tm, now)
-	}
 	in := min(input.UnixNano(), n)
+	for {
+		c := len(m.timers) > 0 && m.timers[0].at <= n
+		i := len(m.inTimers) > 0 && m.inTimers[0].at <= in
+		switch {
+		case c && (!i || m.timers[0].at <= m.inTimers[0].at):
+			m.fire(m.timers.pop(), now)
+			continue
+		case i:
+			m.fire(m.inTimers.pop(), now)
+			continue
+		}
+		break
+	}
 	if in >= m.nextScan {
 		m.nextScan = in + int64(time.Second)
 		for i := range m.points {
@@ -405,6 +415,9 @@ func (m *Machine) NextDue() time.Time {
 	n := m.nextScan
 	if len(m.timers) > 0 && m.timers[0].at < n {
 		n = m.timers[0].at
+	}
+	if len(m.inTimers) > 0 && m.inTimers[0].at < n {
+		n = m.inTimers[0].at
 	}
 	return time.Unix(0, n)
 }

@@ -68,14 +68,14 @@ func (m *Machine) Reload(cfg *configs.Config, current map[string]Event, now time
 				na.flags = na.flags&^carried | oa.flags&carried
 				na.due, na.activated = oa.due, oa.activated
 				if na.flags&(fPendOn|fPendOff) != 0 {
-					nm.timers.push(timer{at: max(oa.due, n), base: oa.due, alarm: ai, what: tDelay})
+					nm.inTimers.push(timer{at: max(oa.due, n), base: oa.due, alarm: ai, what: tDelay})
 				}
 				delete(nm.chatter, ai) // Restore's count from current: the old machine knows them all
 				if c := m.chatter[oj]; c != nil {
 					cc := *c
 					nm.chatter[ai] = &cc
 					if cc.goneSince != 0 {
-						nm.timers.push(timer{at: cc.goneSince + nm.chatterWindow, base: cc.goneSince, alarm: ai, what: tChatter})
+						nm.inTimers.push(timer{at: cc.goneSince + nm.chatterWindow, base: cc.goneSince, alarm: ai, what: tChatter})
 					}
 				}
 			}

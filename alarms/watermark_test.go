@@ -2,6 +2,7 @@ package alarms
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sync"
 	"testing"
@@ -97,5 +98,60 @@ func TestEngineStaleWatermark(t *testing.T) {
 				t.Fatalf("events %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestEngineDelayWatermark: an on-delay is judged on the input too. The
+// condition holds at 0 s (on_delay 2 s) and is gone in a sample handed in
+// at 1 s that the engine takes at 5 s: no activation (judged at the clock,
+// the delay elapsed before the queued sample was seen: a spurious alarm
+// and its clearing). A condition that holds for the delay still raises,
+// at its due time.
+func TestEngineDelayWatermark(t *testing.T) {
+	cfg := pointsConfig(t, `
+  [[device.point]]
+  id = "T"
+  hi = 10.0
+  on_delay = "2s"
+  stale = "1h"
+`)
+	now := scenarioStart
+	j, e := journaledEngine(t, cfg, t.TempDir(), JournalOptions{NoSync: true}, &now)
+	defer j.Close()
+	// step takes batch as Run does: the batch handed in at `sent`, the
+	// queue then found drained at now.
+	step := func(sent, taken time.Duration, v float64) []string {
+		t.Helper()
+		now = scenarioStart.Add(taken)
+		var group []item
+		if v == v {
+			at := scenarioStart.Add(sent)
+			group = []item{{samples: []drivers.Sample{{Point: "T", Value: v, Time: at}}, at: at.UnixNano()}}
+		}
+		e.taken = now.UnixNano()
+		e.step(group, nil)
+		var got []string
+		for _, ev := range e.pending {
+			got = append(got, ev.ID+" "+ev.State.String()+" at "+ev.Time.Sub(scenarioStart).String())
+		}
+		return got
+	}
+	nan := math.NaN()
+	steps := []struct {
+		name        string
+		sent, taken time.Duration
+		v           float64
+		want        []string
+	}{
+		{"condition holds, delay starts", 0, 0, 20, nil},
+		{"gone in a sample queued past the due time", time.Second, 5 * time.Second, 5, nil},
+		{"holds again", 6 * time.Second, 6 * time.Second, 20, nil},
+		{"timer wake before the due time", 0, 7 * time.Second, nan, nil},
+		{"timer wake after it", 0, 9 * time.Second, nan, []string{"T:hi unack at 8s"}},
+	}
+	for _, s := range steps {
+		if got := step(s.sent, s.taken, s.v); !slices.Equal(got, s.want) {
+			t.Fatalf("%s: events %q, want %q", s.name, got, s.want)
+		}
 	}
 }
