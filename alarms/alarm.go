@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"hazardgw/configs"
@@ -58,7 +59,8 @@ type alarm struct {
 // should fit in a few MiB; see docs/PERFORMANCE.md). It holds what the
 // machine needs of the point's config and nothing that points into it, so
 // the config is collected once loaded (at 100,000 points it is ≈ 65 MiB);
-// the point's name, the one string only events read, is in Machine.names.
+// the point's name, the one string only events read, is in Machine.names
+// (one string for all, 4 bytes of offset per point).
 type point struct {
 	id                 string  // the config's id, here so lookups stay in this cache line
 	hi, hihi, lo, lolo float64 // NaN: no such limit
@@ -134,7 +136,8 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		n += len(cfg.Devices[i].Points)
 	}
 	m.points = make([]point, 0, n)
-	m.names = make([]string, 0, n)
+	m.nameEnd = make([]uint32, 0, n)
+	var names strings.Builder
 	m.alarms = make([]alarm, 0, n*4)
 	t0 := start.UnixNano()
 	for di := range cfg.Devices {
@@ -191,12 +194,13 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			add(kStale, Low)
 			p.n = uint8(len(m.alarms) - int(p.first))
 			m.points = append(m.points, p)
-			m.names = append(m.names, pc.Name)
+			m.addName(&names, pc.Name)
 		}
 	}
-	if err := m.addRules(cfg, t0); err != nil {
+	if err := m.addRules(cfg, t0, &names); err != nil {
 		return nil, err
 	}
+	m.names = names.String()
 	m.byID.build(len(m.points))
 	for i := range m.points {
 		if !m.byID.insert(m.points, int32(i)) {
@@ -218,6 +222,23 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 	m.nextScan = t0
 	m.units = slices.Clip(m.units)
 	return m, nil
+}
+
+// addName appends the name of the point being added to names.
+func (m *Machine) addName(names *strings.Builder, name string) {
+	names.WriteString(name)
+	m.nameEnd = append(m.nameEnd, uint32(names.Len()))
+}
+
+// name is point pi's name, a substring of names: an event takes a copy
+// (Machine.event), or a kept event would keep every name alive after the
+// machine is replaced by a reload.
+func (m *Machine) name(pi int32) string {
+	start := uint32(0)
+	if pi > 0 {
+		start = m.nameEnd[pi-1]
+	}
+	return m.names[start:m.nameEnd[pi]]
 }
 
 // unit returns the index of unit in m.units, adding it: a site has a few
@@ -290,7 +311,7 @@ func (m *Machine) event(ai int32, t int64, now time.Time) Event {
 		Active: a.st.active(), Acked: !a.st.unacked(), Latched: a.latched(),
 		OOS: a.flags&fOOS != 0, Stage: int(a.stage), Value: p.value, Limit: m.limit(a, p),
 		Unit: m.units[p.unit], Quality: p.quality.String(), Time: time.Unix(0, t).UTC(), Emitted: now.UTC(),
-		Site: m.site, Device: m.device(p), Name: m.names[a.pt], Flood: m.flood.on,
+		Site: m.site, Device: m.device(p), Name: strings.Clone(m.name(a.pt)), Flood: m.flood.on,
 		Notify: m.notify[ai],
 	}
 	if a.activated != 0 {

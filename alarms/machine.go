@@ -30,7 +30,8 @@ type Machine struct {
 	site      string
 	points    []point
 	devs      []string
-	names     []string // by point: its name (events only; point stays hot)
+	names     string   // every point's name, one after the other (events only; point stays hot)
+	nameEnd   []uint32 // by point: where its name ends in names (Machine.name)
 	units     []string // point.unit indexes it; [0] is ""
 	alarms    []alarm
 	byID      pointIndex

@@ -3,6 +3,7 @@ package alarms
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"hazardgw/configs"
@@ -43,7 +44,7 @@ type dirty struct {
 
 // addRules appends one rule point per vote, deviation and linkage of cfg.
 // Members are resolved by resolveRules once the point index is built.
-func (m *Machine) addRules(cfg *configs.Config, t0 int64) error {
+func (m *Machine) addRules(cfg *configs.Config, t0 int64, names *strings.Builder) error {
 	add := func(id, name, unit string, r *rule, prio string, def Priority) error {
 		pr := def
 		if prio != "" {
@@ -57,7 +58,7 @@ func (m *Machine) addRules(cfg *configs.Config, t0 int64) error {
 			id: id, unit: m.unit(unit), value: math.NaN(), lastGood: t0,
 			first: int32(len(m.alarms) - 1), n: 1, nproc: 1, rule: r,
 		})
-		m.names = append(m.names, name)
+		m.addName(names, name)
 		return nil
 	}
 	for i := range cfg.Votes {
