@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"hazardgw/internal/testenv"
 )
 
 // The contract test runs the real binary with the built-in simulator and
@@ -309,8 +311,8 @@ func (w *wsConn) command(ref string, cmd map[string]any) (map[string]any, []map[
 
 func TestContract(t *testing.T) {
 	dir := t.TempDir()
-	console := freePort(t)
-	cfg := contractConfig(t, dir, console, freePort(t))
+	console := testenv.FreeAddr(t)
+	cfg := contractConfig(t, dir, console, testenv.FreeAddr(t))
 	base := "http://" + console
 	ws := "ws://" + console + "/ws"
 	p := startHealthy(t, dir, cfg, console)

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 // TestDiskFullKill9SeqNeverGoesBack is finding 7 of issue #13 with real
@@ -60,8 +62,8 @@ func TestDiskFullKill9SeqNeverGoesBack(t *testing.T) {
     period = "%ds"
 `, i, i, 13+i)
 	}
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 70, extra.String())
+	console := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, console, testenv.FreeAddr(t), 70, extra.String())
 	base := "http://" + console
 
 	p := startGateway(t, dir, cfg)

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 type trendView struct {
@@ -42,8 +44,8 @@ func waitTrend(t *testing.T, p *proc, base string, within time.Duration, what st
 // still there after SIGTERM and a restart (store.dir/history.bin).
 func TestTrendSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 12.5, "")
+	console := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, console, testenv.FreeAddr(t), 12.5, "")
 	base := "http://" + console
 
 	p := startHealthy(t, dir, cfg, console)

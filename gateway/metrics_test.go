@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 // TestMetrics reads /metrics of the real binary (#15 item 6): the build is
@@ -16,8 +18,8 @@ import (
 // Modbus round-trip time is a histogram with its buckets.
 func TestMetrics(t *testing.T) {
 	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 12.5, "")
+	console := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, console, testenv.FreeAddr(t), 12.5, "")
 	base := "http://" + console
 	startHealthy(t, dir, cfg, console)
 

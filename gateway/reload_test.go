@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 // reloadConfig is simConfig with an admin and an operator, a second point
@@ -87,7 +89,7 @@ type healthView struct {
 // POST /api/reload changes nothing and says why, in the answer and the log.
 func TestReload(t *testing.T) {
 	dir := t.TempDir()
-	console, addr1, addr2 := freePort(t), freePort(t), freePort(t)
+	console, addr1, addr2 := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	cfg := reloadConfig(t, dir, console, addr1, addr2, 60, true)
 	base := "http://" + console
 	p := startHealthy(t, dir, cfg, console)

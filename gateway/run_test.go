@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 // simConfig is a self-contained gateway: a simulated Modbus TCP gas
@@ -110,8 +112,8 @@ func waitAlarm(t testing.TB, p *proc, base, id, state string, within time.Durati
 
 func TestRunServesHealthAndStopsCleanly(t *testing.T) {
 	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 12.5, "")
+	console := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, console, testenv.FreeAddr(t), 12.5, "")
 	base := "http://" + console
 	p := startHealthy(t, dir, cfg, console)
 
@@ -160,13 +162,13 @@ func TestRunServesHealthAndStopsCleanly(t *testing.T) {
 func TestRunPortInUse(t *testing.T) {
 	dir := t.TempDir()
 	busy := busyPort(t)
-	cfg := simConfig(t, dir, busy, freePort(t), 1, "")
+	cfg := simConfig(t, dir, busy, testenv.FreeAddr(t), 1, "")
 	failsInOneLine(t, dir, cfg, busy, "in use")
 }
 
 func TestRunUnwritableDataDir(t *testing.T) {
 	dir := t.TempDir()
-	cfg := simConfig(t, dir, freePort(t), freePort(t), 1, "")
+	cfg := simConfig(t, dir, testenv.FreeAddr(t), testenv.FreeAddr(t), 1, "")
 	// var exists as a file, so the data dir cannot be created (a
 	// read-only directory would not stop root, which CI runs as).
 	writeFile(t, dir, "var", "not a directory")
@@ -205,8 +207,8 @@ func failsInOneLine(t *testing.T, dir, cfg string, says ...string) {
 
 func TestRunInvalidConfigStartsNothing(t *testing.T) {
 	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 1, "  hihi_typo = 1.0\n")
+	console := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, console, testenv.FreeAddr(t), 1, "  hihi_typo = 1.0\n")
 	r := runCLI(t, "run", "-config", cfg)
 	if r.code != 1 || !strings.Contains(r.stderr, "hihi_typo") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
@@ -220,8 +222,8 @@ func TestRunInvalidConfigStartsNothing(t *testing.T) {
 // unacknowledged, with the same activation and seq, after SIGKILL.
 func TestAlarmStateSurvivesKill9(t *testing.T) {
 	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 70, "")
+	console := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, console, testenv.FreeAddr(t), 70, "")
 	base := "http://" + console
 
 	p := startHealthy(t, dir, cfg, console)
@@ -254,8 +256,8 @@ func TestAlarmStateSurvivesKill9(t *testing.T) {
 // smaller than the alarm events waiting, the gateway raises its own alarm.
 func TestOutboxFullIsAnAlarm(t *testing.T) {
 	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 70, fmt.Sprintf(`
+	console := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, console, testenv.FreeAddr(t), 70, fmt.Sprintf(`
 [store.influxdb]
 url = "http://%s"
 token = "any"
@@ -263,7 +265,7 @@ bucket = "db/autogen"
 
 [store.outbox]
 max_bytes = "100B"
-`, freePort(t)))
+`, testenv.FreeAddr(t)))
 	base := "http://" + console
 	p := startHealthy(t, dir, cfg, console)
 	a := waitAlarm(t, p, base, "_GW.OUTBOX:on", "unack", 20*time.Second)
@@ -283,7 +285,7 @@ max_bytes = "100B"
 func TestRunEmbeddedBrokerPortInUse(t *testing.T) {
 	dir := t.TempDir()
 	busy := busyPort(t)
-	cfg := simConfig(t, dir, freePort(t), freePort(t), 1, fmt.Sprintf(`
+	cfg := simConfig(t, dir, testenv.FreeAddr(t), testenv.FreeAddr(t), 1, fmt.Sprintf(`
 [[broker]]
 name = "plant"
 url = "embedded"
