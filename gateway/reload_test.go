@@ -34,16 +34,7 @@ func reloadConfig(t *testing.T, dir, console, addr1, addr2 string, hihi float64,
     value = 80.0
 `
 	}
-	extra := co + fmt.Sprintf(`
-[[device]]
-id = "GC-2"
-driver = "modbus"
-transport = "tcp"
-address = %q
-unit = 1
-interval = "200ms"
-timeout = "300ms"
-
+	extra := co + simDevice("GC-2", addr2) + `
   [[device.point]]
   id = "H2S-201"
   unit = "ppm"
@@ -64,7 +55,7 @@ token = "op-token"
 name = "eng"
 role = "admin"
 token = "admin-token"
-`, addr2)
+`
 	path := simConfig(t, dir, console, addr1, 45, extra)
 	b, err := os.ReadFile(path)
 	if err != nil {
