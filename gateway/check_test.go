@@ -1,37 +1,18 @@
 package main
 
 import (
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
-
-const warnConfig = `
-[site]
-id = "W1"
-
-[[device]]
-id = "GC-1"
-driver = "modbus"
-address = "127.0.0.1:1502"
-
-  [[device.point]]
-  id = "LEL-1"
-  unit = "%LEL"
-  gas = "LEL"
-  register = "holding"
-  address = 40001
-  type = "uint16"
-  hi = 40.0
-  hihi = 50.0
-`
 
 var warningLine = regexp.MustCompile(`^[^:]+\.toml:\d+:\d+: [A-Za-z0-9_.\[\]]+: warning: .+$`)
 
 // TestCheckWarnings: warnings print as FILE:LINE:COL: KEY.PATH: warning: …,
 // exit 0; with -strict the same config exits 1 (SPEC §2).
 func TestCheckWarnings(t *testing.T) {
-	cfg := writeFile(t, t.TempDir(), "warn.toml", warnConfig)
+	cfg := filepath.Join("testdata", "check", "warn.toml")
 	r := runCLI(t, "check", "-config", cfg)
 	if r.code != 0 {
 		t.Fatalf("exit %d, want 0 (warnings allowed)\n%s", r.code, r.stderr)
@@ -63,35 +44,7 @@ func TestCheckWarnings(t *testing.T) {
 // TestCheckRefusesWhatRunRefuses: values that once passed check and only
 // failed when run started them are refused by check, positioned.
 func TestCheckRefusesWhatRunRefuses(t *testing.T) {
-	cfg := writeFile(t, t.TempDir(), "run.toml", `
-[site]
-id = "R1"
-[[broker]]
-name = "plant"
-url = "embedded"
-[[device]]
-id = "BUS"
-driver = "modbus"
-transport = "rtu"
-address = "/dev/ttyUSB0"
-baud = 14400
-  [[device.point]]
-  id = "P1"
-  unit = "ppm"
-  register = "holding"
-  address = 0
-  type = "uint16"
-[[device]]
-id = "TANKS"
-driver = "mqtt"
-broker = "plant"
-qos = 2
-  [[device.point]]
-  id = "TK-1"
-  unit = "%"
-  topic = "plant/tk1"
-  path = "$.level"
-`)
+	cfg := filepath.Join("testdata", "check", "run-refuses.toml")
 	for _, args := range [][]string{{"check", "-config", cfg}, {"run", "-config", cfg}} {
 		r := runCLI(t, args...)
 		if r.code != 1 {

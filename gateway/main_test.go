@@ -236,32 +236,7 @@ func TestCheckExampleConfigs(t *testing.T) {
 }
 
 func TestCheckReportsEveryError(t *testing.T) {
-	dir := t.TempDir()
-	cfg := writeFile(t, dir, "bad.toml", `
-[site]
-id = "S1"
-colour = "red"
-
-[[device]]
-id = "D1"
-driver = "modbus"
-address = "127.0.0.1:1502"
-unit = 300
-
-  [[device.point]]
-  id = "P1"
-  register = "holding"
-  address = 0
-  type = "uint16"
-  hi = 60.0
-  hihi = 50.0
-
-  [[device.point]]
-  id = "P1"
-  register = "holding"
-  address = 1
-  type = "float32"
-`)
+	cfg := filepath.Join("testdata", "check", "errors.toml")
 	r := runCLI(t, "check", "-config", cfg)
 	if r.code != 1 {
 		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
