@@ -7,16 +7,23 @@ import (
 	"testing"
 )
 
+// checkFixture runs check on testdata/check/name and fails the test unless
+// it exits with code.
+func checkFixture(t *testing.T, name string, code int) result {
+	t.Helper()
+	r := runCLI(t, "check", "-config", filepath.Join("testdata", "check", name))
+	if r.code != code {
+		t.Fatalf("check %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", name, r.code, code, r.stdout, r.stderr)
+	}
+	return r
+}
+
 var warningLine = regexp.MustCompile(`^[^:]+\.toml:\d+:\d+: [A-Za-z0-9_.\[\]]+: warning: .+$`)
 
 // TestCheckWarnings: warnings print as FILE:LINE:COL: KEY.PATH: warning: …,
 // exit 0; with -strict the same config exits 1 (SPEC §2).
 func TestCheckWarnings(t *testing.T) {
-	cfg := filepath.Join("testdata", "check", "warn.toml")
-	r := runCLI(t, "check", "-config", cfg)
-	if r.code != 0 {
-		t.Fatalf("exit %d, want 0 (warnings allowed)\n%s", r.code, r.stderr)
-	}
+	r := checkFixture(t, "warn.toml", 0) // warnings allowed
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	var warns []string
 	for _, l := range lines {
@@ -35,7 +42,7 @@ func TestCheckWarnings(t *testing.T) {
 	if len(warns) != 2 || !strings.HasSuffix(lines[len(lines)-1], "2 warnings") {
 		t.Errorf("want 2 warnings and the summary last, got\n%s", r.stdout)
 	}
-	r = runCLI(t, "check", "-strict", "-config", cfg)
+	r = runCLI(t, "check", "-strict", "-config", filepath.Join("testdata", "check", "warn.toml"))
 	if r.code != 1 || !strings.Contains(r.stderr, "-strict") {
 		t.Fatalf("-strict: exit %d, want 1 naming -strict; stderr %q", r.code, r.stderr)
 	}

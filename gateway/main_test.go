@@ -236,11 +236,7 @@ func TestCheckExampleConfigs(t *testing.T) {
 }
 
 func TestCheckReportsEveryError(t *testing.T) {
-	cfg := filepath.Join("testdata", "check", "errors.toml")
-	r := runCLI(t, "check", "-config", cfg)
-	if r.code != 1 {
-		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
-	}
+	r := checkFixture(t, "errors.toml", 1)
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	for _, want := range []string{"site.colour", "device[0].unit", "device[0].point[0].hihi", "device[0].point[1].id"} {
 		found := false
