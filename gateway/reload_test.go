@@ -45,17 +45,7 @@ func reloadConfig(t *testing.T, dir, console, addr1, addr2 string, hihi float64,
     [device.point.sim]
     kind = "constant"
     value = 5.0
-
-[[console.user]]
-name = "ops"
-role = "operator"
-token = "op-token"
-
-[[console.user]]
-name = "eng"
-role = "admin"
-token = "admin-token"
-`
+` + consoleUsers("ops", "operator", "op-token", "eng", "admin", "admin-token")
 	path := simConfig(t, dir, console, addr1, 45, extra)
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -79,6 +79,16 @@ func gasHead(id, name string, addr int, sim string) string {
 `, id, name, addr, sim)
 }
 
+// consoleUsers is one [[console.user]] table for each name, role and token
+// given, in that order.
+func consoleUsers(nameRoleToken ...string) string {
+	var b strings.Builder
+	for i := 0; i+2 < len(nameRoleToken); i += 3 {
+		fmt.Fprintf(&b, "\n[[console.user]]\nname = %q\nrole = %q\ntoken = %q\n", nameRoleToken[i], nameRoleToken[i+1], nameRoleToken[i+2])
+	}
+	return b.String()
+}
+
 // simSite is a simConfig gateway in a temporary dir with nothing extra:
 // its config file, its console's address and base URL.
 type simSite struct {
