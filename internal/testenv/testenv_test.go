@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,6 +91,18 @@ func TestFreeAddrIsListenable(t *testing.T) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	l.Close()
+}
+
+func TestFreePortIsListenable(t *testing.T) {
+	port := FreePort(t)
+	if port <= 0 || port > 65535 {
+		t.Fatalf("port %d", port)
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		t.Fatalf("listen on port %d: %v", port, err)
 	}
 	l.Close()
 }
