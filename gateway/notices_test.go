@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"hazardgw/drivers/mqtt/mqtttest"
+	"hazardgw/internal/testenv"
 )
 
 const noticeOperator = "tok-notices-operator-0123456789abcdef"
@@ -19,7 +20,7 @@ const noticeOperator = "tok-notices-operator-0123456789abcdef"
 // noticesConfig is the simulated site TEST-01 with its uplink on url and
 // an operator.
 func noticesConfig(t *testing.T, dir, listen, url string, notices bool) string {
-	return simConfig(t, dir, listen, freePort(t), 70, fmt.Sprintf(`
+	return simConfig(t, dir, listen, testenv.FreeAddr(t), 70, fmt.Sprintf(`
 [[console.user]]
 name = "zhang"
 role = "operator"
@@ -86,7 +87,7 @@ func TestRunNotices(t *testing.T) {
 	b := mqtttest.StartMochi(t)
 	gt := mqtttest.NewGate(t, b.Addr)
 	acks := b.Subscribe(t, "hz/TEST-01/notices/ack", 1)
-	dir, listen := t.TempDir(), freePort(t)
+	dir, listen := t.TempDir(), testenv.FreeAddr(t)
 	base := "http://" + listen
 	cfg := noticesConfig(t, dir, listen, gt.URL(), true)
 	p := startHealthy(t, dir, cfg, listen)
@@ -158,7 +159,7 @@ func TestRunNotices(t *testing.T) {
 func TestRunNoticesOff(t *testing.T) {
 	b := mqtttest.StartMochi(t)
 	alarms := b.Subscribe(t, "hz/TEST-01/alarms", 1)
-	dir, listen := t.TempDir(), freePort(t)
+	dir, listen := t.TempDir(), testenv.FreeAddr(t)
 	base := "http://" + listen
 	startHealthy(t, dir, noticesConfig(t, dir, listen, b.URL, false), listen)
 	alarms.WaitN(t, 1, 20*time.Second) // the hihi event: connected, subscribed

@@ -17,6 +17,7 @@ import (
 
 	"hazardgw/configs"
 	"hazardgw/drivers"
+	"hazardgw/drivers/modbus/serial"
 )
 
 // Options are the driver's collaborators. All are optional.
@@ -135,7 +136,7 @@ func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Dr
 				}}
 			case "rtu":
 				sc := serialCfg{baud: cd.Baud, bits: cd.DataBits, stop: cd.StopBits, parity: cd.Parity}
-				if _, ok := bauds[sc.baud]; !ok {
+				if !serial.Supported(sc.baud) {
 					errs = append(errs, fmt.Errorf("modbus %s: baud %d not supported", d.id, sc.baud))
 					continue
 				}
