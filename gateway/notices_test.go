@@ -174,7 +174,10 @@ func TestRunNoticesOff(t *testing.T) {
 			t.Fatalf("publish %s: %v", m.topic, tok.Error())
 		}
 	}
-	alarms.WaitN(t, before+1, 20*time.Second) // the replay answered
+	mqtttest.WaitFor(t, "the replay request taken", func() bool {
+		return strings.Contains(metricsText(t, base), "hazardgw_mqtt_replay_requests_total 1")
+	})
+	alarms.WaitN(t, before+1, 20*time.Second) // and answered
 	if n := notices(t, base); len(n) != 0 {
 		t.Fatalf("notices with notices = false: %+v", n)
 	}
