@@ -1,0 +1,573 @@
+package center
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hazardgw/alarms"
+	"hazardgw/configs"
+	"hazardgw/drivers"
+	"hazardgw/drivers/mqtt"
+)
+
+// Uplink topic suffixes under a site prefix (SPEC §10, §13).
+const (
+	topicAlarms    = "/alarms"
+	topicSamples   = "/samples"
+	topicStatus    = "/status"
+	topicNoticeAck = "/notices/ack"
+	topicNotices   = "/notices"
+	topicReplay    = "/replay"
+)
+
+var suffixes = []string{topicAlarms, topicSamples, topicStatus, topicNoticeAck}
+
+// Options are the center's injected parts.
+type Options struct {
+	Log      *slog.Logger
+	Registry *prometheus.Registry // default: a new one
+	Now      func() time.Time     // default time.Now
+	// Tick is how often sites are checked for offline_after and due
+	// replay requests (default 250ms).
+	Tick time.Duration
+}
+
+// Center is the district console. Create it with New, run it with Run.
+type Center struct {
+	cfg     *configs.Config
+	broker  *configs.Broker
+	log     *slog.Logger
+	now     func() time.Time
+	tick    time.Duration
+	reg     *prometheus.Registry
+	m       *metrics
+	users   []user
+	started time.Time
+	wake    chan struct{} // 1-buffered: a site may have a replay due
+
+	client paho.Client
+
+	mu       sync.Mutex
+	j        *journal
+	sites    map[string]*site
+	byCSeq   []cref // every stored event in center seq order (resume)
+	clients  map[*client]bool
+	noticeN  uint64
+	damaged  int
+	brokerUp bool
+}
+
+// cref names a stored event by center seq.
+type cref struct {
+	cseq uint64
+	site *site
+	seq  uint64
+}
+
+// New checks cfg (a [center] config) and builds the center; it does no I/O.
+func New(cfg *configs.Config, opts Options) (*Center, error) {
+	if cfg.Center == nil {
+		return nil, errors.New("center: the config has no [center]")
+	}
+	c := &Center{cfg: cfg, log: opts.Log, now: opts.Now, tick: opts.Tick, reg: opts.Registry,
+		sites: map[string]*site{}, clients: map[*client]bool{}, wake: make(chan struct{}, 1)}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With("center", cfg.Center.ID)
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.tick <= 0 {
+		c.tick = 250 * time.Millisecond
+	}
+	if c.reg == nil {
+		c.reg = prometheus.NewRegistry()
+	}
+	for i := range cfg.Brokers {
+		if cfg.Brokers[i].Name == cfg.Center.Broker {
+			c.broker = &cfg.Brokers[i]
+		}
+	}
+	if c.broker == nil {
+		return nil, fmt.Errorf("center: unknown broker %q", cfg.Center.Broker)
+	}
+	users, err := usersOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.users = users
+	m, err := newMetrics(c.reg, func() float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return float64(len(c.sites))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("center: metrics: %w", err)
+	}
+	c.m = m
+	if c.client, err = c.newClient(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// newClient builds the paho client: persistent session under the
+// broker's client id, every server of the url list, acknowledgement by
+// hand after the journal took the message.
+func (c *Center) newClient() (paho.Client, error) {
+	b := c.broker
+	o := paho.NewClientOptions().SetClientID(b.ClientID).SetUsername(b.Username).SetPassword(b.Password).
+		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(5 * time.Second).
+		SetConnectTimeout(5 * time.Second).SetKeepAlive(10 * time.Second).SetPingTimeout(5 * time.Second).
+		SetWriteTimeout(10 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true).
+		SetMessageChannelDepth(1000)
+	for _, u := range configs.BrokerURLs(b.URL) {
+		o.AddBroker(u)
+	}
+	if b.CA != "" || b.Cert != "" {
+		tc, err := mqtt.TLSConfig(b)
+		if err != nil {
+			return nil, err
+		}
+		o.SetTLSConfig(tc)
+	}
+	o.SetDefaultPublishHandler(func(_ paho.Client, msg paho.Message) {
+		if c.handle(msg.Topic(), msg.Payload()) {
+			msg.Ack()
+		}
+	})
+	o.SetOnConnectHandler(func(cl paho.Client) {
+		// The session keeps the subscriptions, but a broker that lost it
+		// (a new node, an expired session) needs them again.
+		filters := map[string]byte{}
+		for _, f := range c.cfg.Center.Sites {
+			for _, s := range suffixes {
+				filters[f+s] = 1
+			}
+		}
+		t := cl.SubscribeMultiple(filters, nil)
+		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			c.log.Error("center subscribe failed", "err", t.Error())
+		}
+		c.mu.Lock()
+		c.brokerUp = true
+		c.mu.Unlock()
+		c.log.Info("center connected to the broker")
+		c.poke()
+	})
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		c.mu.Lock()
+		c.brokerUp = false
+		c.mu.Unlock()
+		c.log.Warn("center lost the broker", "err", err)
+	})
+	return paho.NewClient(o), nil
+}
+
+func (c *Center) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Registry is the center's metrics registry.
+func (c *Center) Registry() *prometheus.Registry { return c.reg }
+
+// open reads the journal and rebuilds every site's state.
+func (c *Center) open() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j, damaged, err := openJournal(c.cfg.Store.Dir, func(cseq uint64, r record) {
+		s := c.site(r.Site, r.Prefix)
+		switch r.Kind {
+		case kindEvent:
+			var ev alarms.Event
+			if json.Unmarshal(r.Raw, &ev) != nil || s.has(ev.Seq) {
+				return
+			}
+			s.store(cseq, ev, r.Raw)
+			c.byCSeq = append(c.byCSeq, cref{cseq, s, ev.Seq})
+		case kindLost:
+			s.markLost(r.From, r.To)
+		case kindNotice:
+			var n notice
+			if json.Unmarshal(r.Raw, &n) == nil {
+				s.notices = append(s.notices, &n)
+			}
+		case kindAck:
+			s.ack(r.Raw)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	c.j, c.damaged = j, damaged
+	if damaged > 0 {
+		c.log.Error("center journal damaged: the damaged records are lost (their sites' gaps will be asked again)", "records", damaged)
+	}
+	return nil
+}
+
+// site returns the site, created when new. Under mu.
+func (c *Center) site(id, prefix string) *site {
+	s := c.sites[id]
+	if s == nil {
+		s = newSite(id, prefix)
+		c.sites[id] = s
+	}
+	if prefix != "" {
+		s.prefix = prefix
+	}
+	return s
+}
+
+// ack applies a notice acknowledgement; it reports whether it was new.
+func (s *site) ack(raw json.RawMessage) bool {
+	var a struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &a) != nil {
+		return false
+	}
+	for _, n := range s.notices {
+		if n.ID == a.ID && !n.Acked {
+			n.Acked, n.Ack = true, raw
+			return true
+		}
+	}
+	return false
+}
+
+// split parses a site topic into its prefix, the suffix and the site id
+// the topic names (the prefix's last level).
+func split(topic string) (prefix, suffix, id string, ok bool) {
+	for _, s := range suffixes {
+		if p, found := strings.CutSuffix(topic, s); found && p != "" {
+			// "/notices/ack" also ends in "/ack": take the longest match.
+			if s == topicAlarms || s == topicSamples || s == topicStatus || s == topicNoticeAck {
+				prefix, suffix = p, s
+			}
+		}
+	}
+	if prefix == "" {
+		return "", "", "", false
+	}
+	id = prefix[strings.LastIndexByte(prefix, '/')+1:]
+	return prefix, suffix, id, id != ""
+}
+
+// handle takes one message of a site topic (paho's goroutine, in order).
+// It returns whether the message may be acknowledged: false only when the
+// journal could not take it (the broker delivers it again).
+func (c *Center) handle(topic string, payload []byte) bool {
+	now := c.now()
+	prefix, suffix, id, ok := split(topic)
+	if !ok {
+		c.m.refused.WithLabelValues("foreign").Inc()
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch suffix {
+	case topicAlarms:
+		return c.alarm(prefix, id, payload, now)
+	case topicSamples:
+		var m struct {
+			Site    *string              `json:"site"`
+			Samples []drivers.SampleJSON `json:"samples"`
+		}
+		if json.Unmarshal(payload, &m) != nil || m.Site == nil {
+			c.refuse("malformed", topic)
+			return true
+		}
+		if *m.Site != id {
+			c.refuse("site", topic)
+			return true
+		}
+		s := c.site(id, prefix)
+		s.seen(now)
+		var batch []drivers.SampleJSON
+		for _, x := range m.Samples {
+			if x.Point == "" {
+				continue
+			}
+			s.samples[string(x.Point)] = x
+			batch = append(batch, x)
+		}
+		c.broadcast(frame{Type: "samples", Site: id, Samples: batch})
+		c.broadcastSite(s)
+	case topicStatus:
+		var m struct {
+			Site   *string `json:"site"`
+			Status string  `json:"status"`
+		}
+		if json.Unmarshal(payload, &m) != nil || m.Site == nil || (m.Status != Online && m.Status != Offline) {
+			c.refuse("malformed", topic)
+			return true
+		}
+		if *m.Site != id {
+			c.refuse("site", topic)
+			return true
+		}
+		s := c.site(id, prefix)
+		s.setStatus(m.Status, now)
+		c.broadcastSite(s)
+	case topicNoticeAck:
+		var m struct {
+			ID   string  `json:"id"`
+			Site *string `json:"site"`
+		}
+		if json.Unmarshal(payload, &m) != nil || m.ID == "" || m.Site == nil {
+			c.refuse("malformed", topic)
+			return true
+		}
+		if *m.Site != id {
+			c.refuse("site", topic)
+			return true
+		}
+		s := c.sites[id]
+		if s == nil || !slices.ContainsFunc(s.notices, func(n *notice) bool { return n.ID == m.ID && !n.Acked }) {
+			return true // unknown or already acknowledged (QoS 1 redelivery)
+		}
+		if _, err := c.j.append(record{Kind: kindAck, Site: id, Prefix: prefix, Raw: payload}); err != nil {
+			c.m.refused.WithLabelValues("journal").Inc()
+			c.log.Error("center journal refused a notice acknowledgement", "site", id, "err", err)
+			return false
+		}
+		s.ack(payload)
+		s.seen(now)
+		c.m.notices.WithLabelValues("acked").Inc()
+		c.broadcast(frame{Type: "notice", Site: id, Notice: s.notices[slices.IndexFunc(s.notices, func(n *notice) bool { return n.ID == m.ID })]})
+		c.broadcastSite(s)
+	}
+	return true
+}
+
+func (c *Center) refuse(reason, topic string) {
+	c.m.refused.WithLabelValues(reason).Inc()
+	c.log.Debug("center refused a message", "reason", reason, "topic", topic)
+}
+
+// alarm takes one alarm event of a site. Under mu.
+func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
+	var ev alarms.Event
+	if err := json.Unmarshal(payload, &ev); err != nil || ev.Seq == 0 || ev.ID == "" || ev.Site == "" ||
+		ev.Priority == 0 {
+		c.refuse("malformed", prefix+topicAlarms)
+		return true
+	}
+	if ev.Site != id {
+		c.refuse("site", prefix+topicAlarms)
+		return true
+	}
+	s := c.site(id, prefix)
+	s.seen(now)
+	var recs []record
+	// A replay answered from further on than asked (the site's journal no
+	// longer holds the start): the seqs before are lost for good.
+	if s.replayOpen && ev.Seq > s.hwm+1 && ev.Seq <= s.maxSeen && ev.Seq <= s.lowestPending() {
+		recs = append(recs, record{Kind: kindLost, Site: id, Prefix: prefix, From: s.hwm + 1, To: ev.Seq - 1})
+	}
+	dup := s.has(ev.Seq)
+	if !dup {
+		recs = append(recs, record{Kind: kindEvent, Site: id, Prefix: prefix, Seq: ev.Seq, Raw: payload})
+	}
+	if len(recs) == 0 {
+		c.m.duplicates.Inc()
+		s.dups++
+		return true
+	}
+	first, err := c.j.append(recs...)
+	if err != nil {
+		c.m.refused.WithLabelValues("journal").Inc()
+		c.log.Error("center journal refused an event: not acknowledged, the broker delivers it again", "site", id, "seq", ev.Seq, "err", err)
+		return false
+	}
+	if recs[0].Kind == kindLost {
+		r := recs[0]
+		s.markLost(r.From, r.To)
+		c.m.lost.Add(float64(r.To - r.From + 1))
+		c.log.Warn("site events lost for good: the site's journal no longer holds them", "site", id, "from", r.From, "to", r.To)
+		first++
+	}
+	if dup {
+		c.m.duplicates.Inc()
+		s.dups++
+		c.broadcastSite(s)
+		return true
+	}
+	if ev.Seq > s.maxSeen+1 {
+		s.gaps++
+		c.m.gaps.Inc()
+		c.log.Warn("gap in a site's seq: asking for a replay", "site", id, "after", s.maxSeen, "got", ev.Seq)
+	}
+	s.store(first, ev, payload)
+	c.byCSeq = append(c.byCSeq, cref{first, s, ev.Seq})
+	c.m.events.Inc()
+	c.broadcast(frame{Type: "alarm", Seq: first, Site: id, Alarm: json.RawMessage(payload)})
+	c.broadcastSite(s)
+	if s.missing() {
+		c.poke()
+	}
+	return true
+}
+
+// lowestPending is the lowest seq stored above hwm (maxSeen when none).
+func (s *site) lowestPending() uint64 {
+	low := s.maxSeen
+	for q := range s.pending {
+		low = min(low, q)
+	}
+	return low
+}
+
+// Run opens the journal, connects to the broker and serves the console
+// until ctx ends; then it disconnects (the session stays with the broker:
+// what arrives meanwhile is delivered at the next start) and closes the
+// journal.
+func (c *Center) Run(ctx context.Context) error {
+	if err := c.open(); err != nil {
+		return err
+	}
+	c.started = c.now()
+	c.client.Connect() // retries in the background (SetConnectRetry)
+	srvErr := make(chan error, 1)
+	sctx, stopSrv := context.WithCancel(context.Background())
+	go func() { srvErr <- c.serve(sctx) }()
+	err := c.loop(ctx, srvErr)
+	stopSrv()
+	if e := <-srvErr; err == nil {
+		err = e
+	}
+	c.client.Disconnect(250)
+	c.mu.Lock()
+	for cl := range c.clients {
+		cl.close()
+	}
+	jerr := c.j.close()
+	c.mu.Unlock()
+	return errors.Join(err, jerr)
+}
+
+// loop checks the sites every tick (offline_after, replay requests) and
+// logs a one-line summary every minute.
+func (c *Center) loop(ctx context.Context, srvErr chan error) error {
+	t := time.NewTicker(c.tick)
+	defer t.Stop()
+	lastLog := c.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-srvErr:
+			srvErr <- err // Run reads it again
+			return err
+		case <-t.C:
+		case <-c.wake:
+		}
+		now := c.now()
+		type req struct {
+			topic   string
+			payload []byte
+		}
+		var reqs []req
+		c.mu.Lock()
+		up := c.brokerUp
+		for _, s := range c.sites {
+			if s.tick(now, c.cfg.Center.OfflineAfter.D()) {
+				c.broadcastSite(s)
+			}
+			if !up {
+				continue
+			}
+			if after, due := s.replayDue(now); due {
+				p, _ := json.Marshal(map[string]any{"after": after, "by": c.cfg.Center.ID})
+				reqs = append(reqs, req{s.prefix + topicReplay, p})
+				c.m.replays.Inc()
+			}
+		}
+		if now.Sub(lastLog) >= time.Minute {
+			lastLog = now
+			c.logSummary()
+		}
+		c.mu.Unlock()
+		for _, r := range reqs {
+			c.client.Publish(r.topic, 1, false, r.payload) // not awaited: re-asked with backoff until filled
+			c.log.Info("replay requested", "topic", r.topic, "payload", string(r.payload))
+		}
+	}
+}
+
+// logSummary logs one line about every site together. Under mu.
+func (c *Center) logSummary() {
+	var online, offline, missing, lost, events int
+	for _, s := range c.sites {
+		if s.status == Online {
+			online++
+		} else {
+			offline++
+		}
+		missing += int(s.maxSeen - s.hwm - uint64(len(s.pending)))
+		lost += int(s.lost)
+		events += len(s.events)
+	}
+	c.log.Info("center summary", "sites", len(c.sites), "online", online, "offline", offline,
+		"events", events, "missing", missing, "lost", lost, "seq", c.j.seq, "broker_up", c.brokerUp)
+}
+
+// sendNotice publishes a notice to a site and journals it once the
+// broker took it (PUBACK).
+func (c *Center) sendNotice(ctx context.Context, id, text, by string) (*notice, error) {
+	c.mu.Lock()
+	s := c.sites[id]
+	if s == nil {
+		c.mu.Unlock()
+		return nil, errUnknownSite
+	}
+	now := c.now()
+	c.noticeN++
+	n := &notice{ID: fmt.Sprintf("%s-%d-%d", c.cfg.Center.ID, now.UnixMilli(), c.noticeN), Site: id, Text: text, By: by,
+		Time: alarms.FormatTime(now)}
+	topic := s.prefix + topicNotices
+	c.mu.Unlock()
+	payload, _ := json.Marshal(n)
+	t := c.client.Publish(topic, 1, false, payload)
+	select {
+	case <-t.Done():
+	case <-ctx.Done():
+		return nil, errNotSent
+	case <-time.After(5 * time.Second):
+		return nil, errNotSent
+	}
+	if t.Error() != nil {
+		return nil, fmt.Errorf("%w: %v", errNotSent, t.Error())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.j.append(record{Kind: kindNotice, Site: id, Prefix: s.prefix, Raw: payload}); err != nil {
+		c.log.Error("center journal refused a notice (it was sent)", "site", id, "id", n.ID, "err", err)
+	}
+	s.notices = append(s.notices, n)
+	c.m.notices.WithLabelValues("sent").Inc()
+	c.broadcast(frame{Type: "notice", Site: id, Notice: n})
+	c.broadcastSite(s)
+	return n, nil
+}
+
+var (
+	errUnknownSite = errors.New("unknown site")
+	errNotSent     = errors.New("the broker did not take the notice")
+)
