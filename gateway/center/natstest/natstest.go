@@ -1,0 +1,217 @@
+// Package natstest runs a real NATS cluster for tests: nats-server
+// processes on loopback with cluster routes, JetStream (temporary store
+// directories) and their MQTT listener, so paho clients (sites, the
+// center) meet on a distributed broker as they would in a district.
+//
+// # Concurrency and shutdown
+//
+// A Cluster is used from the test goroutine. Stop and Start of a node kill
+// (SIGKILL: a crash, not a goodbye) and restart its process on the same
+// ports and store directory; every node is killed at the test's end.
+package natstest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Node is one nats-server of a Cluster.
+type Node struct {
+	Name string
+	// URL is the MQTT listener as paho dials it (tcp://127.0.0.1:PORT).
+	URL string
+	// Client is the NATS client listener (host:port).
+	Client string
+
+	t       testing.TB
+	bin     string
+	conf    string
+	mqtt    string
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	waitErr chan error
+	log     *os.File
+}
+
+// Cluster is a set of routed nats-server nodes.
+type Cluster struct {
+	Nodes []*Node
+}
+
+// URLs are the MQTT URLs of every node, in order.
+func (c *Cluster) URLs() []string {
+	out := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = n.URL
+	}
+	return out
+}
+
+// Binary finds nats-server on PATH or in GOPATH/bin (scripts/test installs
+// it there with go install). It fails the test when it is missing: no test
+// passes by skipping.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if p, err := exec.LookPath("nats-server"); err == nil {
+		return p
+	}
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		home, _ := os.UserHomeDir()
+		gopath = filepath.Join(home, "go")
+	}
+	p := filepath.Join(gopath, "bin", "nats-server")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("natstest: nats-server not found (go install github.com/nats-io/nats-server/v2@v2.15.2; scripts/test does): %v", err)
+	}
+	return p
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start runs n routed nodes (n >= 1) and waits until every MQTT listener
+// accepts connections.
+func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	bin := Binary(t)
+	dir := t.TempDir()
+	type ports struct{ client, cluster, mqtt int }
+	ps := make([]ports, n)
+	for i := range ps {
+		ps[i] = ports{freePort(t), freePort(t), freePort(t)}
+	}
+	c := &Cluster{}
+	for i := range n {
+		name := fmt.Sprintf("n%d", i+1)
+		var routes []string
+		for j := range n {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ps[j].cluster))
+			}
+		}
+		cluster := ""
+		if n > 1 {
+			cluster = fmt.Sprintf("cluster {\n  name: district\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n",
+				ps[i].cluster, strings.Join(routes, ", "))
+		}
+		conf := fmt.Sprintf(`server_name: %s
+listen: 127.0.0.1:%d
+jetstream {
+  store_dir: %q
+}
+%smqtt {
+  listen: 127.0.0.1:%d
+}
+`, name, ps[i].client, filepath.Join(dir, name, "js"), cluster, ps[i].mqtt)
+		path := filepath.Join(dir, name+".conf")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		log, err := os.Create(filepath.Join(dir, name+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		node := &Node{Name: name, URL: fmt.Sprintf("tcp://127.0.0.1:%d", ps[i].mqtt),
+			Client: fmt.Sprintf("127.0.0.1:%d", ps[i].client), t: t, bin: bin, conf: path,
+			mqtt: fmt.Sprintf("127.0.0.1:%d", ps[i].mqtt), log: log}
+		c.Nodes = append(c.Nodes, node)
+	}
+	for _, node := range c.Nodes {
+		node.Start()
+	}
+	t.Cleanup(func() {
+		for _, node := range c.Nodes {
+			node.Stop()
+			node.log.Close()
+		}
+		if t.Failed() {
+			for _, node := range c.Nodes {
+				b, _ := os.ReadFile(node.log.Name())
+				t.Logf("natstest: %s log (tail):\n%s", node.Name, tail(string(b), 3000))
+			}
+		}
+	})
+	for _, node := range c.Nodes {
+		node.waitListening()
+	}
+	return c
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// Start starts a stopped node again (same ports, same JetStream store).
+func (n *Node) Start() {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		return
+	}
+	cmd := exec.Command(n.bin, "-c", n.conf)
+	cmd.Stdout, cmd.Stderr = n.log, n.log
+	if err := cmd.Start(); err != nil {
+		n.t.Fatalf("natstest: start %s: %v", n.Name, err)
+	}
+	n.cmd, n.waitErr = cmd, make(chan error, 1)
+	go func(ch chan error) { ch <- cmd.Wait() }(n.waitErr)
+}
+
+// Stop kills the node (SIGKILL) and waits for the process to end.
+func (n *Node) Stop() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Kill()
+	<-n.waitErr
+	n.cmd = nil
+}
+
+// Restart starts a stopped node and waits until its MQTT listener accepts.
+func (n *Node) Restart() {
+	n.t.Helper()
+	n.Start()
+	n.waitListening()
+}
+
+func (n *Node) waitListening() {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		conn, err := net.DialTimeout("tcp", n.mqtt, 200*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			n.t.Fatalf("natstest: %s MQTT listener %s not up: %v", n.Name, n.mqtt, err)
+		case <-tick.C:
+		}
+	}
+}
