@@ -127,7 +127,7 @@ func New(cfg *configs.Config, opts Options) (*Center, error) {
 // hand after the journal took the message.
 func (c *Center) newClient() (paho.Client, error) {
 	b := c.broker
-	o := paho.NewClientOptions().SetClientID(b.ClientID).SetUsername(b.Username).SetPassword(b.Password).
+	o := paho.NewClientOptions().SetClientID(b.ClientID).SetProtocolVersion(4).SetUsername(b.Username).SetPassword(b.Password).
 		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(5 * time.Second).
 		SetConnectTimeout(5 * time.Second).SetKeepAlive(10 * time.Second).SetPingTimeout(5 * time.Second).

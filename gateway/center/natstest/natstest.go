@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +36,7 @@ type Node struct {
 	bin     string
 	conf    string
 	mqtt    string
+	health  string // the monitoring port's /healthz: 200 once JetStream is current
 	mu      sync.Mutex
 	cmd     *exec.Cmd
 	waitErr chan error
@@ -91,10 +93,10 @@ func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
 	bin := Binary(t)
 	dir := t.TempDir()
-	type ports struct{ client, cluster, mqtt int }
+	type ports struct{ client, cluster, mqtt, http int }
 	ps := make([]ports, n)
 	for i := range ps {
-		ps[i] = ports{freePort(t), freePort(t), freePort(t)}
+		ps[i] = ports{freePort(t), freePort(t), freePort(t), freePort(t)}
 	}
 	c := &Cluster{}
 	for i := range n {
@@ -110,15 +112,22 @@ func Start(t testing.TB, n int) *Cluster {
 			cluster = fmt.Sprintf("cluster {\n  name: district\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n",
 				ps[i].cluster, strings.Join(routes, ", "))
 		}
+		// MQTT's streams and consumers (sessions, QoS 1 messages) are
+		// replicated on every node (R3 on 3): one node's death keeps the
+		// quorum. NATS would pick the nodes it sees at the first MQTT
+		// connection (R2 when one was still joining).
 		conf := fmt.Sprintf(`server_name: %s
 listen: 127.0.0.1:%d
+http: 127.0.0.1:%d
 jetstream {
   store_dir: %q
 }
 %smqtt {
   listen: 127.0.0.1:%d
+  stream_replicas: %d
+  consumer_replicas: %d
 }
-`, name, ps[i].client, filepath.Join(dir, name, "js"), cluster, ps[i].mqtt)
+`, name, ps[i].client, ps[i].http, filepath.Join(dir, name, "js"), cluster, ps[i].mqtt, min(n, 3), min(n, 3))
 		path := filepath.Join(dir, name+".conf")
 		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
@@ -129,7 +138,7 @@ jetstream {
 		}
 		node := &Node{Name: name, URL: fmt.Sprintf("tcp://127.0.0.1:%d", ps[i].mqtt),
 			Client: fmt.Sprintf("127.0.0.1:%d", ps[i].client), t: t, bin: bin, conf: path,
-			mqtt: fmt.Sprintf("127.0.0.1:%d", ps[i].mqtt), log: log}
+			mqtt: fmt.Sprintf("127.0.0.1:%d", ps[i].mqtt), health: fmt.Sprintf("http://127.0.0.1:%d/healthz", ps[i].http), log: log}
 		c.Nodes = append(c.Nodes, node)
 	}
 	for _, node := range c.Nodes {
@@ -148,7 +157,7 @@ jetstream {
 		}
 	})
 	for _, node := range c.Nodes {
-		node.waitListening()
+		node.waitReady()
 	}
 	return c
 }
@@ -189,28 +198,40 @@ func (n *Node) Stop() {
 	n.cmd = nil
 }
 
-// Restart starts a stopped node and waits until its MQTT listener accepts.
+// Restart starts a stopped node and waits until it is ready.
 func (n *Node) Restart() {
 	n.t.Helper()
 	n.Start()
-	n.waitListening()
+	n.waitReady()
 }
 
-func (n *Node) waitListening() {
+// waitReady waits until the node's JetStream is current (/healthz 200)
+// and its MQTT listener accepts connections.
+func (n *Node) waitReady() {
 	n.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
+	hc := &http.Client{Timeout: time.Second}
 	for {
-		conn, err := net.DialTimeout("tcp", n.mqtt, 200*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			return
+		err := fmt.Errorf("healthz not ok")
+		if resp, herr := hc.Get(n.health); herr != nil {
+			err = herr
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				conn, derr := net.DialTimeout("tcp", n.mqtt, 200*time.Millisecond)
+				if derr == nil {
+					conn.Close()
+					return
+				}
+				err = derr
+			}
 		}
 		select {
 		case <-ctx.Done():
-			n.t.Fatalf("natstest: %s MQTT listener %s not up: %v", n.Name, n.mqtt, err)
+			n.t.Fatalf("natstest: %s not ready (MQTT %s): %v", n.Name, n.mqtt, err)
 		case <-tick.C:
 		}
 	}
