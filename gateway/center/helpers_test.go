@@ -319,3 +319,10 @@ func (tc *testCenter) waitSeqs(t testing.TB, id string, n int) {
 		t.Fatalf("site %s: seqs %v, want 1..%d", id, got, n)
 	}
 }
+
+// sample publishes one good sample of point on PREFIX/samples.
+func (s *testSite) sample(point string, value float64) {
+	b, _ := json.Marshal(map[string]any{"site": s.id, "samples": []map[string]any{
+		{"point": point, "value": value, "quality": "good", "time": alarms.FormatTime(time.Now())}}})
+	s.publish(s.prefix+"/samples", b)
+}
