@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"hazardgw/configs"
 	"hazardgw/drivers"
 	"hazardgw/drivers/mqtt"
+	"hazardgw/store"
 )
 
 // Uplink topic suffixes under a site prefix (SPEC §10, §13).
@@ -56,6 +58,13 @@ type Center struct {
 	wake    chan struct{} // 1-buffered: a site may have a replay due
 
 	client paho.Client
+	// stores write events to InfluxDB (alarm_event, SPEC §9, tag site from
+	// the event) when [store.influxdb] is set: one store.Store per site
+	// (its outbox in store.dir/influx/SITE), because a store keeps one
+	// site's seq order. Started lazily under mu, run under stCtx.
+	stores map[string]*store.Store
+	stCtx  context.Context
+	stWG   sync.WaitGroup
 
 	mu       sync.Mutex
 	j        *journal
@@ -118,6 +127,12 @@ func New(cfg *configs.Config, opts Options) (*Center, error) {
 	c.m = m
 	if c.client, err = c.newClient(); err != nil {
 		return nil, err
+	}
+	if cfg.Store.InfluxDB != nil {
+		c.stores = map[string]*store.Store{}
+		if _, err := c.newStore("check"); err != nil { // the settings, checked once before any I/O
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -417,6 +432,9 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 	s.store(first, ev, payload)
 	c.byCSeq = append(c.byCSeq, cref{first, s, ev.Seq})
 	c.m.events.Inc()
+	if c.stores != nil {
+		c.storeEvent(ev)
+	}
 	c.broadcast(frame{Type: "alarm", Seq: first, Site: id, Alarm: json.RawMessage(payload)})
 	c.broadcastSite(s)
 	if s.missing() {
@@ -443,6 +461,11 @@ func (c *Center) Run(ctx context.Context) error {
 		return err
 	}
 	c.started = c.now()
+	stCtx, stopSt := context.WithCancel(context.Background())
+	defer stopSt()
+	c.mu.Lock()
+	c.stCtx = stCtx
+	c.mu.Unlock()
 	c.client.Connect() // retries in the background (SetConnectRetry)
 	srvErr := make(chan error, 1)
 	sctx, stopSrv := context.WithCancel(context.Background())
@@ -453,6 +476,11 @@ func (c *Center) Run(ctx context.Context) error {
 		err = e
 	}
 	c.client.Disconnect(250)
+	c.mu.Lock()
+	c.stCtx = nil // no store starts any more
+	c.mu.Unlock()
+	stopSt() // after the last message: the stores flush their queues to their outboxes
+	c.stWG.Wait()
 	c.mu.Lock()
 	for cl := range c.clients {
 		cl.close()
@@ -571,3 +599,45 @@ var (
 	errUnknownSite = errors.New("unknown site")
 	errNotSent     = errors.New("the broker did not take the notice")
 )
+
+// newStore builds the InfluxDB store of one site (no I/O).
+func (c *Center) newStore(id string) (*store.Store, error) {
+	sc := *c.cfg
+	sc.Site.ID = id
+	sc.Store.Dir = filepath.Join(c.cfg.Store.Dir, "influx", id)
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"site": id}, c.reg)
+	if id == "check" {
+		reg = nil
+	}
+	st, err := store.New(&sc, store.Options{Log: c.log.With("site", id), Registerer: reg, Now: c.now})
+	if err != nil {
+		return nil, fmt.Errorf("center: %w", err)
+	}
+	return st, nil
+}
+
+// storeEvent hands ev to its site's store, started at the site's first
+// event. Under mu; never blocks (the store queues events, then its outbox
+// keeps them on disk until InfluxDB took them).
+func (c *Center) storeEvent(ev alarms.Event) {
+	st := c.stores[ev.Site]
+	if st == nil && c.stCtx == nil {
+		return // shutting down: the event is in the journal
+	}
+	if st == nil {
+		var err error
+		if st, err = c.newStore(ev.Site); err != nil {
+			c.log.Error("center: no InfluxDB store for a site", "site", ev.Site, "err", err)
+			return
+		}
+		c.stores[ev.Site] = st
+		c.stWG.Add(1)
+		go func() {
+			defer c.stWG.Done()
+			if err := st.Run(c.stCtx); err != nil {
+				c.log.Error("center: InfluxDB store stopped", "site", ev.Site, "err", err)
+			}
+		}()
+	}
+	st.Event(ev)
+}

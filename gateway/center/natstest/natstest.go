@@ -107,27 +107,9 @@ func Start(t testing.TB, n int) *Cluster {
 				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ps[j].cluster))
 			}
 		}
-		cluster := ""
-		if n > 1 {
-			cluster = fmt.Sprintf("cluster {\n  name: district\n  listen: 127.0.0.1:%d\n  routes: [%s]\n}\n",
-				ps[i].cluster, strings.Join(routes, ", "))
-		}
-		// MQTT's streams and consumers (sessions, QoS 1 messages) are
-		// replicated on every node (R3 on 3): one node's death keeps the
-		// quorum. NATS would pick the nodes it sees at the first MQTT
-		// connection (R2 when one was still joining).
-		conf := fmt.Sprintf(`server_name: %s
-listen: 127.0.0.1:%d
-http: 127.0.0.1:%d
-jetstream {
-  store_dir: %q
-}
-%smqtt {
-  listen: 127.0.0.1:%d
-  stream_replicas: %d
-  consumer_replicas: %d
-}
-`, name, ps[i].client, ps[i].http, filepath.Join(dir, name, "js"), cluster, ps[i].mqtt, min(n, 3), min(n, 3))
+		conf := Config(NodeConfig{Name: name, Host: "127.0.0.1", Client: ps[i].client, HTTP: ps[i].http,
+			Cluster: ps[i].cluster, MQTT: ps[i].mqtt, StoreDir: filepath.Join(dir, name, "js"), Routes: routes,
+			Replicas: min(n, 3)})
 		path := filepath.Join(dir, name+".conf")
 		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 			t.Fatal(err)
@@ -167,6 +149,42 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// NodeConfig is one node's place in a cluster.
+type NodeConfig struct {
+	Name                        string // server_name (required by JetStream and MQTT)
+	Host                        string // listen address of every port
+	Client, HTTP, Cluster, MQTT int    // ports: NATS clients, monitoring, routes, MQTT
+	StoreDir                    string // JetStream's directory
+	Routes                      []string
+	Replicas                    int // MQTT streams and consumers; 3 on a 3-node cluster
+}
+
+// Config is a node's nats-server config as docs/DISTRICT.md shows it (a
+// test checks the page holds it verbatim). MQTT's streams and consumers
+// (sessions, QoS 1 messages) are replicated on Replicas nodes: with 3 on a
+// 3-node cluster one node's death keeps the quorum. Left to itself NATS
+// picks the number of nodes it sees at the first MQTT connection (R2 when
+// one was still joining, and then one death stalls the sessions).
+func Config(n NodeConfig) string {
+	cluster := ""
+	if len(n.Routes) > 0 {
+		cluster = fmt.Sprintf("cluster {\n  name: district\n  listen: %s:%d\n  routes: [%s]\n}\n",
+			n.Host, n.Cluster, strings.Join(n.Routes, ", "))
+	}
+	return fmt.Sprintf(`server_name: %s
+listen: %s:%d
+http: %s:%d
+jetstream {
+  store_dir: %q
+}
+%smqtt {
+  listen: %s:%d
+  stream_replicas: %d
+  consumer_replicas: %d
+}
+`, n.Name, n.Host, n.Client, n.Host, n.HTTP, n.StoreDir, cluster, n.Host, n.MQTT, n.Replicas, n.Replicas)
 }
 
 // Start starts a stopped node again (same ports, same JetStream store).

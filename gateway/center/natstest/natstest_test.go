@@ -2,6 +2,8 @@ package natstest
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -103,5 +105,20 @@ func waitGot(t *testing.T, mu *sync.Mutex, got *[]string, wake chan struct{}, n 
 		case <-deadline:
 			t.Fatalf("got %d messages, want %d", k, n)
 		}
+	}
+}
+
+// TestDocumentedConfig: docs/DISTRICT.md shows the node config these
+// tests run (for the first node of a production cluster).
+func TestDocumentedConfig(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/DISTRICT.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config(NodeConfig{Name: "nats-1", Host: "0.0.0.0", Client: 4222, HTTP: 8222, Cluster: 6222, MQTT: 1883,
+		StoreDir: "/var/lib/nats/jetstream", Routes: []string{"nats-route://nats-2:6222", "nats-route://nats-3:6222"},
+		Replicas: 3})
+	if !strings.Contains(string(doc), want) {
+		t.Errorf("docs/DISTRICT.md does not show the tested node config:\n%s", want)
 	}
 }
