@@ -203,6 +203,7 @@ func checkCenter(cfg *configs.Config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: center %s, %d site filters, broker %s\n", cfg.File, cfg.Center.ID, len(cfg.Center.Sites), cfg.Center.Broker)
+	fmt.Fprintf(stdout, "%s: center %s: %d site filters on broker %s (no devices, no points: the sites run them)\n",
+		cfg.File, cfg.Center.ID, len(cfg.Center.Sites), cfg.Center.Broker)
 	return 0
 }
