@@ -39,6 +39,7 @@ type site struct {
 
 	events  []stored                      // stored events, in site seq order
 	alarms  map[string]alarms.Event       // alarms not normal, by id
+	latest  map[string]uint64             // every alarm's latest seq (normal ones too: a replayed older event must not revive it)
 	samples map[string]drivers.SampleJSON // latest sample per point
 
 	status   string    // online | offline | unknown
@@ -68,7 +69,7 @@ type notice struct {
 }
 
 func newSite(id, prefix string) *site {
-	return &site{id: id, prefix: prefix, pending: map[uint64]bool{}, alarms: map[string]alarms.Event{},
+	return &site{id: id, prefix: prefix, pending: map[uint64]bool{}, alarms: map[string]alarms.Event{}, latest: map[string]uint64{},
 		samples: map[string]drivers.SampleJSON{}, status: Unknown}
 }
 
@@ -98,10 +99,10 @@ func (s *site) store(cseq uint64, ev alarms.Event, raw json.RawMessage) {
 	} else {
 		s.pending[ev.Seq] = true
 	}
-	cur, ok := s.alarms[ev.ID]
-	if ok && cur.Seq > ev.Seq {
+	if s.latest[ev.ID] > ev.Seq {
 		return // a replayed older event: the table has a later one
 	}
+	s.latest[ev.ID] = ev.Seq
 	if ev.State == alarms.Normal {
 		delete(s.alarms, ev.ID)
 		return
