@@ -1,6 +1,7 @@
 package center
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -271,7 +272,7 @@ func (c *Center) apiSiteEvents(w http.ResponseWriter, r *http.Request, _ identit
 	}
 	c.withSite(w, r, func(s *site) {
 		i, _ := slices.BinarySearchFunc(s.events, after+1, func(x stored, seq uint64) int {
-			return cmpU(x.Ev.Seq, seq)
+			return cmp.Compare(x.Ev.Seq, seq)
 		})
 		out := make([]json.RawMessage, 0)
 		for _, e := range s.events[i:min(len(s.events), i+limit)] {
@@ -279,16 +280,6 @@ func (c *Center) apiSiteEvents(w http.ResponseWriter, r *http.Request, _ identit
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
-}
-
-func cmpU(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (c *Center) apiSiteSamples(w http.ResponseWriter, r *http.Request, _ identity) {
@@ -507,9 +498,9 @@ func (c *Center) readWS(conn *websocket.Conn, cl *client) {
 // resumeLocked queues every alarm after center seq `after`, in order; live
 // frames follow (they are queued under the same mu).
 func (c *Center) resumeLocked(cl *client, after uint64) {
-	i, _ := slices.BinarySearchFunc(c.byCSeq, after+1, func(x cref, seq uint64) int { return cmpU(x.cseq, seq) })
+	i, _ := slices.BinarySearchFunc(c.byCSeq, after+1, func(x cref, seq uint64) int { return cmp.Compare(x.cseq, seq) })
 	for _, ref := range c.byCSeq[i:] {
-		k, found := slices.BinarySearchFunc(ref.site.events, ref.seq, func(x stored, seq uint64) int { return cmpU(x.Ev.Seq, seq) })
+		k, found := slices.BinarySearchFunc(ref.site.events, ref.seq, func(x stored, seq uint64) int { return cmp.Compare(x.Ev.Seq, seq) })
 		if !found {
 			continue
 		}

@@ -304,12 +304,7 @@ func (c *Center) handle(topic string, payload []byte) bool {
 			Site    *string              `json:"site"`
 			Samples []drivers.SampleJSON `json:"samples"`
 		}
-		if json.Unmarshal(payload, &m) != nil || m.Site == nil {
-			c.refuse("malformed", topic)
-			return true
-		}
-		if *m.Site != id {
-			c.refuse("site", topic)
+		if !c.accept(topic, id, json.Unmarshal(payload, &m) == nil, m.Site) {
 			return true
 		}
 		s := c.site(id, prefix)
@@ -329,12 +324,8 @@ func (c *Center) handle(topic string, payload []byte) bool {
 			Site   *string `json:"site"`
 			Status string  `json:"status"`
 		}
-		if json.Unmarshal(payload, &m) != nil || m.Site == nil || (m.Status != Online && m.Status != Offline) {
-			c.refuse("malformed", topic)
-			return true
-		}
-		if *m.Site != id {
-			c.refuse("site", topic)
+		ok := json.Unmarshal(payload, &m) == nil && (m.Status == Online || m.Status == Offline)
+		if !c.accept(topic, id, ok, m.Site) {
 			return true
 		}
 		s := c.site(id, prefix)
@@ -345,12 +336,7 @@ func (c *Center) handle(topic string, payload []byte) bool {
 			ID   string  `json:"id"`
 			Site *string `json:"site"`
 		}
-		if json.Unmarshal(payload, &m) != nil || m.ID == "" || m.Site == nil {
-			c.refuse("malformed", topic)
-			return true
-		}
-		if *m.Site != id {
-			c.refuse("site", topic)
+		if !c.accept(topic, id, json.Unmarshal(payload, &m) == nil && m.ID != "", m.Site) {
 			return true
 		}
 		s := c.sites[id]
@@ -367,6 +353,20 @@ func (c *Center) handle(topic string, payload []byte) bool {
 		c.m.notices.WithLabelValues("acked").Inc()
 		c.broadcast(frame{Type: "notice", Site: id, Notice: s.notices[slices.IndexFunc(s.notices, func(n *notice) bool { return n.ID == m.ID })]})
 		c.broadcastSite(s)
+	}
+	return true
+}
+
+// accept reports whether a decoded message may be taken: well formed and
+// naming the topic's site; otherwise it is counted and dropped.
+func (c *Center) accept(topic, id string, wellFormed bool, site *string) bool {
+	switch {
+	case !wellFormed || site == nil:
+		c.refuse("malformed", topic)
+		return false
+	case *site != id:
+		c.refuse("site", topic)
+		return false
 	}
 	return true
 }
