@@ -190,14 +190,7 @@ func (c *Center) apiHealth(w http.ResponseWriter, _ *http.Request) {
 		status, broker = "degraded", "down"
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": status, "uptime_s": int(c.now().Sub(c.started).Seconds()),
-		"broker": broker, "sites": len(c.sites), "seq": c.seqLocked(), "journal_damaged": c.damaged})
-}
-
-func (c *Center) seqLocked() uint64 {
-	if c.j == nil {
-		return 0
-	}
-	return c.j.seq
+		"broker": broker, "sites": len(c.sites), "seq": c.synced, "journal_damaged": c.damaged})
 }
 
 // Sites returns every site's summary, by id.
@@ -378,6 +371,10 @@ func (c *Center) send(cl *client, b []byte) {
 // broadcast sends f to every client. Under mu: frames reach each client
 // in the order the center produced them.
 func (c *Center) broadcast(f frame) {
+	if c.batch != nil {
+		c.batch.frames = append(c.batch.frames, f) // shown once the message is durable
+		return
+	}
 	if len(c.clients) == 0 {
 		return
 	}
@@ -388,7 +385,7 @@ func (c *Center) broadcast(f frame) {
 }
 
 func (c *Center) broadcastSite(s *site) {
-	if len(c.clients) == 0 {
+	if len(c.clients) == 0 && c.batch == nil {
 		return
 	}
 	sum := s.summary()
@@ -410,7 +407,7 @@ func (c *Center) serveWS(w http.ResponseWriter, r *http.Request) {
 	cl := &client{out: make(chan []byte, clientQueue), done: make(chan struct{})}
 	c.mu.Lock()
 	hello, _ := json.Marshal(map[string]any{"type": "hello", "center": c.cfg.Center.ID, "name": c.cfg.Center.Name,
-		"user": id.user, "role": id.role.String(), "seq": c.seqLocked(), "server_time": alarms.FormatTime(c.now()),
+		"user": id.user, "role": id.role.String(), "seq": c.synced, "server_time": alarms.FormatTime(c.now()),
 		"notices": c.cfg.Center.Notices})
 	cl.out <- hello
 	cl.out <- c.snapshotLocked()
@@ -425,7 +422,7 @@ func (c *Center) serveWS(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Center) snapshotLocked() []byte {
-	b, _ := json.Marshal(map[string]any{"type": "snapshot", "sites": c.summariesLocked(), "seq": c.seqLocked()})
+	b, _ := json.Marshal(map[string]any{"type": "snapshot", "sites": c.summariesLocked(), "seq": c.synced})
 	return b
 }
 
@@ -500,6 +497,9 @@ func (c *Center) readWS(conn *websocket.Conn, cl *client) {
 func (c *Center) resumeLocked(cl *client, after uint64) {
 	i, _ := slices.BinarySearchFunc(c.byCSeq, after+1, func(x cref, seq uint64) int { return cmp.Compare(x.cseq, seq) })
 	for _, ref := range c.byCSeq[i:] {
+		if ref.cseq > c.synced {
+			break // not yet durable: the syncer sends it
+		}
 		k, found := slices.BinarySearchFunc(ref.site.events, ref.seq, func(x stored, seq uint64) int { return cmp.Compare(x.Ev.Seq, seq) })
 		if !found {
 			continue

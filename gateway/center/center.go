@@ -68,6 +68,10 @@ type Center struct {
 
 	mu       sync.Mutex
 	j        *journal
+	synced   uint64    // center seq durable on disk: what clients are shown
+	batch    *deferred // the message being handled: its frames and ack wait for the sync
+	pending  []*deferred
+	syncWake chan struct{} // 1-buffered: pending has work
 	sites    map[string]*site
 	byCSeq   []cref // every stored event in center seq order (resume)
 	clients  map[*client]bool
@@ -89,7 +93,8 @@ func New(cfg *configs.Config, opts Options) (*Center, error) {
 		return nil, errors.New("center: the config has no [center]")
 	}
 	c := &Center{cfg: cfg, log: opts.Log, now: opts.Now, tick: opts.Tick, reg: opts.Registry,
-		sites: map[string]*site{}, clients: map[*client]bool{}, wake: make(chan struct{}, 1)}
+		sites: map[string]*site{}, clients: map[*client]bool{}, wake: make(chan struct{}, 1),
+		syncWake: make(chan struct{}, 1)}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
@@ -159,9 +164,7 @@ func (c *Center) newClient() (paho.Client, error) {
 		o.SetTLSConfig(tc)
 	}
 	o.SetDefaultPublishHandler(func(_ paho.Client, msg paho.Message) {
-		if c.handle(msg.Topic(), msg.Payload()) {
-			msg.Ack()
-		}
+		c.handle(msg.Topic(), msg.Payload(), msg.Ack)
 	})
 	o.SetOnConnectHandler(func(cl paho.Client) {
 		// The session keeps the subscriptions, but a broker that lost it
@@ -284,18 +287,46 @@ func split(topic string) (prefix, suffix, id string, ok bool) {
 	return prefix, suffix, id, id != ""
 }
 
-// handle takes one message of a site topic (paho's goroutine, in order).
-// It returns whether the message may be acknowledged: false only when the
-// journal could not take it (the broker delivers it again).
-func (c *Center) handle(topic string, payload []byte) bool {
+// deferred is what a handled message leaves for the syncer: its frames,
+// shown once its records are durable, and its acknowledgement (nil: not
+// to be acknowledged, the journal refused it).
+type deferred struct {
+	frames []frame
+	ack    func()
+	sync   bool   // records were written
+	cseq   uint64 // the last center seq written
+}
+
+// handle takes one message of a site topic (paho's goroutine, in order)
+// and queues its frames and ack for the syncer. The ack is withheld only
+// when the journal could not take the message (the broker delivers it
+// again).
+func (c *Center) handle(topic string, payload []byte, ack func()) {
 	now := c.now()
 	prefix, suffix, id, ok := split(topic)
 	if !ok {
 		c.m.refused.WithLabelValues("foreign").Inc()
-		return true
+		if ack != nil {
+			ack()
+		}
+		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.batch = &deferred{ack: ack}
+	if !c.take(prefix, suffix, id, topic, payload, now) {
+		c.batch.ack = nil
+	}
+	c.pending = append(c.pending, c.batch)
+	c.batch = nil
+	select {
+	case c.syncWake <- struct{}{}:
+	default:
+	}
+}
+
+// take applies one message. Under mu; false when the journal refused it.
+func (c *Center) take(prefix, suffix, id, topic string, payload []byte, now time.Time) bool {
 	switch suffix {
 	case topicAlarms:
 		return c.alarm(prefix, id, payload, now)
@@ -405,12 +436,13 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 		s.dups++
 		return true
 	}
-	first, err := c.j.append(recs...)
+	first, err := c.j.write(recs...)
 	if err != nil {
 		c.m.refused.WithLabelValues("journal").Inc()
 		c.log.Error("center journal refused an event: not acknowledged, the broker delivers it again", "site", id, "seq", ev.Seq, "err", err)
 		return false
 	}
+	c.batch.sync, c.batch.cseq = true, first+uint64(len(recs))-1
 	if recs[0].Kind == kindLost {
 		r := recs[0]
 		s.markLost(r.From, r.To)
@@ -461,6 +493,9 @@ func (c *Center) Run(ctx context.Context) error {
 		return err
 	}
 	c.started = c.now()
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	syncDone := make(chan struct{})
+	go func() { defer close(syncDone); c.syncer(syncCtx) }()
 	stCtx, stopSt := context.WithCancel(context.Background())
 	defer stopSt()
 	c.mu.Lock()
@@ -476,6 +511,9 @@ func (c *Center) Run(ctx context.Context) error {
 		err = e
 	}
 	c.client.Disconnect(250)
+	stopSync()
+	<-syncDone
+	c.flush(false) // what the last messages wrote; their acks went with the connection (redelivered, then dropped as duplicates)
 	c.mu.Lock()
 	c.stCtx = nil // no store starts any more
 	c.mu.Unlock()
@@ -640,4 +678,60 @@ func (c *Center) storeEvent(ev alarms.Event) {
 		}()
 	}
 	st.Event(ev)
+}
+
+// syncer is the group commit: it makes the journal durable for every
+// message handled since its last round (one fsync for all), then shows
+// their frames and acknowledges them, in order.
+func (c *Center) syncer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.syncWake:
+		}
+		c.flush(true)
+	}
+}
+
+// flush runs one round of the group commit.
+func (c *Center) flush(ack bool) {
+	c.mu.Lock()
+	batch := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	var last uint64
+	for _, d := range batch {
+		if d.sync {
+			last = d.cseq
+		}
+	}
+	if last > 0 {
+		if err := c.j.sync(); err != nil {
+			// Not acknowledged: the broker delivers them again at the next
+			// connection, the gaps they leave ask for replays meanwhile.
+			c.m.refused.WithLabelValues("journal").Add(float64(len(batch)))
+			c.log.Error("center journal cannot sync: messages not acknowledged", "err", err)
+			return
+		}
+	}
+	c.mu.Lock()
+	c.synced = max(c.synced, last)
+	for _, d := range batch {
+		for _, f := range d.frames {
+			c.broadcast(f)
+		}
+	}
+	c.mu.Unlock()
+	if !ack {
+		return
+	}
+	for _, d := range batch {
+		if d.ack != nil {
+			d.ack()
+		}
+	}
 }

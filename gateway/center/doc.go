@@ -11,10 +11,12 @@
 //     FILTER/alarms, /samples, /status and /notices/ack for every
 //     center.sites filter; every server of a comma-separated url list
 //     (paho moves to the next when one dies). Messages are acknowledged by
-//     hand, after the journal took them: a center killed between the two
-//     gets the message again, and drops it as a duplicate.
+//     hand, after the journal made them durable: a center killed between
+//     the two gets the message again, and drops it as a duplicate.
 //   - The journal (journal.go): one store/wal file of records (event,
-//     lost, notice, ack) in center seq order, fsync'd per message. Every
+//     lost, notice, ack) in center seq order, with group commit: the
+//     syncer goroutine fsyncs once for every message handled since its
+//     last round, then shows their frames and acknowledges them. Every
 //     site's de-duplication state (the seqs stored, by (site, seq)), alarm
 //     table, gaps, lost seqs and notices are rebuilt from it at start.
 //   - Sites (sites.go): per site the seqs stored (hwm: every seq up to it
@@ -40,10 +42,15 @@
 //
 // # Concurrency
 //
-// One mutex (Center.mu) guards the journal, the sites and the websocket
-// clients. paho's router goroutine calls handle for each message in order
-// (SetOrderMatters): it journals under mu and broadcasts the frames under
-// mu, so every client sees frames in journal order. A client's queue is
+// One mutex (Center.mu) guards the journal's writes, the sites and the
+// websocket clients. paho's router goroutine calls handle for each message
+// in order (SetOrderMatters): under mu it checks, writes the journal
+// records and updates the site, and queues the message's frames and ack
+// (a deferred) for the syncer. The syncer fsyncs outside mu (the fsync
+// covers every write before it), then under mu advances `synced` and
+// broadcasts the frames in order, then acknowledges outside mu. Clients
+// are shown only durable events: hello, snapshot and resume stop at
+// `synced`, later events reach them as frames. A client's queue is
 // bounded: a full queue cuts the client off (it reconnects and resumes);
 // the message path never waits on a client. The loop goroutine checks
 // offline_after and due replays every tick and publishes replay requests
@@ -53,7 +60,10 @@
 // # Shutdown
 //
 // Run returns when its context ends: the HTTP server stops, the broker
-// connection is closed with DISCONNECT (the broker keeps the session: what
+// connection is closed with DISCONNECT, the syncer stops and a last sync
+// makes what was written durable (those messages' acks went with the
+// connection: the broker delivers them again, they are dropped as
+// duplicates) (the broker keeps the session: what
 // sites publish meanwhile is delivered at the next start), every websocket
 // is closed, and the journal file is closed.
 package center

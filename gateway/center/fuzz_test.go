@@ -34,8 +34,8 @@ func FuzzMessage(f *testing.F) {
 		if err := c.open(); err != nil {
 			t.Fatal(err)
 		}
-		c.handle(topic, payload)
-		c.handle(topic, payload) // a redelivery
+		c.handle(topic, payload, nil)
+		c.handle(topic, payload, nil) // a redelivery
 		before := c.Sites()
 		for id, s := range c.sites {
 			for _, ev := range s.alarms {

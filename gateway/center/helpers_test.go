@@ -315,6 +315,11 @@ func (tc *testCenter) waitSeqs(t testing.TB, id string, n int) {
 		s := tc.summary(id)
 		return s.Seq == uint64(n) && s.Events == n
 	})
+	mqtttest.WaitFor(t, "the journal synced", func() bool {
+		tc.mu.Lock()
+		defer tc.mu.Unlock()
+		return tc.synced == tc.j.seq
+	})
 	if got := tc.seqs(t, id); !continuous(got, n) {
 		t.Fatalf("site %s: seqs %v, want 1..%d", id, got, n)
 	}

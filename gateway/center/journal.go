@@ -33,8 +33,8 @@ type record struct {
 }
 
 // journal is the center's durable log: one file of store/wal records,
-// appended and fsync'd before the broker's message is acknowledged.
-// Used under Center.mu only.
+// written under Center.mu and fsync'd (group commit, by the syncer) before
+// the broker's messages are acknowledged and their frames shown.
 type journal struct {
 	path string
 	f    *os.File
@@ -110,6 +110,26 @@ func openJournal(dir string, fn func(seq uint64, r record)) (j *journal, damaged
 // seq of the first. On error nothing is assumed written: the caller does
 // not acknowledge the message, so the broker delivers it again.
 func (j *journal) append(rs ...record) (uint64, error) {
+	first, err := j.write(rs...)
+	if err != nil {
+		return 0, err
+	}
+	return first, j.sync()
+}
+
+// sync makes every record written so far durable. It may run while
+// another goroutine writes (the file's fsync covers what was written
+// before it was called).
+func (j *journal) sync() error {
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("center journal: fsync: %w", err)
+	}
+	return nil
+}
+
+// write appends rs in one write, not yet durable (group commit: sync
+// follows), and returns the center seq of the first.
+func (j *journal) write(rs ...record) (uint64, error) {
 	j.buf = j.buf[:0]
 	first := j.seq + 1
 	for i, r := range rs {
@@ -121,9 +141,6 @@ func (j *journal) append(rs ...record) (uint64, error) {
 	}
 	if _, err := j.f.Write(j.buf); err != nil {
 		return 0, fmt.Errorf("center journal: write: %w", err)
-	}
-	if err := j.f.Sync(); err != nil {
-		return 0, fmt.Errorf("center journal: fsync: %w", err)
 	}
 	j.seq += uint64(len(rs))
 	return first, nil
