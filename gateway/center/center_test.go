@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"testing"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
 	"hazardgw/drivers/mqtt/mqtttest"
 )
 
@@ -154,4 +156,21 @@ func TestNotices(t *testing.T) {
 	if got := mqtttest.Gathered(t, c.reg, "hazardgw_center_notices_total", "kind", "acked"); got != 1 {
 		t.Errorf("acked notices counted %v, want 1", got)
 	}
+}
+
+// TestTLS: the center reaches its broker over ssl:// with the broker's CA
+// and a client certificate (Mosquitto requiring one), as docs/DISTRICT.md
+// says.
+func TestTLS(t *testing.T) {
+	ca := mqtttest.NewCA(t)
+	b := mqtttest.StartMosquittoWith(t, mqtttest.MosquittoOptions{CAFile: ca.CAFile, CertFile: ca.ServerCertFile,
+		KeyFile: ca.ServerKeyFile, Extra: []string{"require_certificate true"}})
+	urls := []string{b.URL}
+	cfg := centerConfig(t, urls, t.TempDir(), "")
+	br := &cfg.Brokers[0]
+	br.CA, br.Cert, br.Key = ca.CAFile, ca.ClientCertFile, ca.ClientKeyFile
+	c := startCenter(t, cfg)
+	site := newTestSite(t, urls, "SITE-T", func(o *paho.ClientOptions) { o.SetTLSConfig(ca.ClientTLS()) })
+	site.raise(3)
+	c.waitSeqs(t, "SITE-T", 3)
 }

@@ -47,7 +47,7 @@ func counter(c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-func newTestSite(t testing.TB, urls []string, id string) *testSite {
+func newTestSite(t testing.TB, urls []string, id string, opts ...func(*paho.ClientOptions)) *testSite {
 	t.Helper()
 	s := &testSite{t: t, id: id, prefix: "hazard/" + id, replayCh: make(chan uint64, 100), done: make(chan struct{})}
 	o := paho.NewClientOptions().SetClientID("site-" + id).SetAutoReconnect(true).SetConnectRetry(true).
@@ -55,6 +55,9 @@ func newTestSite(t testing.TB, urls []string, id string) *testSite {
 		SetConnectTimeout(2 * time.Second).SetOrderMatters(true)
 	for _, u := range urls {
 		o.AddBroker(u)
+	}
+	for _, f := range opts {
+		f(o)
 	}
 	ready := make(chan struct{}, 1)
 	o.SetOnConnectHandler(func(cl paho.Client) {
