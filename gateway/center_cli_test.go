@@ -1,35 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"hazardgw/drivers/mqtt/mqtttest"
+	"hazardgw/internal/testenv"
 )
-
-// lockedBuffer is the child's output, read while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestCenterCommand: `gateway center` runs a [center] config until SIGTERM
 // (exit 0); `run` refuses a center config and `center` a site config, each
@@ -62,14 +43,14 @@ url = %q
 	}
 
 	cmd := exec.Command(binary, "center", "-config", cfg)
-	var out lockedBuffer
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	mqtttest.WaitFor(t, "center connected", func() bool { return strings.Contains(out.String(), "center connected to the broker") })
+	testenv.WaitFor(t, 20*time.Second, "center connected", func() bool { return strings.Contains(out.String(), "center connected to the broker") })
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:

@@ -11,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"hazardgw/drivers/mqtt/mqtttest"
+	"hazardgw/internal/testenv"
 )
 
 // TestBrowser loads the district page in a real headless chromium (the
@@ -75,7 +76,7 @@ func TestBrowser(t *testing.T) {
 	do("notice text", chromedp.SendKeys(chromedp.CSS("#notice-text"), "Report the NH3 leak within 10 minutes"))
 	do("send", chromedp.Click(chromedp.CSS("#notice-send")))
 	poll("notice listed, open", `document.querySelector('#detail-notices tr.open') !== null`)
-	mqtttest.WaitFor(t, "notice at the site", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "notice at the site", func() bool {
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		return len(a.notices) == 1

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"hazardgw/drivers/mqtt/mqtttest"
+	"hazardgw/internal/testenv"
 )
 
 // TestMosquitto: one site through a single Mosquitto; the center keeps
@@ -28,7 +30,7 @@ func TestMosquitto(t *testing.T) {
 	// A redelivery is dropped.
 	evs, _ := site.log.Events(2, 1)
 	site.publishEvent(evs[0])
-	mqtttest.WaitFor(t, "duplicate counted", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "duplicate counted", func() bool {
 		return counter(c.m.duplicates) == 1 || c.summary("SITE-A").Events != 5
 	})
 
@@ -54,7 +56,7 @@ func TestMosquitto(t *testing.T) {
 	site.publish("hazard/SITE-A/alarms", []byte(`not json`))
 	other, _ := json.Marshal(map[string]any{"seq": 15, "id": "X:hi", "site": "SITE-B", "priority": "high", "state": "unack"})
 	site.publish("hazard/SITE-A/alarms", other)
-	mqtttest.WaitFor(t, "bad input refused", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "bad input refused", func() bool {
 		return mqtttest.Gathered(t, c.reg, "hazardgw_center_refused_total", "reason", "malformed") == 2 &&
 			mqtttest.Gathered(t, c.reg, "hazardgw_center_refused_total", "reason", "site") == 1
 	})
@@ -86,7 +88,7 @@ func TestLostForGood(t *testing.T) {
 	site.raise(1) // 6: the center's first contact
 	c := startCenter(t, centerConfig(t, urls, t.TempDir(), ""))
 	site.raise(1) // 7
-	mqtttest.WaitFor(t, "the gap before 4 found permanent", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the gap before 4 found permanent", func() bool {
 		s := c.summary("SITE-L")
 		return s.Seq == 7 && s.Lost == 3 && s.Events == 4
 	})
@@ -103,7 +105,7 @@ func TestNotices(t *testing.T) {
 	c := startCenter(t, centerConfig(t, urls, t.TempDir(), ""))
 	site := newTestSite(t, urls, "SITE-N")
 	site.status("online")
-	mqtttest.WaitFor(t, "site known", func() bool { return c.summary("SITE-N").Status == Online })
+	testenv.WaitFor(t, 20*time.Second, "site known", func() bool { return c.summary("SITE-N").Status == Online })
 
 	post := func(site, token, body string) (int, map[string]any) {
 		req, _ := http.NewRequest("POST", c.srv.URL+"/api/sites/"+site+"/notices", bytes.NewBufferString(body))
@@ -136,7 +138,7 @@ func TestNotices(t *testing.T) {
 	if code != 200 || n["id"] == "" || n["by"] != "wang" || n["site"] != "SITE-N" {
 		t.Fatalf("notice: %d %v", code, n)
 	}
-	mqtttest.WaitFor(t, "notice at the site", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "notice at the site", func() bool {
 		site.mu.Lock()
 		defer site.mu.Unlock()
 		return len(site.notices) == 1 && site.notices[0]["id"] == n["id"] && site.notices[0]["text"] != ""
@@ -147,7 +149,7 @@ func TestNotices(t *testing.T) {
 	ack, _ := json.Marshal(map[string]any{"id": n["id"], "site": "SITE-N", "by": "zhang", "time": "2026-11-30T08:00:00.000Z", "comment": "on it"})
 	site.publish("hazard/SITE-N/notices/ack", ack)
 	site.publish("hazard/SITE-N/notices/ack", ack) // redelivered: no harm
-	mqtttest.WaitFor(t, "acknowledgement at the center", func() bool { return c.summary("SITE-N").NoticesOpen == 0 })
+	testenv.WaitFor(t, 20*time.Second, "acknowledgement at the center", func() bool { return c.summary("SITE-N").NoticesOpen == 0 })
 	var ns []notice
 	c.get(t, "/api/sites/SITE-N/notices", "", &ns)
 	if len(ns) != 1 || !ns[0].Acked {

@@ -3,9 +3,10 @@ package center
 import (
 	"fmt"
 	"testing"
+	"time"
 
-	"hazardgw/drivers/mqtt/mqtttest"
 	"hazardgw/gateway/center/natstest"
+	"hazardgw/internal/testenv"
 )
 
 // TestNATSCluster: three sites on a 3-node NATS cluster, one center.
@@ -48,7 +49,7 @@ func TestNATSCluster(t *testing.T) {
 
 	// The node the center (and site 1) is connected to dies.
 	cl.Nodes[0].Stop()
-	mqtttest.WaitFor(t, "center and sites reconnected to other nodes", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "center and sites reconnected to other nodes", func() bool {
 		c.mu.Lock()
 		up := c.brokerUp
 		c.mu.Unlock()

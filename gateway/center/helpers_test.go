@@ -18,7 +18,7 @@ import (
 	"hazardgw/alarms"
 	"hazardgw/alarms/alarmstest"
 	"hazardgw/configs"
-	"hazardgw/drivers/mqtt/mqtttest"
+	"hazardgw/internal/testenv"
 )
 
 // testSite plays a site gateway on the wire (district-wire.md): it
@@ -234,7 +234,7 @@ func startCenter(t testing.TB, cfg *configs.Config) *testCenter {
 	go func() { tc.done <- c.Run(ctx) }()
 	tc.srv = httptest.NewServer(c.Handler())
 	t.Cleanup(func() { tc.stop(t) })
-	mqtttest.WaitFor(t, "center connected", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "center connected", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.brokerUp
@@ -314,11 +314,11 @@ func continuous(seqs []uint64, n int) bool {
 // waitSeqs waits until the center holds exactly 1..n of site id, in order.
 func (tc *testCenter) waitSeqs(t testing.TB, id string, n int) {
 	t.Helper()
-	mqtttest.WaitFor(t, fmt.Sprintf("site %s seq 1..%d at the center", id, n), func() bool {
+	testenv.WaitFor(t, 20*time.Second, fmt.Sprintf("site %s seq 1..%d at the center", id, n), func() bool {
 		s := tc.summary(id)
 		return s.Seq == uint64(n) && s.Events == n
 	})
-	mqtttest.WaitFor(t, "the journal synced", func() bool {
+	testenv.WaitFor(t, 20*time.Second, "the journal synced", func() bool {
 		tc.mu.Lock()
 		defer tc.mu.Unlock()
 		return tc.synced == tc.j.seq

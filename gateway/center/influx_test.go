@@ -7,6 +7,7 @@ import (
 
 	"hazardgw/configs"
 	"hazardgw/drivers/mqtt/mqtttest"
+	"hazardgw/internal/testenv"
 	"hazardgw/store/influxtest"
 )
 
@@ -28,7 +29,7 @@ func TestInflux(t *testing.T) {
 		c.waitSeqs(t, s.id, 4)
 	}
 	for _, s := range sites {
-		mqtttest.WaitFor(t, fmt.Sprintf("4 alarm_event points of %s in InfluxDB", s.id), func() bool {
+		testenv.WaitFor(t, 20*time.Second, fmt.Sprintf("4 alarm_event points of %s in InfluxDB", s.id), func() bool {
 			return db.Count(t, "alarm_event", map[string]string{"site": s.id}) == 4
 		})
 	}

@@ -22,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 // Node is one nats-server of a Cluster.
@@ -77,16 +79,6 @@ func Binary(t testing.TB) string {
 	return p
 }
 
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // Start runs n routed nodes (n >= 1) and waits until every MQTT listener
 // accepts connections.
 func Start(t testing.TB, n int) *Cluster {
@@ -96,7 +88,7 @@ func Start(t testing.TB, n int) *Cluster {
 	type ports struct{ client, cluster, mqtt, http int }
 	ps := make([]ports, n)
 	for i := range ps {
-		ps[i] = ports{freePort(t), freePort(t), freePort(t), freePort(t)}
+		ps[i] = ports{testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t), testenv.FreePort(t)}
 	}
 	c := &Cluster{}
 	for i := range n {
