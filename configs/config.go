@@ -22,6 +22,7 @@ type Config struct {
 	Deviations []Deviation `toml:"deviation"` // safety.go
 	Linkages   []Linkage   `toml:"linkage"`   // safety.go
 	Simulator  *Simulator  `toml:"simulator"` // see sim.go; nil: a plain gateway
+	Center     *Center     `toml:"center"`    // center.go; set: a district console (`gateway center`)
 
 	// File is the path the config was read from (for messages); not a key.
 	File string `toml:"-"`

@@ -175,13 +175,13 @@ type user struct {
 
 // pointInfo is a configured point as the overview shows it.
 type pointInfo struct {
-	ID     string
-	Name   string
-	Unit   string
-	Device string
-	Area   string
-	Lo, Hi *float64 // range, when configured
-	present
+	ID       string
+	Name     string
+	Unit     string
+	Device   string
+	Area     string
+	Lo, Hi   *float64 // range, when configured
+	*present          // nil: nothing beyond the defaults (most points of a large site)
 }
 
 // Server is the console. Create it with New, run it with Run or Serve.
