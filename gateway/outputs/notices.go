@@ -67,7 +67,8 @@ type noticeMsg struct {
 // errForeignSite marks a notice addressed to another site.
 var errForeignSite = errors.New("notice for another site")
 
-// parseNotice decodes and checks a notice for site: every field present,
+// parseNotice decodes and checks a notice for site: every field present
+// (other keys are ignored),
 // id and by short and printable, text non-empty and bounded, time RFC 3339.
 // A notice naming another site fails with errForeignSite.
 func parseNotice(b []byte, site string) (Notice, error) {

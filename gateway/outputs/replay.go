@@ -130,8 +130,8 @@ type replayRequest struct {
 	By    string  `json:"by"`
 }
 
-// parseReplay decodes a replay request strictly: an object with a
-// non-negative integer after, no other keys than after and by.
+// parseReplay decodes a replay request: an object with a non-negative
+// integer after (other keys are ignored).
 func parseReplay(b []byte) (replayRequest, error) {
 	var r replayRequest
 	if err := strictJSON(b, &r); err != nil {
@@ -144,13 +144,15 @@ func parseReplay(b []byte) (replayRequest, error) {
 }
 
 // strictJSON decodes one JSON object of at most MaxRequest bytes into v,
-// refusing unknown keys and trailing data.
+// refusing trailing data and wrong types. Unknown keys are ignored: the
+// center may send more than the contract names (its notice carries its
+// own "acked" state), and a key added later must not make a site drop
+// notices.
 func strictJSON(b []byte, v any) error {
 	if len(b) > MaxRequest {
 		return fmt.Errorf("payload of %d bytes exceeds %d", len(b), MaxRequest)
 	}
 	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {
 		return err
 	}
