@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -187,4 +188,84 @@ func TestRunNoticesOff(t *testing.T) {
 			t.Errorf("/metrics lacks %q", s)
 		}
 	}
+}
+
+// TestDistrictNoticeRoundTrip: the site side against the real center
+// (`gateway center`) through one broker: a commander's notice reaches the
+// site's console, the operator acknowledges it, and the center shows it
+// acknowledged.
+func TestDistrictNoticeRoundTrip(t *testing.T) {
+	b := mqtttest.StartMochi(t)
+	dir, listen := t.TempDir(), testenv.FreeAddr(t)
+	site := "http://" + listen
+	startHealthy(t, dir, noticesConfig(t, dir, listen, b.URL, true), listen)
+
+	const commander = "tok-district-commander-0123456789ab"
+	cdir, clisten := t.TempDir(), testenv.FreeAddr(t)
+	ccfg := writeFile(t, cdir, "center.toml", fmt.Sprintf(`
+[center]
+id = "RT-DISTRICT"
+broker = "district"
+sites = ["hz/+"]
+notices = true
+[console]
+listen = %q
+[[console.user]]
+name = "chen"
+role = "commander"
+token = %q
+[store]
+dir = %q
+[[broker]]
+name = "district"
+url = %q
+`, clisten, commander, cdir+"/var", b.URL))
+	cmd := exec.Command(binary, "center", "-config", ccfg)
+	var out testenv.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("center exit: %v\n%s", err, out.String())
+		}
+	})
+	cbase := "http://" + clisten
+	testenv.WaitFor(t, 20*time.Second, "center connected", func() bool { return strings.Contains(out.String(), "center connected to the broker") })
+	mqtttest.WaitFor(t, "the center knows the site", func() bool {
+		var sites []struct{ Site string }
+		getJSON(t, cbase+"/api/sites", &sites)
+		return len(sites) == 1 && sites[0].Site == "TEST-01"
+	})
+
+	r, _ := http.NewRequest("POST", cbase+"/api/sites/TEST-01/notices", strings.NewReader(`{"text": "检查氨压缩机房"}`))
+	r.Header.Set("Authorization", "Bearer "+commander)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent struct{ ID string }
+	_ = json.NewDecoder(resp.Body).Decode(&sent)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || sent.ID == "" {
+		t.Fatalf("center notice: %d %+v", resp.StatusCode, sent)
+	}
+	mqtttest.WaitFor(t, "the notice on the site's console", func() bool {
+		n := notices(t, site)
+		return len(n) == 1 && n[0].ID == sent.ID && n[0].Text == "检查氨压缩机房" && n[0].By == "chen" && !n[0].Acked
+	})
+	if code := ackNotice(t, site, sent.ID, "风机已开"); code != 200 {
+		t.Fatalf("site ack: %d", code)
+	}
+	mqtttest.WaitFor(t, "the center shows the acknowledgement", func() bool {
+		var ns []struct {
+			ID    string
+			Acked bool
+			Ack   struct{ By, Comment string }
+		}
+		getJSON(t, cbase+"/api/sites/TEST-01/notices", &ns)
+		return len(ns) == 1 && ns[0].ID == sent.ID && ns[0].Acked && ns[0].Ack.By == "zhang" && ns[0].Ack.Comment == "风机已开"
+	})
 }
