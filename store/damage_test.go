@@ -28,7 +28,7 @@ type rec struct {
 
 // records lists the valid records of the largest segment of a queue
 // directory, and that segment's path.
-func records(t *testing.T, qdir string) (string, []rec) {
+func records(t testing.TB, qdir string) (string, []rec) {
 	t.Helper()
 	segs, _ := filepath.Glob(filepath.Join(qdir, "*.seg"))
 	var path string
@@ -47,7 +47,9 @@ func records(t *testing.T, qdir string) (string, []rec) {
 	}
 	var out []rec
 	wal.Scan(b, 0, func(off int64, _ uint64, p []byte) {
-		out = append(out, rec{off: off, n: int64(wal.RecordHeader + len(p)), kind: p[0], count: entries(p)})
+		if len(p) > 0 {
+			out = append(out, rec{off: off, n: int64(wal.RecordHeader + len(p)), kind: p[0], count: entries(p)})
+		}
 	})
 	return path, out
 }

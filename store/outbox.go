@@ -669,12 +669,17 @@ type Batch struct {
 	Kind    Kind
 	Samples []entry
 	Events  []alarms.Event
+	// Skipped counts entries of valid records that did not decode (a
+	// sample whose dictionary entry was lost to damage, an event that is
+	// not JSON): not handed out, they leave the outbox with the batch.
+	Skipped int
 	end     pos
 	counts  map[uint64]int // entries per segment
 }
 
-// Len is the number of entries.
-func (b *Batch) Len() int { return len(b.Samples) + len(b.Events) }
+// Len is the number of entries the batch takes out of the outbox when
+// acknowledged: those handed out and the Skipped ones.
+func (b *Batch) Len() int { return len(b.Samples) + len(b.Events) + b.Skipped }
 
 // Next returns up to max entries of queue k after the read head and moves
 // the head past them. The entries stay in the outbox until Ack(b). An empty
@@ -746,7 +751,8 @@ func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
 		default:
 			q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
 		}
-		if taken := b.Len() - before + lost; taken > 0 {
+		b.Skipped += lost
+		if taken := b.Len() - before; taken > 0 {
 			s.nread += taken
 			b.counts[s.id] += taken
 		}
