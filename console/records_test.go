@@ -118,3 +118,35 @@ func TestRecordsLegacySegment(t *testing.T) {
 		t.Fatalf("legacy segment: %+v, damage %+v", got, r2.Damage())
 	}
 }
+
+// TestRecordsDamagedHeader: a segment header whose version byte flipped
+// still has its records read, and counts as damage (the gateway raises it).
+func TestRecordsDamagedHeader(t *testing.T) {
+	dir := t.TempDir()
+	r, err := OpenRecords(dir, RecordsOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := r.Append(Record{Time: time.Unix(int64(i), 0), Kind: "ack", Alarm: "A:hi", Action: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.rec"))
+	b, _ := os.ReadFile(segs[0])
+	b[9] ^= 0x01 // the format version
+	if err := os.WriteFile(segs[0], b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	r2, err := OpenRecords(dir, RecordsOptions{NoSync: true, Log: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if got := r2.Between(time.Time{}, time.Time{}); len(got) != 3 || r2.Damage() != (RecordsDamage{Headers: 1}) ||
+		!strings.Contains(logged.String(), "level=ERROR") {
+		t.Fatalf("damaged header: %d records, damage %+v, log %s", len(got), r2.Damage(), logged.String())
+	}
+}
