@@ -280,11 +280,7 @@ func TestOutboxDamagedEventsRetakenFromJournal(t *testing.T) {
 	const rounds = 2000
 	events := 0
 	for i := 0; i < rounds; i++ {
-		batch := make([]drivers.Sample, len(points))
-		for k, p := range points {
-			batch[k] = drivers.Sample{Point: drivers.PointID(p), Value: float64(i), Time: base.Add(time.Duration(i) * time.Millisecond)}
-		}
-		a.Samples(batch)
+		a.Samples(round(points, base, i))
 		if i%50 == 0 {
 			events++
 			ev := event(uint64(events))
