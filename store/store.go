@@ -633,7 +633,7 @@ func (s *Store) openWritten(ob *Outbox) {
 		s.wrStored = v
 		return
 	}
-	if err != nil {
+	if err != nil && !zeros(s.writtenFile()) { // zeros: made, never stored (killed at once)
 		s.log.Error("events.written damaged; taking the outbox's events as unwritten", "err", err)
 	}
 	var v uint64
@@ -646,7 +646,25 @@ func (s *Store) openWritten(ob *Outbox) {
 		v = s.startSeq
 	}
 	s.written.Store(v)
-	s.storeWritten()
+	if err := m.Store(v, true); err != nil {
+		s.diskError(err)
+		return
+	}
+	s.wrStored = v
+}
+
+// zeros reports whether the file at path holds only zero bytes.
+func zeros(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // storeWritten stores the written seq durably when it moved (Run's
