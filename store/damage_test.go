@@ -365,3 +365,35 @@ func TestOutboxDamagedEventsRetakenFromJournal(t *testing.T) {
 		t.Errorf("%d samples in InfluxDB, want %d (all but the %d of the damaged record)", total, rounds*len(points)-bad.count, bad.count)
 	}
 }
+
+// An outbox queue of the previous format that cannot be converted (here a
+// segment that cannot be read: a directory where a file should be) does not
+// stop the outbox: the queue is moved aside, its entries counted as lost,
+// and a new queue works.
+func TestOutboxLegacyUnconvertibleMovedAside(t *testing.T) {
+	dir := t.TempDir()
+	sdir := filepath.Join(dir, "samples")
+	if err := os.MkdirAll(filepath.Join(sdir, segName(2)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	in := samples(0, 100, 1)
+	seg := legacySegment(encodeDict(nil, 0, in[0].Point, "D"), encodeBlock(nil, in, make([]uint32, len(in))))
+	if err := os.WriteFile(filepath.Join(sdir, segName(1)), seg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := open(t, dir, OutboxOptions{})
+	defer o.Close()
+	aside := o.Aside()
+	if len(aside) != 1 || aside[0].Dir != sdir+".unconverted" || aside[0].Entries != 100 || aside[0].Err == nil {
+		t.Fatalf("aside %+v, want the samples queue with its 100 entries", aside)
+	}
+	if _, err := os.Stat(filepath.Join(aside[0].Dir, segName(1))); err != nil {
+		t.Fatalf("the old segment is not kept aside: %v", err)
+	}
+	if _, err := o.AppendSamples(samples(0, 10, 2), dev); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := drain(t, o, Samples, true); len(got) != 10 {
+		t.Fatalf("new queue: read %d samples, want 10", len(got))
+	}
+}

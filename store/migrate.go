@@ -149,6 +149,28 @@ func legacy(dir string, ids []uint64) bool {
 	return false
 }
 
+// legacyEntries counts the entries of a queue of the previous format
+// (best effort: what can be read).
+func legacyEntries(dir string) int {
+	ids, _ := segIDs(dir)
+	n := 0
+	for _, id := range ids {
+		b, err := os.ReadFile(filepath.Join(dir, segName(id)))
+		if err != nil {
+			continue
+		}
+		for off := 0; off < len(b); {
+			p, k, err := unframe(b[off:])
+			if err != nil {
+				break
+			}
+			n += entries(p)
+			off += k
+		}
+	}
+	return n
+}
+
 // writeSynced writes b to path and fsyncs it.
 func writeSynced(path string, b []byte) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)

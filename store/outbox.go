@@ -58,7 +58,9 @@ type OutboxOptions struct {
 //
 // An outbox directory written by the previous version (segments without
 // the wal header, 8-byte frames: codec.go frame) is converted once at open
-// (migrate.go), keeping every entry and the read cursor.
+// (migrate.go), keeping every entry and the read cursor. A queue that
+// cannot be converted is moved aside (Aside: where, how many entries lost)
+// and a new one begun: it never stops the gateway.
 //
 // All methods are safe for concurrent use; one mutex guards everything
 // (appends are one write(2) per block, reads one pread per record).
@@ -69,8 +71,20 @@ type Outbox struct {
 	full     bool   // only events left and still above MaxBytes
 	dropped  uint64 // samples deleted unsent because the outbox was full
 	closed   bool
-	migrated int // legacy segments converted at open
+	migrated int     // legacy segments converted at open
+	aside    []Aside // legacy queues that could not be converted
 }
+
+// Aside is a queue of the previous format that could not be converted at
+// open: moved to Dir, its Entries lost to InfluxDB.
+type Aside struct {
+	Dir     string
+	Entries int
+	Err     error
+}
+
+// Aside returns the queues moved aside at open (see OpenOutbox).
+func (o *Outbox) Aside() []Aside { return o.aside }
 
 // Stats is a copy of the outbox's counters.
 type Stats struct {
@@ -222,9 +236,16 @@ func OpenOutbox(dir string, opts OutboxOptions) (*Outbox, error) {
 	seg = max(seg, 4<<10)
 	o := &Outbox{maxBytes: opts.MaxBytes}
 	for k := range o.q {
-		n, err := migrate(filepath.Join(dir, Kind(k).String()))
+		qdir := filepath.Join(dir, Kind(k).String())
+		n, err := migrate(qdir)
 		if err != nil {
-			return nil, fmt.Errorf("outbox %s: %w", dir, err)
+			// Not converted: moved aside, so the gateway runs on with a
+			// new queue; what it held is counted as lost.
+			a := Aside{Dir: qdir + ".unconverted", Entries: legacyEntries(qdir), Err: err}
+			if rerr := os.Rename(qdir, a.Dir); rerr != nil {
+				return nil, fmt.Errorf("outbox %s: %w (and moving it aside: %w)", dir, err, rerr)
+			}
+			o.aside = append(o.aside, a)
 		}
 		o.migrated += n
 	}

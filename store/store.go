@@ -323,6 +323,10 @@ func (s *Store) Run(ctx context.Context) error {
 	if st := ob.Stats(); st.Migrated > 0 {
 		s.log.Warn("outbox of the previous format converted", "segments", st.Migrated)
 	}
+	for _, a := range ob.Aside() {
+		s.log.Warn("outbox queue of the previous format could not be converted: moved aside, its entries will not reach InfluxDB",
+			"moved_to", a.Dir, "entries_lost", a.Entries, "err", a.Err)
+	}
 	s.mu.Lock()
 	s.ob = ob
 	s.mu.Unlock()
