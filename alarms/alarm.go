@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"hazardgw/configs"
@@ -55,25 +56,30 @@ type alarm struct {
 }
 
 // point is the per-point evaluation state (kept small: 10,000 points
-// should fit in a few MiB; see docs/PERFORMANCE.md).
+// should fit in a few MiB; see docs/PERFORMANCE.md). It holds what the
+// machine needs of the point's config and nothing that points into it, so
+// the config is collected once loaded (at 100,000 points it is ≈ 65 MiB);
+// the point's name, the one string only events read, is in Machine.names
+// (one string for all, 4 bytes of offset per point).
 type point struct {
-	id                 string // cfg.ID, here so lookups stay in this cache line
-	cfg                *configs.Point
+	id                 string  // the config's id, here so lookups stay in this cache line
 	hi, hihi, lo, lolo float64 // NaN: no such limit
 	deadband           float64
 	value              float64    // last value (good or not) for events
 	lastGood           int64      // engine time of the last good sample, unix ns
 	win                *rocWindow // nil: no roc alarm
 	rule               *rule      // a vote, deviation or linkage (rules.go); nil for a point a driver feeds
-	deps               []int32    // rule points to evaluate after a sample of this point
 	// Delays in milliseconds.
 	onDelay, offDelay, faultDelay, stale int32
 	first                                int32 // alarms[first : first+n]; process alarms first, then fault?, comm, stale
 	commCount, commAfter                 uint16
 	dev                                  uint16
+	unit                                 uint16 // Machine.units
 	n, nproc                             uint8
+	tier                                 uint8 // tier of the `on` alarm
 	quality                              drivers.Quality
 	oos, latch, alarmOn, hasFault        bool
+	hasDeps                              bool // rule points to evaluate after a sample of it: Machine.deps
 }
 
 func (p *point) commIdx() int32  { return p.first + int32(p.n) - 2 }
@@ -114,6 +120,8 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		maxOOS:        int64(cfg.Console.MaxOOS),
 		chatter:       map[int32]*chatter{},
 		chatterWindow: chatterWindow,
+		units:         []string{""},
+		deps:          map[int32][]int32{},
 		oosSince:      map[int32]int64{},
 		ladder:        buildLadder(cfg.Escalation.Stages),
 	}
@@ -128,6 +136,8 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		n += len(cfg.Devices[i].Points)
 	}
 	m.points = make([]point, 0, n)
+	m.nameEnd = make([]uint32, 0, n)
+	var names strings.Builder
 	m.alarms = make([]alarm, 0, n*4)
 	t0 := start.UnixNano()
 	for di := range cfg.Devices {
@@ -136,7 +146,7 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		for pi := range d.Points {
 			pc := &d.Points[pi]
 			p := point{
-				id: pc.ID, cfg: pc, hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
+				id: pc.ID, unit: m.unit(pc.Unit), tier: uint8(min(max(pc.Tier, 0), 255)), hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
 				deadband: pc.Deadband, value: math.NaN(), lastGood: t0,
 				onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMSp(pc.FaultDelay, 4*time.Second),
 				stale: toMS(pc.Stale), first: int32(len(m.alarms)), dev: uint16(di), latch: pc.Latch,
@@ -184,16 +194,24 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			add(kStale, Low)
 			p.n = uint8(len(m.alarms) - int(p.first))
 			m.points = append(m.points, p)
+			m.addName(&names, pc.Name)
 		}
 	}
-	if err := m.addRules(cfg, t0); err != nil {
+	if err := m.addRules(cfg, t0, &names); err != nil {
 		return nil, err
 	}
+	m.names = names.String()
 	m.byID.build(len(m.points))
 	for i := range m.points {
 		if !m.byID.insert(m.points, int32(i)) {
-			return nil, fmt.Errorf("point %s: duplicate point id", m.points[i].cfg.ID)
+			return nil, fmt.Errorf("point %s: duplicate point id", m.points[i].id)
 		}
+	}
+	m.lookup = func(id drivers.PointID) int32 {
+		if pi, ok := m.byID.find(m.points, string(id)); ok {
+			return pi
+		}
+		return -1
 	}
 	if err := m.resolveRules(cfg); err != nil {
 		return nil, err
@@ -202,7 +220,38 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 		m.alarms = slices.Clone(m.alarms)
 	}
 	m.nextScan = t0
+	m.units = slices.Clip(m.units)
 	return m, nil
+}
+
+// addName appends the name of the point being added to names.
+func (m *Machine) addName(names *strings.Builder, name string) {
+	names.WriteString(name)
+	m.nameEnd = append(m.nameEnd, uint32(names.Len()))
+}
+
+// name is point pi's name, a substring of names: an event takes a copy
+// (Machine.event), or a kept event would keep every name alive after the
+// machine is replaced by a reload.
+func (m *Machine) name(pi int32) string {
+	start := uint32(0)
+	if pi > 0 {
+		start = m.nameEnd[pi-1]
+	}
+	return m.names[start:m.nameEnd[pi]]
+}
+
+// unit returns the index of unit in m.units, adding it: a site has a few
+// units shared by thousands of points.
+func (m *Machine) unit(u string) uint16 {
+	if i := slices.Index(m.units, u); i >= 0 {
+		return uint16(i)
+	}
+	if len(m.units) == 1<<16-1 {
+		return 0 // more distinct units than points of any real site; "" is index 0
+	}
+	m.units = append(m.units, u)
+	return uint16(len(m.units) - 1)
 }
 
 func (m *Machine) limit(a *alarm, p *point) float64 {
@@ -237,7 +286,7 @@ func tierOf(a *alarm, p *point) int {
 	case kHi, kLo:
 		return 1
 	case kOn:
-		return p.cfg.Tier
+		return int(p.tier)
 	case kVote, kDev, kLinkage:
 		return p.rule.tier
 	}
@@ -257,12 +306,12 @@ func (m *Machine) event(ai int32, t int64, now time.Time) Event {
 	a := &m.alarms[ai]
 	p := &m.points[a.pt]
 	ev := Event{
-		ID: p.cfg.ID + ":" + kindNames[a.kind], Point: p.cfg.ID, Cond: kindNames[a.kind],
+		ID: p.id + ":" + kindNames[a.kind], Point: p.id, Cond: kindNames[a.kind],
 		Tier: tierOf(a, p), Priority: a.prio, State: a.state(),
 		Active: a.st.active(), Acked: !a.st.unacked(), Latched: a.latched(),
 		OOS: a.flags&fOOS != 0, Stage: int(a.stage), Value: p.value, Limit: m.limit(a, p),
-		Unit: p.cfg.Unit, Quality: p.quality.String(), Time: time.Unix(0, t).UTC(), Emitted: now.UTC(),
-		Site: m.site, Device: m.device(p), Name: p.cfg.Name, Flood: m.flood.on,
+		Unit: m.units[p.unit], Quality: p.quality.String(), Time: time.Unix(0, t).UTC(), Emitted: now.UTC(),
+		Site: m.site, Device: m.device(p), Name: strings.Clone(m.name(a.pt)), Flood: m.flood.on,
 		Notify: m.notify[ai],
 	}
 	if a.activated != 0 {

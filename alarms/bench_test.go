@@ -71,10 +71,10 @@ func benchSamples(cfg *configs.Config, r *rand.Rand) []drivers.Sample {
 	return s
 }
 
-// BenchmarkEvaluate is Machine.Sample for 10,000 points of mixed rules in
-// steady state (one op = one sample).
-func BenchmarkEvaluate(b *testing.B) {
-	const n = 10000
+// steadyMachine builds a Machine of n mixed points and 8 scans of every
+// point in the normal band, warmed up by feeding each scan once through
+// feed at one-second steps; it returns the scans and the last time.
+func steadyMachine(b *testing.B, n int, feed func(m *Machine, now time.Time, scan []drivers.Sample)) (*Machine, [][]drivers.Sample, time.Time) {
 	cfg := benchConfig(n)
 	m, err := NewMachine(cfg, scenarioStart)
 	if err != nil {
@@ -90,17 +90,35 @@ func BenchmarkEvaluate(b *testing.B) {
 		now = now.Add(time.Second)
 		for j := range scans[i] {
 			scans[i][j].Time = now
-			m.Sample(now, scans[i][j])
 		}
+		feed(m, now, scans[i])
 	}
 	m.Take()
+	return m, scans, now
+}
+
+// BenchmarkEvaluate is Machine.Sample for 10,000 points of mixed rules in
+// steady state (one op = one sample).
+func BenchmarkEvaluate(b *testing.B) {
+	const n = 10000
+	m, scans, now := steadyMachine(b, n, func(m *Machine, now time.Time, scan []drivers.Sample) {
+		for j := range scan {
+			m.Sample(now, scan[j])
+		}
+	})
+	steadyLoop(b, m, func(i int) { m.Sample(now, scans[(i/n)%len(scans)][i%n]) })
+}
+
+// steadyLoop runs op(i) for the benchmark's ops i = 0, 1, ... and reports
+// samples per second and per CPU-second; the steady state must produce no
+// event.
+func steadyLoop(b *testing.B, m *Machine, op func(i int)) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	i := 0
 	cpu0 := cpuTime()
 	for b.Loop() {
-		s := &scans[(i/n)%len(scans)][i%n]
-		m.Sample(now, *s)
+		op(i)
 		i++
 	}
 	reportCPU(b, cpu0)
@@ -242,4 +260,53 @@ func reportCPU(b *testing.B, cpu0 time.Duration) {
 	if d := cpuTime() - cpu0; d > 0 {
 		b.ReportMetric(float64(b.N)/d.Seconds(), "samples/cpu-s")
 	}
+}
+
+// BenchmarkEvaluateBatch is Machine.Samples over the batches drivers send
+// (one device of 100 points per batch, the same points in the same order
+// at every poll), 10,000 points of mixed rules in steady state. One op =
+// one sample.
+func BenchmarkEvaluateBatch(b *testing.B) {
+	const n, per = 10000, 100
+	m, scans, now := steadyMachine(b, n, func(m *Machine, now time.Time, scan []drivers.Sample) {
+		for j := 0; j < n; j += per {
+			m.Samples(now, scan[j:j+per])
+		}
+	})
+	steadyLoop(b, m, func(i int) {
+		if i%per == 0 {
+			m.Samples(now, scans[(i/n)%len(scans)][i%n:i%n+per])
+		}
+	})
+}
+
+// BenchmarkMachineRetained reports the heap a Machine of 100,000 mixed
+// points keeps alive once its config is no longer referenced, per point:
+// what the gateway holds for the alarm engine after start (docs/
+// PERFORMANCE.md). Points have names, as real configs do.
+func BenchmarkMachineRetained(b *testing.B) {
+	const n = 100000
+	var keep *Machine
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		cfg := benchConfig(n)
+		for di := range cfg.Devices {
+			for pi := range cfg.Devices[di].Points {
+				p := &cfg.Devices[di].Points[pi]
+				p.Name = fmt.Sprintf("Area %d detector %d", di, pi)
+			}
+		}
+		m, err := NewMachine(cfg, scenarioStart)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg = nil
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		keep = m
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "bytes/point")
+	}
+	runtime.KeepAlive(keep)
 }

@@ -13,7 +13,12 @@
 //     table of SPEC §5: every state change of every alarm goes through
 //     Machine.step; transitions_test.go walks every cell), alarm.go (the
 //     alarms of a point, per-alarm state, the event view), escalation.go,
-//     flood.go, roc.go, timers.go (the timer heap), index.go (point ids).
+//     flood.go, roc.go, timers.go (the timer heaps: engine clock and input
+//     watermark), index.go (point ids; a batch's points resolve through
+//     drivers.ShapeCache in Machine.Samples). The Machine keeps no pointer
+//     into the config (limits, delays, priority in its own compact point
+//     state; names and units in side slices), so the config is collected
+//     after start.
 //   - Rule points (rules.go, SPEC §11): each [[vote]], [[deviation]] and
 //     [[linkage]] is one point of the Machine that no driver feeds, with
 //     one alarm: ID:vote (k of n member alarms active; with bad_votes a
@@ -48,6 +53,11 @@
 // One goroutine (Engine.Run) owns all alarm state. Drivers push batches
 // through Sink (blocking: back-pressure, never a drop); commands go through
 // Do over the same channel and are answered with the journaled event.
+// Sink stamps each batch with the engine clock before any wait and counts
+// the calls under way (an atomic); Run derives from them the input
+// watermark that stale, delays and held clearings are judged at
+// (Machine.AdvanceTo, docs/ALARMS.md "Time: the input watermark"), so
+// neither a queued batch nor a driver blocked in Sink makes a point stale.
 // Alarms, Events, Seq, Flood and Health may be called from any goroutine:
 // they read copies (a mutex-guarded map of alarms not normal, atomics, the
 // journal's own lock). Outputs are called from the engine goroutine and

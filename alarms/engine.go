@@ -62,6 +62,14 @@ type Engine struct {
 
 	seq   atomic.Uint64
 	flood atomic.Bool
+	// sending counts Sink calls under way (stamped, not yet queued): the
+	// input is known complete up to a time only when none is (Run).
+	sending atomic.Int64
+	// judged is the input watermark stale was last judged at, taken the
+	// one step will judge it at (unix ns, engine clock): every batch handed
+	// to Sink before it has been (will have been) evaluated. Run only;
+	// Machine.AdvanceTo.
+	judged, taken int64
 
 	mu      sync.RWMutex
 	current map[string]Event // every alarm not normal, by id
@@ -74,6 +82,7 @@ type Engine struct {
 
 type item struct {
 	samples []drivers.Sample
+	at      int64 // engine clock when Sink was called (unix ns); 0 for a command
 	cmd     *request
 }
 
@@ -127,6 +136,8 @@ func New(cfg *configs.Config, j *Journal, opts Options) (*Engine, error) {
 		closing: make(chan struct{}),
 		quit:    make(chan struct{}),
 		current: map[string]Event{},
+		judged:  t.UnixNano(),
+		taken:   t.UnixNano(),
 	}
 	j.observe = func(d time.Duration) { e.met.fsync.Observe(d.Seconds()) }
 	if opts.Registerer != nil {
@@ -151,19 +162,27 @@ func New(cfg *configs.Config, j *Journal, opts Options) (*Engine, error) {
 // time drivers spend blocked is counted
 // (hazardgw_alarm_sink_blocked_seconds_total): it is the one place where a
 // slow engine slows polling.
+//
+// The batch is stamped with the engine's clock when Sink is called, before
+// any wait: the time a driver spends blocked here, or its batch in the
+// queue, never counts against the freshness of its points (Run's input
+// watermark).
 func (e *Engine) Sink() drivers.Sink {
 	return func(b []drivers.Sample) {
 		if len(b) == 0 {
 			return
 		}
+		e.sending.Add(1)
+		defer e.sending.Add(-1)
+		it := item{samples: b, at: e.now().UnixNano()}
 		select {
-		case e.in <- item{samples: b}:
+		case e.in <- it:
 			return
 		default:
 		}
 		t0 := time.Now()
 		select {
-		case e.in <- item{samples: b}:
+		case e.in <- it:
 		case <-e.quit:
 		}
 		e.met.blocked.Add(time.Since(t0).Seconds())
@@ -273,6 +292,13 @@ const maxGroup = 256
 // Run evaluates input until CloseInput has been called and the queue is
 // drained, or until ctx ends. Timers (delays, escalation, shelving, stale)
 // fire from a timer set to the machine's next due time.
+//
+// Each group moves the input watermark (Machine.AdvanceTo), which stale is
+// judged by: to the clock read before the group was taken when the queue
+// was then found empty with no Sink call under way (everything handed in
+// before it is in this group or an earlier one), otherwise to the latest
+// Sink stamp taken. Sink calls a blocked queue holds back keep their
+// stamp, so an engine that falls behind judges stale later, never wrongly.
 func (e *Engine) Run(ctx context.Context) error {
 	defer close(e.quit)
 	tm := time.NewTimer(max(e.m.NextDue().Sub(e.now()), 0))
@@ -291,15 +317,26 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
+		// t is read before the queue is found empty, and sending before
+		// that: a Sink stamped before t has then queued its batch, which
+		// this group took.
+		t := e.now().UnixNano()
+		input := e.taken
 	fill:
 		for len(group) < maxGroup {
+			idle := e.sending.Load() == 0
 			select {
 			case it := <-e.in:
 				group = append(group, it)
+				input = max(input, it.at)
 			default:
+				if idle {
+					input = max(input, t)
+				}
 				break fill
 			}
 		}
+		e.taken = input
 		e.step(group, marks)
 		if draining && len(e.in) == 0 {
 			return nil
@@ -320,12 +357,14 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // step evaluates a group of inputs, commits their events to the journal in
 // one write and fsync, then hands events and samples to the outputs and
-// answers the commands, in input order.
+// answers the commands, in input order. Timers due by now fire before the
+// group; stale is judged after it, at the input watermark the group
+// completes (e.taken, set by Run; Machine.AdvanceTo), and its events and
+// bad/stale samples follow the group's.
 func (e *Engine) step(group []item, marks []int) {
 	now := e.now()
 	e.pending = e.pending[:0]
-	e.m.Advance(now)
-	stale := e.m.TakeStale()
+	e.m.AdvanceTo(now, time.Unix(0, e.judged))
 	e.pending = append(e.pending, e.m.Take()...)
 	marks = append(marks[:0], len(e.pending))
 	replies := e.replies[:0]
@@ -344,14 +383,16 @@ func (e *Engine) step(group []item, marks []int) {
 			replies = append(replies, reply{ev, err})
 		} else {
 			replies = append(replies, reply{})
-			for _, s := range it.samples {
-				e.m.Sample(now, s)
-			}
+			e.m.Samples(now, it.samples)
 			nsamples += len(it.samples)
 		}
 		e.pending = append(e.pending, e.m.Take()...)
 		marks = append(marks, len(e.pending))
 	}
+	e.judged = e.taken
+	e.m.AdvanceTo(now, time.Unix(0, e.taken))
+	stale := e.m.TakeStale()
+	e.pending = append(e.pending, e.m.Take()...)
 	e.met.samples.Add(float64(nsamples))
 	if len(e.pending) > 0 {
 		err := e.j.Append(e.pending)
@@ -417,11 +458,6 @@ func (e *Engine) step(group []item, marks []int) {
 		}
 	}
 	emit(0, marks[0])
-	if len(stale) > 0 {
-		for _, o := range e.outs {
-			o.Samples(stale)
-		}
-	}
 	for i, it := range group {
 		emit(marks[i], marks[i+1])
 		if it.cmd != nil {
@@ -430,6 +466,12 @@ func (e *Engine) step(group []item, marks []int) {
 			for _, o := range e.outs {
 				o.Samples(it.samples)
 			}
+		}
+	}
+	emit(marks[len(group)], len(e.pending))
+	if len(stale) > 0 {
+		for _, o := range e.outs {
+			o.Samples(stale)
 		}
 	}
 }

@@ -21,6 +21,7 @@ const RemovedByReload = "removed by reload"
 //     next sample on;
 //   - a point that still exists keeps its last value, quality, last good
 //     sample time and comm count; a new point starts as never seen;
+//   - the same alarm keeps its chatter history and a held clearing;
 //   - an alarm of current that cfg no longer has ends with one last event
 //     (state normal, comment RemovedByReload), taken with Take from the
 //     returned machine;
@@ -67,7 +68,15 @@ func (m *Machine) Reload(cfg *configs.Config, current map[string]Event, now time
 				na.flags = na.flags&^carried | oa.flags&carried
 				na.due, na.activated = oa.due, oa.activated
 				if na.flags&(fPendOn|fPendOff) != 0 {
-					nm.timers.push(timer{at: max(oa.due, n), base: oa.due, alarm: ai, what: tDelay})
+					nm.inTimers.push(timer{at: max(oa.due, n), base: oa.due, alarm: ai, what: tDelay})
+				}
+				delete(nm.chatter, ai) // Restore's count from current: the old machine knows them all
+				if c := m.chatter[oj]; c != nil {
+					cc := *c
+					nm.chatter[ai] = &cc
+					if cc.goneSince != 0 {
+						nm.inTimers.push(timer{at: cc.goneSince + nm.chatterWindow, base: cc.goneSince, alarm: ai, what: tChatter})
+					}
 				}
 			}
 		}

@@ -187,3 +187,83 @@ func TestEngineSnapshotDeferredInFlood(t *testing.T) {
 		}
 	}
 }
+
+// SPEC §5 chatter across a restart (issue #13): five activations before a
+// kill -9 and one after are six within 60 s, so the clearing after the
+// restart is held, as it would have been without the restart; it clears
+// once the condition has stayed gone for 60 s. The activation history
+// comes back from the journal (each activation's emitted time); a reload
+// (SPEC §12) carries it, and a held clearing, to the new machine.
+func TestRestoreChatterHistory(t *testing.T) {
+	cfg := pointsConfig(t, `
+  [[device.point]]
+  id = "FIRE-Z1"
+  alarm_on = true
+  stale = "1h"
+`)
+	for _, tc := range []struct {
+		name         string
+		restart      bool
+		reload, held bool // reload after the fifth activation, or after the held clearing
+	}{
+		{name: "without restart"},
+		{name: "restart after the fifth activation", restart: true},
+		{name: "reload after the fifth activation", reload: true},
+		{name: "reload while the clearing is held", held: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			now := scenarioStart
+			j, e := journaledEngine(t, cfg, dir, JournalOptions{NoSync: true}, &now)
+			at := func(d time.Duration) { now = scenarioStart.Add(d) }
+			input := func(v float64) []Event {
+				t.Helper()
+				e.step([]item{{samples: []drivers.Sample{sample("FIRE-Z1", v, now)}}}, nil)
+				return append([]Event(nil), e.pending...)
+			}
+			for i := range 5 { // activations at 0, 10, 20, 30, 40 s
+				at(time.Duration(i) * 10 * time.Second)
+				input(1)
+				at(time.Duration(i)*10*time.Second + 5*time.Second)
+				input(0)
+			}
+			if tc.restart {
+				at(45 * time.Second)
+				j.Close()
+				j, e = journaledEngine(t, cfg, dir, JournalOptions{NoSync: true}, &now)
+			}
+			defer j.Close()
+			reload := func() {
+				t.Helper()
+				m, err := e.m.Reload(cfg, e.current, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := m.Take(); len(got) != 0 {
+					t.Fatalf("reload: %v", got)
+				}
+				e.m = m
+			}
+			if tc.reload {
+				reload()
+			}
+			at(50 * time.Second)
+			if got := input(1); len(got) != 1 || got[0].State != Unack {
+				t.Fatalf("sixth activation: %v", got)
+			}
+			at(55 * time.Second)
+			if got := input(0); len(got) != 0 {
+				t.Fatalf("clearing of a chattering alarm not held: %s", describe(got[0]))
+			}
+			if tc.held {
+				at(56 * time.Second)
+				reload()
+			}
+			now = scenarioStart.Add(115 * time.Second) // gone for 60 s
+			e.m.Advance(now)
+			if got := e.m.Take(); len(got) != 1 || got[0].State != RtnUnack || !got[0].Time.Equal(now) {
+				t.Fatalf("held clearing after 60 s: %v", got)
+			}
+		})
+	}
+}

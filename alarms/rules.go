@@ -3,6 +3,7 @@ package alarms
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"hazardgw/configs"
@@ -43,7 +44,7 @@ type dirty struct {
 
 // addRules appends one rule point per vote, deviation and linkage of cfg.
 // Members are resolved by resolveRules once the point index is built.
-func (m *Machine) addRules(cfg *configs.Config, t0 int64) error {
+func (m *Machine) addRules(cfg *configs.Config, t0 int64, names *strings.Builder) error {
 	add := func(id, name, unit string, r *rule, prio string, def Priority) error {
 		pr := def
 		if prio != "" {
@@ -54,9 +55,10 @@ func (m *Machine) addRules(cfg *configs.Config, t0 int64) error {
 		}
 		m.alarms = append(m.alarms, alarm{pt: int32(len(m.points)), kind: r.kind, prio: pr, st: Normal})
 		m.points = append(m.points, point{
-			id: id, cfg: &configs.Point{ID: id, Name: name, Unit: unit}, value: math.NaN(), lastGood: t0,
+			id: id, unit: m.unit(unit), value: math.NaN(), lastGood: t0,
 			first: int32(len(m.alarms) - 1), n: 1, nproc: 1, rule: r,
 		})
+		m.addName(names, name)
 		return nil
 	}
 	for i := range cfg.Votes {
@@ -95,6 +97,12 @@ func (m *Machine) addRules(cfg *configs.Config, t0 int64) error {
 	return nil
 }
 
+// addDep makes rule point r dirty after every sample of point pi.
+func (m *Machine) addDep(pi, r int32) {
+	m.deps[pi] = appendOnce(m.deps[pi], r)
+	m.points[pi].hasDeps = true
+}
+
 // resolveRules links votes to their member alarms and deviations to their
 // points, and registers what makes each rule dirty.
 func (m *Machine) resolveRules(cfg *configs.Config) error {
@@ -115,8 +123,8 @@ func (m *Machine) resolveRules(cfg *configs.Config) error {
 				}
 				r.members = append(r.members, ai)
 				m.watch[ai] = append(m.watch[ai], int32(ri))
-				if mp := &m.points[m.alarms[ai].pt]; mp.rule == nil {
-					mp.deps = appendOnce(mp.deps, int32(ri))
+				if pt := m.alarms[ai].pt; m.points[pt].rule == nil {
+					m.addDep(pt, int32(ri))
 				}
 			}
 			vi++
@@ -131,7 +139,7 @@ func (m *Machine) resolveRules(cfg *configs.Config) error {
 					return fmt.Errorf("deviation %s: point %q: %w", p.id, id, ErrUnknown)
 				}
 				r.pts[j] = pi
-				m.points[pi].deps = appendOnce(m.points[pi].deps, int32(ri))
+				m.addDep(pi, int32(ri))
 			}
 			di++
 		}

@@ -1,6 +1,7 @@
 package alarms
 
-// timers: a binary min-heap by due time. Entries are never removed early;
+// timers: a binary min-heap by due time (the Machine keeps two: one on
+// the engine clock, one on the input watermark; AdvanceTo). Entries are never removed early;
 // each is checked against the alarm's state when it fires (Machine.fire).
 type timerWhat uint8
 

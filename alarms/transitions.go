@@ -240,7 +240,7 @@ func (m *Machine) step(ai int32, in input, t int64, now time.Time, c *Command) e
 	if tr.do&doHold != 0 {
 		c := m.chatterOf(ai)
 		c.goneSince = now.UnixNano()
-		m.timers.push(timer{at: c.goneSince + m.chatterWindow, base: c.goneSince, alarm: ai, what: tChatter})
+		m.inTimers.push(timer{at: c.goneSince + m.chatterWindow, base: c.goneSince, alarm: ai, what: tChatter})
 		return nil
 	}
 	from := a.st

@@ -22,6 +22,7 @@ type Config struct {
 	Deviations []Deviation `toml:"deviation"` // safety.go
 	Linkages   []Linkage   `toml:"linkage"`   // safety.go
 	Simulator  *Simulator  `toml:"simulator"` // see sim.go; nil: a plain gateway
+	Center     *Center     `toml:"center"`    // center.go; set: a district console (`gateway center`)
 
 	// File is the path the config was read from (for messages); not a key.
 	File string `toml:"-"`
@@ -29,6 +30,17 @@ type Config struct {
 	// "Warnings"), positioned like errors; not a key. A warning never stops
 	// `run`; `check -strict` refuses them.
 	Warnings Errors `toml:"-"`
+}
+
+// WithoutDevices is a shallow copy of c without its devices (nor their
+// points): what a component keeps of the config after start when it needs
+// the settings but not the point list. At 100,000 points the decoded
+// devices are about 70 MiB; a component that kept the whole *Config would
+// keep them alive for the life of the process (docs/PERFORMANCE.md).
+func (c *Config) WithoutDevices() *Config {
+	s := *c
+	s.Devices = nil
+	return &s
 }
 
 type Site struct {

@@ -84,53 +84,11 @@ address = "127.0.0.1:1502"
 }
 
 func TestDefaults(t *testing.T) {
-	doc := `
-[site]
-id = "DEF-01"
-[[broker]]
-name = "local"
-url = "embedded"
-[[device]]
-id = "GC-1"
-driver = "modbus"
-address = "127.0.0.1:1502"
-  [[device.point]]
-  id = "P1"
-  register = "holding"
-  address = 0
-  type = "uint16"
-  [[device.point]]
-  id = "P2"
-  register = "discrete"
-  address = 0
-  type = "bool"
-  alarm_on = true
-[[device]]
-id = "BUS"
-driver = "modbus"
-transport = "rtu"
-address = "/dev/ttyUSB0"
-interval = "2s"
-  [[device.point]]
-  id = "P3"
-  register = "input"
-  address = 0
-  type = "int16"
-[[device]]
-id = "MQ"
-driver = "mqtt"
-broker = "local"
-  [[device.point]]
-  id = "P4"
-  topic = "a/b"
-[[notify]]
-name = "n"
-broker = "local"
-topic = "x/y"
-[uplink]
-broker = "local"
-`
-	c, err := parse("defaults.toml", []byte(doc), lookupTestEnv)
+	doc, err := os.ReadFile("testdata/defaults.good.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := parse("defaults.toml", doc, lookupTestEnv)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import "time"
 // docs/CONFIG.md). Load calls it after decoding and before validation; it is
 // idempotent and never overwrites a value that was written.
 func (c *Config) SetDefaults() {
+	c.centerDefaults()
 	if c.Console.Listen == "" {
 		c.Console.Listen = "127.0.0.1:8080"
 	}

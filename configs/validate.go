@@ -199,7 +199,12 @@ func (v *validator) once(seen map[string]string, path, what, id string) {
 }
 
 func (v *validator) validate(c *Config) {
-	v.id("site.id", "site id", c.Site.ID)
+	if c.Center != nil {
+		v.center(c) // center.go
+	} else {
+		v.id("site.id", "site id", c.Site.ID)
+		v.siteBrokers(c) // center.go
+	}
 	v.console(c)
 	v.store(c)
 
@@ -409,12 +414,13 @@ func (v *validator) broker(p string, b *Broker) {
 			v.errorf(p+".listen", "%q is not a loopback address: an embedded broker beyond loopback needs username and password", b.Listen)
 		}
 	} else {
-		u, err := url.Parse(b.URL)
-		switch {
-		case b.URL == "":
+		if b.URL == "" {
 			v.errorf(p+".url", "url is required (tcp://, ssl://, ws://, wss:// or \"embedded\")")
-		case err != nil || !slices.Contains([]string{"tcp", "ssl", "ws", "wss"}, u.Scheme) || u.Host == "":
-			v.errorf(p+".url", "%q must be tcp://, ssl://, ws://, wss://HOST:PORT or \"embedded\"", b.URL)
+		}
+		for _, one := range BrokerURLs(b.URL) { // a cluster: comma-separated (center.go)
+			if u, err := url.Parse(one); err != nil || !slices.Contains([]string{"tcp", "ssl", "ws", "wss"}, u.Scheme) || u.Host == "" {
+				v.errorf(p+".url", "%q must be tcp://, ssl://, ws://, wss://HOST:PORT or \"embedded\"", one)
+			}
 		}
 		if b.Listen != "" {
 			v.errorf(p+".listen", "listen is only for url = \"embedded\"")

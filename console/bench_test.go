@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"hazardgw/alarms"
+	"hazardgw/console/consoletest"
 	"hazardgw/drivers"
 
 	"github.com/gorilla/websocket"
@@ -63,7 +63,7 @@ func benchFanout(b *testing.B, clients, stalled, perTick int) {
 					return
 				}
 				now := time.Now().UnixNano()
-				v, ok := firstValue(m)
+				v, ok := consoletest.FirstValue(m)
 				if !ok {
 					continue
 				}
@@ -133,20 +133,4 @@ func benchFanout(b *testing.B, clients, stalled, perTick int) {
 	report("alarm", all.alarms)
 	b.ReportMetric(float64(ms1.HeapInuse)/(1<<20), "heap_MiB")
 	b.ReportMetric(float64(int64(ms1.HeapInuse)-int64(ms0.HeapInuse))/(1<<20), "heap_growth_MiB")
-}
-
-// firstValue finds the first "value": number in a frame without decoding
-// it all (the readers must not be the bottleneck).
-func firstValue(m []byte) (float64, bool) {
-	i := bytes.Index(m, []byte(`"value":`))
-	if i < 0 {
-		return 0, false
-	}
-	m = m[i+len(`"value":`):]
-	j := bytes.IndexAny(m, ",}")
-	if j < 0 {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(string(m[:j]), 64)
-	return v, err == nil
 }

@@ -75,6 +75,8 @@ func TestBrowser(t *testing.T) {
 	}
 	card := `document.querySelector('.pt[data-point="NH3-101"] .val')`
 	poll("banner connected as operator", `document.querySelector('#banner').classList.contains('up') && window.consoleState.role === 'operator'`)
+	poll("the fire-alarm table has the alarm table's columns",
+		`[...document.querySelectorAll('#fire-alarms thead th')].map((th) => th.dataset.i18n).join() === 'prio,time,alarm,state,value,actions'`)
 	poll("first value", card+` && `+card+`.textContent.includes('12.5')`)
 	poll("comm failure shown as its cause, not a number", `document.querySelector('.pt[data-point="FIRE-Z1"] .bad') !== null`)
 

@@ -2,7 +2,6 @@ package console
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -23,23 +22,10 @@ import (
 	"hazardgw/drivers"
 	"hazardgw/drivers/modbus"
 	"hazardgw/drivers/modbus/modbustest"
+	"hazardgw/internal/testenv"
 
 	"github.com/gorilla/websocket"
 )
-
-// waitFor polls cond until it holds or the deadline passes (then fails).
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
 
 // floodEnv names the console address the flood helper dials.
 const floodEnv = "HAZARDGW_TEST_FLOOD"
@@ -154,7 +140,7 @@ func TestIdleFloodLeavesDescriptors(t *testing.T) {
 	if strings.TrimSpace(line) != "ready" {
 		t.Fatalf("flood helper: %q", line)
 	}
-	waitFor(t, "the console to take in the whole flood (accept fails when descriptors run out)", 60*time.Second, func() bool {
+	testenv.WaitFor(t, 60*time.Second, "the console to take in the whole flood (accept fails when descriptors run out)", func() bool {
 		_, seen := e.srv.guard.counts()
 		return seen >= flood
 	})
@@ -173,7 +159,7 @@ func TestIdleFloodLeavesDescriptors(t *testing.T) {
 		t.Fatal(err)
 	}
 	restarted := time.Now()
-	waitFor(t, "a good Modbus sample after the slave restarted", 30*time.Second, func() bool {
+	testenv.WaitFor(t, 30*time.Second, "a good Modbus sample after the slave restarted", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return lastGood.After(restarted)
@@ -260,7 +246,7 @@ func TestWrongTokensThrottled(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	var logs syncBuffer
+	var logs testenv.Buffer
 	e := start(t, testConfig(true), Deps{Log: slog.New(slog.NewTextHandler(&logs, nil))}, Options{Now: clock})
 	for i := range badTokenLimit {
 		if resp, _ := e.get("/api/points", fmt.Sprintf("wrong-token-%d", i)); resp.StatusCode != http.StatusUnauthorized {
@@ -294,24 +280,6 @@ func TestWrongTokensThrottled(t *testing.T) {
 	if got := counterValue(t, e.reg, "hazardgw_console_bad_tokens_total", "api"); got != badTokenLimit+1 {
 		t.Errorf("bad tokens counted %v, want %d", got, badTokenLimit+1)
 	}
-}
-
-// syncBuffer is a bytes.Buffer for a logger written from handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestTokenDigest: tokens are compared by equal-length digests, so a

@@ -22,8 +22,8 @@ type limit struct {
 	Value float64 `json:"value"`
 }
 
-func presentOf(p configs.Point) present {
-	pr := present{states: p.States, decimals: p.Decimals, fire: p.Fire, plan: p.Plan}
+func presentOf(p configs.Point) *present {
+	pr := &present{states: p.States, decimals: p.Decimals, fire: p.Fire, plan: p.Plan}
 	for _, l := range []struct {
 		cond string
 		v    *float64
@@ -31,6 +31,9 @@ func presentOf(p configs.Point) present {
 		if l.v != nil {
 			pr.limits = append(pr.limits, limit{Cond: l.cond, Value: *l.v})
 		}
+	}
+	if pr.states == nil && pr.decimals == nil && !pr.fire && pr.plan == nil && pr.limits == nil {
+		return nil
 	}
 	return pr
 }
@@ -55,7 +58,10 @@ func (s *Server) apiPresentation(w http.ResponseWriter, r *http.Request, _ ident
 	s.pointsMu.RUnlock()
 	out := make([]presentationJSON, len(points))
 	for i, p := range points {
-		out[i] = presentationJSON{Point: p.ID, States: p.states, Decimals: p.decimals, Fire: p.fire, Plan: p.plan, Limits: p.limits}
+		out[i] = presentationJSON{Point: p.ID}
+		if pr := p.present; pr != nil {
+			out[i].States, out[i].Decimals, out[i].Fire, out[i].Plan, out[i].Limits = pr.states, pr.decimals, pr.fire, pr.plan, pr.limits
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

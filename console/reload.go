@@ -69,8 +69,12 @@ func (s *Server) Reload(ctx context.Context, cfg *configs.Config) error {
 
 // pointsOf lists the configured points as the console shows them.
 func pointsOf(cfg *configs.Config) ([]pointInfo, map[string]int) {
-	var points []pointInfo
-	index := map[string]int{}
+	n := 0
+	for _, d := range cfg.Devices {
+		n += len(d.Points)
+	}
+	points := make([]pointInfo, 0, n)
+	index := make(map[string]int, n)
 	for _, d := range cfg.Devices {
 		for _, p := range d.Points {
 			pi := pointInfo{ID: p.ID, Name: p.Name, Unit: p.Unit, Device: d.ID, Area: d.Area, present: presentOf(p)}

@@ -171,13 +171,13 @@ type user struct {
 
 // pointInfo is a configured point as the overview shows it.
 type pointInfo struct {
-	ID     string
-	Name   string
-	Unit   string
-	Device string
-	Area   string
-	Lo, Hi *float64 // range, when configured
-	present
+	ID       string
+	Name     string
+	Unit     string
+	Device   string
+	Area     string
+	Lo, Hi   *float64 // range, when configured
+	*present          // nil: nothing beyond the defaults (most points of a large site)
 }
 
 // Server is the console. Create it with New, run it with Run or Serve.
@@ -235,7 +235,10 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 		return nil, ErrNoEngine
 	}
 	opts.defaults()
-	s := &Server{cfg: cfg, deps: deps, opts: opts, index: map[string]int{}, origins: map[string]bool{}}
+	// The server keeps the settings, not the devices: its point table
+	// (pointsOf) is all it needs of them, and keeping cfg would keep the
+	// whole decoded point list alive (docs/PERFORMANCE.md, memory).
+	s := &Server{cfg: cfg.WithoutDevices(), deps: deps, opts: opts, index: map[string]int{}, origins: map[string]bool{}}
 	s.log = deps.Log
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

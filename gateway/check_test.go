@@ -1,41 +1,29 @@
 package main
 
 import (
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-const warnConfig = `
-[site]
-id = "W1"
-
-[[device]]
-id = "GC-1"
-driver = "modbus"
-address = "127.0.0.1:1502"
-
-  [[device.point]]
-  id = "LEL-1"
-  unit = "%LEL"
-  gas = "LEL"
-  register = "holding"
-  address = 40001
-  type = "uint16"
-  hi = 40.0
-  hihi = 50.0
-`
+// checkFixture runs check on testdata/check/name and fails the test unless
+// it exits with code.
+func checkFixture(t *testing.T, name string, code int) result {
+	t.Helper()
+	r := runCLI(t, "check", "-config", filepath.Join("testdata", "check", name))
+	if r.code != code {
+		t.Fatalf("check %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", name, r.code, code, r.stdout, r.stderr)
+	}
+	return r
+}
 
 var warningLine = regexp.MustCompile(`^[^:]+\.toml:\d+:\d+: [A-Za-z0-9_.\[\]]+: warning: .+$`)
 
 // TestCheckWarnings: warnings print as FILE:LINE:COL: KEY.PATH: warning: …,
 // exit 0; with -strict the same config exits 1 (SPEC §2).
 func TestCheckWarnings(t *testing.T) {
-	cfg := writeFile(t, t.TempDir(), "warn.toml", warnConfig)
-	r := runCLI(t, "check", "-config", cfg)
-	if r.code != 0 {
-		t.Fatalf("exit %d, want 0 (warnings allowed)\n%s", r.code, r.stderr)
-	}
+	r := checkFixture(t, "warn.toml", 0) // warnings allowed
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	var warns []string
 	for _, l := range lines {
@@ -54,7 +42,7 @@ func TestCheckWarnings(t *testing.T) {
 	if len(warns) != 2 || !strings.HasSuffix(lines[len(lines)-1], "2 warnings") {
 		t.Errorf("want 2 warnings and the summary last, got\n%s", r.stdout)
 	}
-	r = runCLI(t, "check", "-strict", "-config", cfg)
+	r = runCLI(t, "check", "-strict", "-config", filepath.Join("testdata", "check", "warn.toml"))
 	if r.code != 1 || !strings.Contains(r.stderr, "-strict") {
 		t.Fatalf("-strict: exit %d, want 1 naming -strict; stderr %q", r.code, r.stderr)
 	}
@@ -63,35 +51,7 @@ func TestCheckWarnings(t *testing.T) {
 // TestCheckRefusesWhatRunRefuses: values that once passed check and only
 // failed when run started them are refused by check, positioned.
 func TestCheckRefusesWhatRunRefuses(t *testing.T) {
-	cfg := writeFile(t, t.TempDir(), "run.toml", `
-[site]
-id = "R1"
-[[broker]]
-name = "plant"
-url = "embedded"
-[[device]]
-id = "BUS"
-driver = "modbus"
-transport = "rtu"
-address = "/dev/ttyUSB0"
-baud = 14400
-  [[device.point]]
-  id = "P1"
-  unit = "ppm"
-  register = "holding"
-  address = 0
-  type = "uint16"
-[[device]]
-id = "TANKS"
-driver = "mqtt"
-broker = "plant"
-qos = 2
-  [[device.point]]
-  id = "TK-1"
-  unit = "%"
-  topic = "plant/tk1"
-  path = "$.level"
-`)
+	cfg := filepath.Join("testdata", "check", "run-refuses.toml")
 	for _, args := range [][]string{{"check", "-config", cfg}, {"run", "-config", cfg}} {
 		r := runCLI(t, args...)
 		if r.code != 1 {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"hazardgw/internal/testenv"
 )
 
 // The contract test runs the real binary with the built-in simulator and
@@ -32,7 +34,7 @@ const (
 // tier-0 quality alarm T-1:fault), P-1, a pressure swinging fast enough
 // for its rate-of-change alarm (tier 0), and one user per role.
 func contractConfig(t *testing.T, dir, console, modbusAddr string) string {
-	return simConfig(t, dir, console, modbusAddr, 70, fmt.Sprintf(`
+	return simConfig(t, dir, console, modbusAddr, 70, `
   [[device.point]]
   id = "T-1"
   unit = "C"
@@ -57,22 +59,7 @@ func contractConfig(t *testing.T, dir, console, modbusAddr string) string {
     value = 500.0
     amplitude = 400.0
     period = "2s"
-
-[[console.user]]
-name = "vic"
-role = "viewer"
-token = %q
-
-[[console.user]]
-name = "olga"
-role = "operator"
-token = %q
-
-[[console.user]]
-name = "chen"
-role = "commander"
-token = %q
-`, tokViewer, tokOperator, tokCommand))
+`+consoleUsers("vic", "viewer", tokViewer, "olga", "operator", tokOperator, "chen", "commander", tokCommand))
 }
 
 var specTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
@@ -309,8 +296,8 @@ func (w *wsConn) command(ref string, cmd map[string]any) (map[string]any, []map[
 
 func TestContract(t *testing.T) {
 	dir := t.TempDir()
-	console := freePort(t)
-	cfg := contractConfig(t, dir, console, freePort(t))
+	console := testenv.FreeAddr(t)
+	cfg := contractConfig(t, dir, console, testenv.FreeAddr(t))
 	base := "http://" + console
 	ws := "ws://" + console + "/ws"
 	p := startHealthy(t, dir, cfg, console)

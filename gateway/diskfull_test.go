@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 // TestDiskFullKill9SeqNeverGoesBack is finding 7 of issue #13 with real
@@ -41,27 +43,11 @@ func TestDiskFullKill9SeqNeverGoesBack(t *testing.T) {
 	// chatter threshold of SPEC §5): a few events per second.
 	var extra strings.Builder
 	for i := 1; i <= 4; i++ {
-		fmt.Fprintf(&extra, `
-  [[device.point]]
-  id = "SW-%d"
-  unit = "ppm"
-  register = "holding"
-  address = %d
-  type = "uint16"
-  scale = 0.1
-  range = [0.0, 1000.0]
-  hi = 30.0
-  hihi = 60.0
-  deadband = 2.0
-    [device.point.sim]
-    kind = "sine"
-    value = 40.0
-    amplitude = 35.0
-    period = "%ds"
-`, i, i, 13+i)
+		sine := fmt.Sprintf("kind = \"sine\"\n    value = 40.0\n    amplitude = 35.0\n    period = \"%ds\"", 13+i)
+		extra.WriteString(gasHead(fmt.Sprintf("SW-%d", i), "", i, sine))
 	}
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 70, extra.String())
+	console := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, console, testenv.FreeAddr(t), 70, extra.String())
 	base := "http://" + console
 
 	p := startGateway(t, dir, cfg)

@@ -41,23 +41,20 @@ func waitTrend(t *testing.T, p *proc, base string, within time.Duration, what st
 // TestTrendSurvivesRestart: without InfluxDB, the samples of a trend are
 // still there after SIGTERM and a restart (store.dir/history.bin).
 func TestTrendSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 12.5, "")
-	base := "http://" + console
+	site := newSimSite(t, 12.5)
 
-	p := startHealthy(t, dir, cfg, console)
-	before := waitTrend(t, p, base, 15*time.Second, "three samples", func(tr trendView) bool { return len(tr.Samples) >= 3 })
+	p := site.start(t)
+	before := waitTrend(t, p, site.base, 15*time.Second, "three samples", func(tr trendView) bool { return len(tr.Samples) >= 3 })
 	oldest := before.Samples[0].Time
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM", code)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "var", "history.bin")); err != nil {
+	if _, err := os.Stat(filepath.Join(site.dir, "var", "history.bin")); err != nil {
 		t.Fatalf("no history file after SIGTERM: %v", err)
 	}
 
-	p = startHealthy(t, dir, cfg, console)
-	waitTrend(t, p, base, 15*time.Second, "sample of "+oldest+" after the restart", func(tr trendView) bool {
+	p = site.start(t)
+	waitTrend(t, p, site.base, 15*time.Second, "sample of "+oldest+" after the restart", func(tr trendView) bool {
 		return len(tr.Samples) > 0 && tr.Samples[0].Time == oldest
 	})
 	if !p.logged("trend history loaded", 5*time.Second) {

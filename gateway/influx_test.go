@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"hazardgw/drivers/modbus/modbustest"
+	"hazardgw/internal/testenv"
 	"hazardgw/store/influxtest"
 )
 
@@ -85,7 +86,7 @@ func TestSamplesAndAlarmsReachInfluxDB(t *testing.T) {
 	slave := modbustest.StartTCP(t)
 	slave.Unit(1).SetHolding(0, 42, 600) // P00 = 42, P01 = 600 > hi
 	dir := t.TempDir()
-	console := freePort(t)
+	console := testenv.FreeAddr(t)
 	p := startHealthy(t, dir, influxConfig(t, dir, console, slave.Addr(), db, "100ms", 2), console)
 
 	deadline := time.Now().Add(30 * time.Second)
@@ -128,7 +129,7 @@ func TestCleanShutdownUnderLoadLosesNothing(t *testing.T) {
 		slave.Unit(1).SetHolding(i, uint16(i))
 	}
 	dir := t.TempDir()
-	console := freePort(t)
+	console := testenv.FreeAddr(t)
 	cfg := influxConfig(t, dir, console, slave.Addr(), db, "20ms", 20)
 	db.Stop()
 
@@ -177,7 +178,7 @@ func TestKill9WhileInfluxDown(t *testing.T) {
 	slave := modbustest.StartTCP(t)
 	slave.Unit(1).SetHolding(0, 42, 600) // P01 = 600 > hi 500
 	dir := t.TempDir()
-	console := freePort(t)
+	console := testenv.FreeAddr(t)
 	cfg := influxConfig(t, dir, console, slave.Addr(), db, "100ms", 2)
 	db.Stop()
 

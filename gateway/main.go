@@ -4,6 +4,7 @@
 //	gateway check    -config FILE [-strict]   validate the config, print warnings and a summary
 //	gateway probe    -config FILE [-device ID] read every point once (commissioning)
 //	gateway simulate -config FILE   run only the simulated plant
+//	gateway center   -config FILE   run a district console (SPEC §13)
 //	gateway version                 print the version
 //
 // Exit codes: 0 success or clean shutdown; 1 invalid config or a failure to
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"hazardgw/configs"
+	"hazardgw/gateway/center"
 )
 
 const usage = `usage:
@@ -39,6 +41,7 @@ const usage = `usage:
                                     print the alarm journal's events after SEQ as JSON
                                     lines (read-only) and report damage on stderr;
                                     -verify: exit 1 when the journal is damaged
+  gateway center   [-config FILE]   run a district console ([center] config, SPEC §13)
   gateway version                   print the version
 FILE defaults to gateway.toml. run -pprof 127.0.0.1:6060 serves /debug/pprof
 (profiles for diagnosis; loopback addresses only).
@@ -86,7 +89,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
-	case "run", "check", "simulate", "probe":
+	case "run", "check", "simulate", "probe", "center":
 	default:
 		fmt.Fprintf(stderr, "gateway: unknown command %q\n%s", cmd, usage)
 		return 2
@@ -109,9 +112,23 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printConfigErrors(stderr, *config, err)
 		return 1
 	}
+	if (cfg.Center != nil) != (cmd == "center") && cmd != "check" {
+		if cfg.Center != nil {
+			fmt.Fprintf(stderr, "gateway %s: %s is a [center] config: run it with gateway center\n", cmd, *config)
+		} else {
+			fmt.Fprintf(stderr, "gateway center: %s has no [center] table\n", *config)
+		}
+		return 1
+	}
 	switch cmd {
 	case "check":
+		if cfg.Center != nil {
+			return checkCenter(cfg, stdout, stderr)
+		}
 		return check(cfg, *strict, stdout, stderr)
+	case "center":
+		cfg.Warnings = nil
+		err = runCenter(ctx, cfg, logger)
 	case "probe":
 		return probe(ctx, cfg, *device, *wait, stdout, stderr)
 	case "simulate":
@@ -167,4 +184,26 @@ func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
+
+// runCenter is `gateway center` (SPEC §13): the district console runs
+// until ctx ends, then disconnects from the broker (its persistent session
+// keeps what arrives meanwhile) and closes its journal.
+func runCenter(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
+	c, err := center.New(cfg, center.Options{Log: log})
+	if err != nil {
+		return err
+	}
+	return c.Run(ctx)
+}
+
+// checkCenter is `gateway check` of a [center] config.
+func checkCenter(cfg *configs.Config, stdout, stderr io.Writer) int {
+	if _, err := center.New(cfg, center.Options{}); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: center %s: %d site filters on broker %s (no devices, no points: the sites run them)\n",
+		cfg.File, cfg.Center.ID, len(cfg.Center.Sites), cfg.Center.Broker)
+	return 0
 }

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,17 +41,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-// freePort returns a loopback address nobody listens on right now.
-func freePort(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // writeFile writes content to dir/name and returns the path.
@@ -248,36 +236,7 @@ func TestCheckExampleConfigs(t *testing.T) {
 }
 
 func TestCheckReportsEveryError(t *testing.T) {
-	dir := t.TempDir()
-	cfg := writeFile(t, dir, "bad.toml", `
-[site]
-id = "S1"
-colour = "red"
-
-[[device]]
-id = "D1"
-driver = "modbus"
-address = "127.0.0.1:1502"
-unit = 300
-
-  [[device.point]]
-  id = "P1"
-  register = "holding"
-  address = 0
-  type = "uint16"
-  hi = 60.0
-  hihi = 50.0
-
-  [[device.point]]
-  id = "P1"
-  register = "holding"
-  address = 1
-  type = "float32"
-`)
-	r := runCLI(t, "check", "-config", cfg)
-	if r.code != 1 {
-		t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
-	}
+	r := checkFixture(t, "errors.toml", 1)
 	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
 	for _, want := range []string{"site.colour", "device[0].unit", "device[0].point[0].hihi", "device[0].point[1].id"} {
 		found := false

@@ -15,17 +15,14 @@ import (
 // influxdb_up without [store.influxdb]; no label value holds a space; the
 // Modbus round-trip time is a histogram with its buckets.
 func TestMetrics(t *testing.T) {
-	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 12.5, "")
-	base := "http://" + console
-	startHealthy(t, dir, cfg, console)
+	site := newSimSite(t, 12.5)
+	site.start(t)
 
 	// Wait for a good poll: the histogram has an observation.
 	var text string
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		text = metricsText(t, base)
+		text = metricsText(t, site.base)
 		if regexp.MustCompile(`(?m)^hazardgw_modbus_rtt_seconds_count\{device="GC-1"\} [1-9]`).MatchString(text) {
 			break
 		}

@@ -39,8 +39,24 @@ type reloader struct {
 	bus    *modbus.Driver
 	con    *console.Server
 
-	mu  sync.Mutex // one reload at a time
-	cfg *configs.Config
+	mu      sync.Mutex // one reload at a time
+	running runningConfig
+}
+
+// runningConfig is what restartOnly compares of the running config: its
+// sections without the devices, the acquisition of its MQTT devices and
+// its simulated behaviour. The reloader keeps only this, not the whole
+// config: the point list of a large site is tens of MiB (docs/PERFORMANCE.md).
+type runningConfig struct {
+	settings *configs.Config // without devices
+	devices  int
+	mqtt     map[string]configs.Device
+	sim      map[string]simPoint
+}
+
+func runningOf(cfg *configs.Config) runningConfig {
+	return runningConfig{settings: cfg.WithoutDevices(), devices: len(cfg.Devices),
+		mqtt: mqttAcquisition(cfg), sim: simBehaviour(cfg)}
 }
 
 // reload applies the file and returns every error of a refused file (nil:
@@ -56,7 +72,7 @@ func (r *reloader) reload(ctx context.Context) []string {
 		r.log.Error("reload refused: the running config stays", "file", r.file, "errors", len(errs))
 		return errs
 	}
-	r.log.Info("config reloaded", "file", r.file, "devices", len(r.cfg.Devices))
+	r.log.Info("config reloaded", "file", r.file, "devices", r.running.devices)
 	return nil
 }
 
@@ -70,7 +86,7 @@ func (r *reloader) apply(ctx context.Context) []string {
 	if err := preflight(cfg); err != nil {
 		return strings.Split(err.Error(), "\n")
 	}
-	if errs := restartOnly(r.cfg, cfg); len(errs) > 0 {
+	if errs := restartOnly(r.running, cfg); len(errs) > 0 {
 		return errs
 	}
 	if err := r.engine.Reload(ctx, cfg); err != nil {
@@ -83,7 +99,7 @@ func (r *reloader) apply(ctx context.Context) []string {
 	if err := r.con.Reload(ctx, cfg); err != nil {
 		r.log.Warn("reload: console", "err", err)
 	}
-	r.cfg = cfg
+	r.running = runningOf(cfg)
 	return nil
 }
 
@@ -92,12 +108,12 @@ var reloadable = map[string]bool{"device": true, "escalation": true, "vote": tru
 
 // restartOnly lists what differs between the running config and cur but
 // takes effect only at a restart, one message per section or device.
-func restartOnly(old, cur *configs.Config) []string {
+func restartOnly(old runningConfig, cur *configs.Config) []string {
 	var out []string
 	restart := func(what string) {
 		out = append(out, fmt.Sprintf("%s: %s changed: takes effect only at a restart; nothing was reloaded", cur.File, what))
 	}
-	ov, nv := reflect.ValueOf(*old), reflect.ValueOf(*cur)
+	ov, nv := reflect.ValueOf(*old.settings), reflect.ValueOf(*cur)
 	t := ov.Type()
 	for i := range t.NumField() {
 		key, _, _ := strings.Cut(t.Field(i).Tag.Get("toml"), ",")
@@ -110,14 +126,13 @@ func restartOnly(old, cur *configs.Config) []string {
 	}
 	// MQTT subscriptions, the embedded broker's topic rights and the
 	// simulated plant are built once at start.
-	if !reflect.DeepEqual(mqttAcquisition(old), mqttAcquisition(cur)) {
+	if !reflect.DeepEqual(old.mqtt, mqttAcquisition(cur)) {
 		restart("an mqtt device (broker, topic, path or points)")
 	}
 	// A removed simulated point is harmless (the plant keeps serving it);
 	// a new or changed one is not served until a restart.
-	oldSim := simBehaviour(old)
 	for id, sp := range simBehaviour(cur) {
-		if o, ok := oldSim[id]; !ok || !reflect.DeepEqual(o, sp) {
+		if o, ok := old.sim[id]; !ok || !reflect.DeepEqual(o, sp) {
 			restart("simulated behaviour of " + id + " ([device.point.sim])")
 			break
 		}

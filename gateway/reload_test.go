@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 // reloadConfig is simConfig with an admin and an operator, a second point
@@ -32,16 +34,7 @@ func reloadConfig(t *testing.T, dir, console, addr1, addr2 string, hihi float64,
     value = 80.0
 `
 	}
-	extra := co + fmt.Sprintf(`
-[[device]]
-id = "GC-2"
-driver = "modbus"
-transport = "tcp"
-address = %q
-unit = 1
-interval = "200ms"
-timeout = "300ms"
-
+	extra := co + simDevice("GC-2", addr2) + `
   [[device.point]]
   id = "H2S-201"
   unit = "ppm"
@@ -52,17 +45,7 @@ timeout = "300ms"
     [device.point.sim]
     kind = "constant"
     value = 5.0
-
-[[console.user]]
-name = "ops"
-role = "operator"
-token = "op-token"
-
-[[console.user]]
-name = "eng"
-role = "admin"
-token = "admin-token"
-`, addr2)
+` + consoleUsers("ops", "operator", "op-token", "eng", "admin", "admin-token")
 	path := simConfig(t, dir, console, addr1, 45, extra)
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -87,7 +70,7 @@ type healthView struct {
 // POST /api/reload changes nothing and says why, in the answer and the log.
 func TestReload(t *testing.T) {
 	dir := t.TempDir()
-	console, addr1, addr2 := freePort(t), freePort(t), freePort(t)
+	console, addr1, addr2 := testenv.FreeAddr(t), testenv.FreeAddr(t), testenv.FreeAddr(t)
 	cfg := reloadConfig(t, dir, console, addr1, addr2, 60, true)
 	base := "http://" + console
 	p := startHealthy(t, dir, cfg, console)

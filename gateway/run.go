@@ -138,7 +138,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		return err
 	}
 	// Reload (SPEC §12): SIGHUP and POST /api/reload, one at a time.
-	rl := &reloader{file: cfg.File, log: log.With("component", "reload"), engine: engine, bus: bus, cfg: cfg}
+	rl := &reloader{file: cfg.File, log: log.With("component", "reload"), engine: engine, bus: bus, running: runningOf(cfg)}
 	con, err := console.New(cfg, console.Deps{
 		Engine: engine,
 		Reload: rl.reload,

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 // simConfig is a self-contained gateway: a simulated Modbus TCP gas
@@ -33,21 +35,39 @@ dir = %q
 [simulator]
 enabled = true
 
+%s%s%s`, console, filepath.Join(dir, "var"), simDevice("GC-1", modbusAddr),
+		gasHead("NH3-101", "Compressor room NH3", 0, fmt.Sprintf("kind = \"constant\"\n    value = %g", nh3)), extra))
+}
+
+// simDevice is the [[device]] table of a simulated Modbus TCP controller at
+// addr (unit 1), polled every 200 ms; its points follow.
+func simDevice(id, addr string) string {
+	return fmt.Sprintf(`
 [[device]]
-id = "GC-1"
+id = %q
 driver = "modbus"
 transport = "tcp"
 address = %q
 unit = 1
 interval = "200ms"
 timeout = "300ms"
+`, id, addr)
+}
 
+// gasHead is a [[device.point]] table of a gas head in ppm at holding
+// register addr (uint16, 0.1 ppm a count, range 0-1000, hi 30, hihi 60,
+// deadband 2), named when name is not empty, simulated by sim (the lines
+// of its [device.point.sim] table).
+func gasHead(id, name string, addr int, sim string) string {
+	if name != "" {
+		name = fmt.Sprintf("\n  name = %q", name)
+	}
+	return fmt.Sprintf(`
   [[device.point]]
-  id = "NH3-101"
-  name = "Compressor room NH3"
+  id = %q%s
   unit = "ppm"
   register = "holding"
-  address = 0
+  address = %d
   type = "uint16"
   scale = 0.1
   range = [0.0, 1000.0]
@@ -55,9 +75,38 @@ timeout = "300ms"
   hihi = 60.0
   deadband = 2.0
     [device.point.sim]
-    kind = "constant"
-    value = %g
-%s`, console, filepath.Join(dir, "var"), modbusAddr, nh3, extra))
+    %s
+`, id, name, addr, sim)
+}
+
+// consoleUsers is one [[console.user]] table for each name, role and token
+// given, in that order.
+func consoleUsers(nameRoleToken ...string) string {
+	var b strings.Builder
+	for i := 0; i+2 < len(nameRoleToken); i += 3 {
+		fmt.Fprintf(&b, "\n[[console.user]]\nname = %q\nrole = %q\ntoken = %q\n", nameRoleToken[i], nameRoleToken[i+1], nameRoleToken[i+2])
+	}
+	return b.String()
+}
+
+// simSite is a simConfig gateway in a temporary dir with nothing extra:
+// its config file, its console's address and base URL.
+type simSite struct {
+	dir, cfg, console, base string
+}
+
+func newSimSite(t testing.TB, nh3 float64) simSite {
+	t.Helper()
+	dir := t.TempDir()
+	console := testenv.FreeAddr(t)
+	return simSite{dir: dir, console: console, base: "http://" + console,
+		cfg: simConfig(t, dir, console, testenv.FreeAddr(t), nh3, "")}
+}
+
+// start runs the gateway (again) and waits until it is healthy.
+func (s simSite) start(t testing.TB) *proc {
+	t.Helper()
+	return startHealthy(t, s.dir, s.cfg, s.console)
 }
 
 func getJSON(t testing.TB, url string, v any) {
@@ -109,11 +158,8 @@ func waitAlarm(t testing.TB, p *proc, base, id, state string, within time.Durati
 }
 
 func TestRunServesHealthAndStopsCleanly(t *testing.T) {
-	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 12.5, "")
-	base := "http://" + console
-	p := startHealthy(t, dir, cfg, console)
+	site := newSimSite(t, 12.5)
+	p := site.start(t)
 
 	// The simulated head reads 12.5 ppm: a good value arrives at the console.
 	deadline := time.Now().Add(15 * time.Second)
@@ -123,7 +169,7 @@ func TestRunServesHealthAndStopsCleanly(t *testing.T) {
 			Value   float64 `json:"value"`
 			Quality string  `json:"quality"`
 		}
-		getJSON(t, base+"/api/points", &pts)
+		getJSON(t, site.base+"/api/points", &pts)
 		ok := false
 		for _, p := range pts {
 			ok = ok || p.Point == "NH3-101" && p.Quality == "good" && p.Value > 12.4 && p.Value < 12.6
@@ -145,12 +191,12 @@ func TestRunServesHealthAndStopsCleanly(t *testing.T) {
 			InfluxDB string `json:"influxdb"`
 		} `json:"store"`
 	}
-	getJSON(t, base+"/api/health", &h)
+	getJSON(t, site.base+"/api/health", &h)
 	if h.Status != "ok" || len(h.Devices) != 1 || h.Devices[0].State != "up" || h.Store.InfluxDB != "off" {
 		t.Fatalf("health: %+v", h)
 	}
-	if !strings.Contains(p.output(), console) {
-		t.Errorf("log does not say where the console listens (%s)", console)
+	if !strings.Contains(p.output(), site.console) {
+		t.Errorf("log does not say where the console listens (%s)", site.console)
 	}
 	if code := p.stop(t, os.Interrupt); code != 0 {
 		t.Fatalf("exit code after SIGINT: %d", code)
@@ -160,13 +206,13 @@ func TestRunServesHealthAndStopsCleanly(t *testing.T) {
 func TestRunPortInUse(t *testing.T) {
 	dir := t.TempDir()
 	busy := busyPort(t)
-	cfg := simConfig(t, dir, busy, freePort(t), 1, "")
+	cfg := simConfig(t, dir, busy, testenv.FreeAddr(t), 1, "")
 	failsInOneLine(t, dir, cfg, busy, "in use")
 }
 
 func TestRunUnwritableDataDir(t *testing.T) {
 	dir := t.TempDir()
-	cfg := simConfig(t, dir, freePort(t), freePort(t), 1, "")
+	cfg := simConfig(t, dir, testenv.FreeAddr(t), testenv.FreeAddr(t), 1, "")
 	// var exists as a file, so the data dir cannot be created (a
 	// read-only directory would not stop root, which CI runs as).
 	writeFile(t, dir, "var", "not a directory")
@@ -205,8 +251,8 @@ func failsInOneLine(t *testing.T, dir, cfg string, says ...string) {
 
 func TestRunInvalidConfigStartsNothing(t *testing.T) {
 	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 1, "  hihi_typo = 1.0\n")
+	console := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, console, testenv.FreeAddr(t), 1, "  hihi_typo = 1.0\n")
 	r := runCLI(t, "run", "-config", cfg)
 	if r.code != 1 || !strings.Contains(r.stderr, "hihi_typo") {
 		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
@@ -219,22 +265,19 @@ func TestRunInvalidConfigStartsNothing(t *testing.T) {
 // TestAlarmStateSurvivesKill9: an unacknowledged alarm is still
 // unacknowledged, with the same activation and seq, after SIGKILL.
 func TestAlarmStateSurvivesKill9(t *testing.T) {
-	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 70, "")
-	base := "http://" + console
+	site := newSimSite(t, 70)
 
-	p := startHealthy(t, dir, cfg, console)
-	before := waitAlarm(t, p, base, "NH3-101:hihi", "unack", 15*time.Second)
-	hi := waitAlarm(t, p, base, "NH3-101:hi", "unack", 5*time.Second)
+	p := site.start(t)
+	before := waitAlarm(t, p, site.base, "NH3-101:hihi", "unack", 15*time.Second)
+	hi := waitAlarm(t, p, site.base, "NH3-101:hi", "unack", 5*time.Second)
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	if code := p.exited(t, 10*time.Second); code != -int(syscall.SIGKILL) {
 		t.Fatalf("exit %d, want killed", code)
 	}
 
-	p2 := startHealthy(t, dir, cfg, console)
+	p2 := site.start(t)
 	var alarms []alarmView
-	getJSON(t, base+"/api/alarms", &alarms)
+	getJSON(t, site.base+"/api/alarms", &alarms)
 	got := map[string]alarmView{}
 	for _, a := range alarms {
 		got[a.ID] = a
@@ -254,8 +297,8 @@ func TestAlarmStateSurvivesKill9(t *testing.T) {
 // smaller than the alarm events waiting, the gateway raises its own alarm.
 func TestOutboxFullIsAnAlarm(t *testing.T) {
 	dir := t.TempDir()
-	console := freePort(t)
-	cfg := simConfig(t, dir, console, freePort(t), 70, fmt.Sprintf(`
+	console := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, console, testenv.FreeAddr(t), 70, fmt.Sprintf(`
 [store.influxdb]
 url = "http://%s"
 token = "any"
@@ -263,7 +306,7 @@ bucket = "db/autogen"
 
 [store.outbox]
 max_bytes = "100B"
-`, freePort(t)))
+`, testenv.FreeAddr(t)))
 	base := "http://" + console
 	p := startHealthy(t, dir, cfg, console)
 	a := waitAlarm(t, p, base, "_GW.OUTBOX:on", "unack", 20*time.Second)
@@ -283,7 +326,7 @@ max_bytes = "100B"
 func TestRunEmbeddedBrokerPortInUse(t *testing.T) {
 	dir := t.TempDir()
 	busy := busyPort(t)
-	cfg := simConfig(t, dir, freePort(t), freePort(t), 1, fmt.Sprintf(`
+	cfg := simConfig(t, dir, testenv.FreeAddr(t), testenv.FreeAddr(t), 1, fmt.Sprintf(`
 [[broker]]
 name = "plant"
 url = "embedded"

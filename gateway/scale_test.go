@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"hazardgw/drivers/modbus/modbustest"
+	"hazardgw/internal/testenv"
 	"hazardgw/store/influxtest"
 )
 
@@ -28,7 +29,7 @@ func TestSIGTERMAtLoadWritesEverythingAfterRestart(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	console := freePort(t)
+	console := testenv.FreeAddr(t)
 	var b strings.Builder
 	influxHead(&b, "SCALE-01", console, dir, db, "device")
 	for d, s := range slaves {

@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 // scenarioSite copies configs/scenarios/site.toml into dir with every
@@ -24,7 +26,7 @@ func scenarioSite(t *testing.T, dir string) (cfg, ws string) {
 		if !strings.Contains(s, old) {
 			t.Fatalf("site.toml no longer uses %s: update this test", old)
 		}
-		p := freePort(t)
+		p := testenv.FreeAddr(t)
 		if old == "127.0.0.1:8090" {
 			console = p
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"hazardgw/drivers/mqtt/mqtttest"
+	"hazardgw/internal/testenv"
 )
 
 // TestRunUplink: the gateway wires the uplink to the engine and to its
@@ -21,7 +22,7 @@ func TestRunUplink(t *testing.T) {
 	alarms := b.Subscribe(t, "hz/TEST-01/alarms", 1)
 	samples := b.Subscribe(t, "hz/TEST-01/samples", 0)
 	dir := t.TempDir()
-	cfg := simConfig(t, dir, freePort(t), freePort(t), 70, fmt.Sprintf(`
+	cfg := simConfig(t, dir, testenv.FreeAddr(t), testenv.FreeAddr(t), 70, fmt.Sprintf(`
 [[broker]]
 name = "platform"
 url = %q

@@ -53,6 +53,7 @@ import (
 	"hazardgw/alarms/alarmstest"
 	"hazardgw/configs"
 	"hazardgw/console"
+	"hazardgw/console/consoletest"
 	"hazardgw/drivers"
 
 	"github.com/gorilla/websocket"
@@ -389,7 +390,7 @@ func clients(args []string) error {
 				}
 				r.bytes += len(m)
 				r.frames++
-				v, ok := firstValue(m)
+				v, ok := consoletest.FirstValue(m)
 				if !ok {
 					continue
 				}
@@ -446,20 +447,4 @@ func stats(name string, ds []time.Duration) string {
 		return fmt.Sprintf("%.2f ms", float64(ds[int(q*float64(len(ds)-1))])/1e6)
 	}
 	return fmt.Sprintf("%s: n=%d  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s", name, len(ds), p(0.5), p(0.9), p(0.99), p(0.999), p(1))
-}
-
-// firstValue finds the first "value": number in a frame without decoding
-// all of it (the reader must not be the bottleneck).
-func firstValue(m []byte) (float64, bool) {
-	i := bytes.Index(m, []byte(`"value":`))
-	if i < 0 {
-		return 0, false
-	}
-	m = m[i+len(`"value":`):]
-	j := bytes.IndexAny(m, ",}")
-	if j < 0 {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(string(m[:j]), 64)
-	return v, err == nil
 }

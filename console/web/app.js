@@ -94,6 +94,10 @@ async function api(path, opts = {}) {
 // A link the browser downloads itself (CSV) carries the token in the URL.
 const withToken = (path) => path + (S.token ? (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(S.token) : "");
 
+// The fire-alarm table has the same columns as the alarm table: one header
+// in index.html, copied here before the first translation.
+$("#fire-alarms").prepend($("#alarms thead").cloneNode(true));
+
 // --- i18n
 function applyLang() {
   document.documentElement.lang = S.lang;

@@ -14,7 +14,8 @@
 //     timeout or a bad frame (goburrow's TCP transaction ids otherwise drift
 //     out of step, goburrow #64/#103) and read RTU replies as they arrive
 //     while keeping the 3.5-character silence (goburrow sleeps a fixed time
-//     per request).
+//     per request). The serial line itself is opened raw by the subpackage
+//     serial, which the pty test helper shares.
 //   - Encode (decode.go): the inverse, for simulators that must hold what
 //     the driver will read.
 //   - The bus scheduler (bus.go): one goroutine per bus (a serial line, or a

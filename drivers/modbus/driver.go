@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"hazardgw/configs"
 	"hazardgw/drivers"
+	"hazardgw/drivers/modbus/serial"
 )
 
 // Options are the driver's collaborators. All are optional.
@@ -134,7 +136,7 @@ func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Dr
 				}}
 			case "rtu":
 				sc := serialCfg{baud: cd.Baud, bits: cd.DataBits, stop: cd.StopBits, parity: cd.Parity}
-				if _, ok := bauds[sc.baud]; !ok {
+				if !serial.Supported(sc.baud) {
 					errs = append(errs, fmt.Errorf("modbus %s: baud %d not supported", d.id, sc.baud))
 					continue
 				}
@@ -175,7 +177,10 @@ func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Dr
 			pk = h
 		}
 		d.client = gmb.NewClient2(pk, b.tr)
-		b.sig += deviceSig(cd, d)
+		// The bus's signature chains its devices' through SHA-256: 32
+		// bytes a bus, not every point's settings (5 MiB at 100k points).
+		sum := sha256.Sum256([]byte(b.sig + deviceSig(cd, d)))
+		b.sig = string(sum[:])
 		b.devices = append(b.devices, d)
 		drv.devs = append(drv.devs, d)
 		drv.byDev[d.id] = d

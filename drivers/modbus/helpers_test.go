@@ -2,7 +2,6 @@ package modbus
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 
 	"hazardgw/configs"
 	"hazardgw/drivers"
+	"hazardgw/internal/testenv"
 )
 
 // golden is one line of testdata/decode.txt.
@@ -172,24 +172,6 @@ func value(id string, v float64) func(drivers.Sample) bool {
 	}
 }
 
-// logBuf is a concurrency-safe log sink.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start builds the driver for devs and runs it until the test ends.
 func start(t *testing.T, opts Options, devs ...configs.Device) (*Driver, *collector) {
 	t.Helper()
@@ -210,8 +192,8 @@ func start(t *testing.T, opts Options, devs ...configs.Device) (*Driver, *collec
 	return drv, c
 }
 
-func testLog() (*slog.Logger, *logBuf) {
-	b := &logBuf{}
+func testLog() (*slog.Logger, *testenv.Buffer) {
+	b := &testenv.Buffer{}
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
 }
 

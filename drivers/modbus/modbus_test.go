@@ -14,6 +14,7 @@ import (
 	"hazardgw/configs"
 	"hazardgw/drivers"
 	"hazardgw/drivers/modbus/modbustest"
+	"hazardgw/internal/testenv"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
@@ -196,7 +197,7 @@ func TestTCPRestart(t *testing.T) {
 	m := c.mark()
 	c.waitAfter(t, m, 5*time.Second, "NH3 bad/comm", is("NH3", drivers.Bad, drivers.CauseComm))
 	// comm_after = 2 failed polls: down.
-	waitFor(t, 5*time.Second, "device down", func() bool { return drv.Health()[0].State == "down" })
+	testenv.WaitFor(t, 5*time.Second, "device down", func() bool { return drv.Health()[0].State == "down" })
 	srv.Unit(1).SetHolding(0, 43)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
@@ -237,19 +238,6 @@ func counter(t *testing.T, reg *prometheus.Registry, name, dev, result string) f
 		}
 	}
 	return 0
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		<-tick.C
-	}
 }
 
 // TestLateReplyTCP: replies slower than the timeout fail the poll; once the
@@ -299,7 +287,7 @@ func TestExceptions(t *testing.T) {
 	for _, code := range codes {
 		c.wait(t, 5*time.Second, fmt.Sprintf("P%d bad/comm", code), is(fmt.Sprintf("P%d", code), drivers.Bad, drivers.CauseComm))
 	}
-	waitFor(t, 5*time.Second, "errors counted", func() bool {
+	testenv.WaitFor(t, 5*time.Second, "errors counted", func() bool {
 		for _, h := range drv.Health() {
 			if h.Errors == 0 {
 				return false
@@ -316,7 +304,7 @@ func TestExceptions(t *testing.T) {
 			t.Errorf("%s: state %s", h.ID, h.State)
 		}
 	}
-	waitFor(t, 5*time.Second, "log", func() bool { return strings.Contains(logs.String(), "configuration error") })
+	testenv.WaitFor(t, 5*time.Second, "log", func() bool { return strings.Contains(logs.String(), "configuration error") })
 	if !strings.Contains(logs.String(), "device=EX2") || strings.Count(logs.String(), "configuration error") != 1 {
 		t.Errorf("illegal address should be logged once as a configuration error naming the device:\n%s", logs)
 	}

@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"fmt"
+	"strings"
 
 	"hazardgw/configs"
 )
@@ -80,11 +81,12 @@ func (drv *Driver) Reload(cfg *configs.Config) error {
 
 // deviceSig is what a device polls, as Reload compares it.
 func deviceSig(cd *configs.Device, d *device) string {
-	s := fmt.Sprintf("%s %s unit=%d interval=%s timeout=%s comm_after=%d serial=%d/%d/%s/%d gap=%d;",
+	var s strings.Builder
+	fmt.Fprintf(&s, "%s %s unit=%d interval=%s timeout=%s comm_after=%d serial=%d/%d/%s/%d gap=%d;",
 		cd.Transport, cd.Address, d.unit, d.interval, d.timeout, d.commAfter,
 		cd.Baud, cd.DataBits, cd.Parity, cd.StopBits, *cd.Gap)
 	for _, p := range d.points {
-		s += fmt.Sprintf("%+v;", *p)
+		fmt.Fprintf(&s, "%+v;", *p)
 	}
-	return s
+	return s.String()
 }

@@ -10,6 +10,7 @@ import (
 	"hazardgw/configs"
 	"hazardgw/drivers"
 	"hazardgw/drivers/modbus/modbustest"
+	"hazardgw/internal/testenv"
 )
 
 func rtuDev(id, path string, unit int, interval, timeout time.Duration, pts ...configs.Point) configs.Device {
@@ -32,7 +33,7 @@ func TestRTUDeadSlaveSharedBus(t *testing.T) {
 	sl.Unit(2).SetMode(modbustest.Silent)
 	drv, c := start(t, Options{MaxDemote: time.Second}, devs...)
 	c.wait(t, 5*time.Second, "GAS2 bad/comm", is("GAS2", drivers.Bad, drivers.CauseComm))
-	waitFor(t, 5*time.Second, "GD2 down", func() bool { return drv.Health()[1].State == "down" })
+	testenv.WaitFor(t, 5*time.Second, "GD2 down", func() bool { return drv.Health()[1].State == "down" })
 	// Watch the live devices for 4 s once GD2 is demoted.
 	const window = 4 * time.Second
 	from := time.Now()
@@ -168,7 +169,7 @@ func TestRTUOverTCP(t *testing.T) {
 	drv, c := start(t, Options{}, a, b)
 	c.wait(t, 5*time.Second, "X=-2", value("X", -2))
 	c.wait(t, 5*time.Second, "Y bad/comm", is("Y", drivers.Bad, drivers.CauseComm))
-	waitFor(t, 5*time.Second, "GW2 down", func() bool { return drv.Health()[1].State == "down" })
+	testenv.WaitFor(t, 5*time.Second, "GW2 down", func() bool { return drv.Health()[1].State == "down" })
 	c.waitAfter(t, c.mark(), 5*time.Second, "X still read", value("X", -2))
 	if st := drv.Stats(); st[0].Bus != st[1].Bus || st[0].RTT <= 0 {
 		t.Errorf("stats %+v", st)

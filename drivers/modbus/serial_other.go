@@ -8,12 +8,6 @@ import (
 	"runtime"
 )
 
-// bauds lists the rates the config accepts (configs.Bauds); on this
-// platform there is no serial support, so the values are unused.
-var bauds = map[int]uint32{
-	1200: 0, 2400: 0, 4800: 0, 9600: 0, 19200: 0, 38400: 0, 57600: 0, 115200: 0, 230400: 0,
-}
-
 // openSerial refuses: serial RTU is built for Linux only (the gateway's
 // platform). check, probe over TCP and simulate work here; a serial line is
 // reached through a serial device server with transport = "rtu-over-tcp".

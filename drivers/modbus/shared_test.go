@@ -7,6 +7,7 @@ import (
 	"hazardgw/configs"
 	"hazardgw/drivers"
 	"hazardgw/drivers/modbus/modbustest"
+	"hazardgw/internal/testenv"
 )
 
 // TestTCPSharedAddressUnitSilentAndBack: a PLC (unit 2) and a valve
@@ -35,7 +36,7 @@ func TestTCPSharedAddressUnitSilentAndBack(t *testing.T) {
 	vs.SetMode(modbustest.Silent)
 	m := c.mark()
 	c.waitAfter(t, m, 5*time.Second, "NH3-201 bad/comm", is("NH3-201", drivers.Bad, drivers.CauseComm))
-	waitFor(t, 5*time.Second, "VS-1 down", func() bool { return health(drv, "VS-1").State == "down" })
+	testenv.WaitFor(t, 5*time.Second, "VS-1 down", func() bool { return health(drv, "VS-1").State == "down" })
 
 	// The neighbour is not held down: a change on the PLC is read while the
 	// valve station is silent, and its polls keep coming.
@@ -62,7 +63,7 @@ func TestTCPSharedAddressUnitSilentAndBack(t *testing.T) {
 	vs.SetMode(modbustest.Normal)
 	m = c.mark()
 	c.waitAfter(t, m, 5*time.Second, "NH3-201=6 after VS-1 answers again", value("NH3-201", 6))
-	waitFor(t, 5*time.Second, "VS-1 up again", func() bool { return health(drv, "VS-1").State == "up" })
+	testenv.WaitFor(t, 5*time.Second, "VS-1 up again", func() bool { return health(drv, "VS-1").State == "up" })
 	plc.SetHolding(0, 102)
 	m = c.mark()
 	c.waitAfter(t, m, 5*time.Second, "PLC.W=102 after VS-1 is back", value("PLC.W", 102))

@@ -13,13 +13,14 @@ import (
 	"hazardgw/drivers"
 	"hazardgw/drivers/mqtt"
 	"hazardgw/drivers/mqtt/mqtttest"
+	"hazardgw/internal/testenv"
 )
 
 // TestEmbeddedBroker: url = "embedded" starts mochi on listen with
 // username/password; the gateway's own client and an outside client with
 // the credentials use it; a wrong password is refused.
 func TestEmbeddedBroker(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	cfg := &configs.Config{Site: configs.Site{ID: "S1"}, Store: configs.Store{Dir: t.TempDir()},
 		Brokers: []configs.Broker{{Name: "plant", URL: "embedded", Listen: addr, Username: "gw", Password: "s3cret"}}}
 	cfg.Devices = []configs.Device{mqttDevice(1, configs.Point{ID: "E", Topic: "e/v", Path: "v"})}
@@ -50,7 +51,7 @@ func TestEmbeddedBroker(t *testing.T) {
 // topics. Now only the gateway publishes under the uplink prefix and on
 // notify topics; others only on point topics; refusals are counted.
 func TestEmbeddedBrokerACL(t *testing.T) {
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	cfg := &configs.Config{Site: configs.Site{ID: "S1"}, Store: configs.Store{Dir: t.TempDir()},
 		Brokers: []configs.Broker{{Name: "plant", URL: "embedded", Listen: addr}},
 		Uplink:  &configs.Uplink{Broker: "plant", Prefix: "hazard/S1"},
@@ -107,15 +108,4 @@ func TestEmbeddedBrokerACL(t *testing.T) {
 	if got != float64(len(forbidden)) {
 		t.Errorf("refused publishes counted %v, want %d", got, len(forbidden))
 	}
-}
-
-// freeAddr is a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }

@@ -4,12 +4,14 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 // BenchmarkModbusRead is one FC03 round trip of 22 registers (every type
 // and order of testdata/modbus.toml) through a goburrow client on loopback.
 func BenchmarkModbusRead(b *testing.B) {
-	port := freePort(b)
+	port := testenv.FreePort(b)
 	cfg := loadConfig(b, "testdata/modbus.toml", port)
 	p, err := New(cfg, Options{})
 	if err != nil {

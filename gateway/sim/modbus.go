@@ -207,61 +207,73 @@ func (p *Plant) bits(d *device, table string, addr, qty uint16, now time.Time) [
 // plant stops, over the simulated one. A device that refuses writes
 // answers exception 01 (illegal function).
 func (s *slave) HandleCoils(req *modbus.CoilsRequest) ([]bool, error) {
-	d, err := s.device(req.UnitId)
-	if err != nil {
-		return nil, err
-	}
-	p := s.plant
+	var write func(*device) error
 	if req.IsWrite {
-		p.mu.Lock()
-		refuse := d.refuse
-		if !refuse {
-			p.writeCoilsLocked(d, req.Addr, req.Args, p.now())
-		}
-		p.mu.Unlock()
-		if refuse {
-			return nil, modbus.ErrIllegalFunction
-		}
+		write = func(d *device) error { return s.plant.writeCoils(d, req.Addr, req.Args) }
 	}
-	return p.bits(d, "coil", req.Addr, req.Quantity, p.now()), nil
+	return serve(s, req.UnitId, "coil", req.Addr, req.Quantity, (*Plant).bits, write)
 }
 
 // HandleDiscreteInputs serves FC02.
 func (s *slave) HandleDiscreteInputs(req *modbus.DiscreteInputsRequest) ([]bool, error) {
-	d, err := s.device(req.UnitId)
-	if err != nil {
-		return nil, err
-	}
-	return s.plant.bits(d, "discrete", req.Addr, req.Quantity, s.plant.now()), nil
+	return serve(s, req.UnitId, "discrete", req.Addr, req.Quantity, (*Plant).bits, nil)
 }
 
 // HandleHoldingRegisters serves FC03 reads and FC06/FC16 writes (kept as
 // raw words over the simulated values until the plant stops).
 func (s *slave) HandleHoldingRegisters(req *modbus.HoldingRegistersRequest) ([]uint16, error) {
-	d, err := s.device(req.UnitId)
-	if err != nil {
-		return nil, err
-	}
-	p := s.plant
+	var write func(*device) error
 	if req.IsWrite {
-		p.mu.Lock()
-		refuse := d.refuse
-		p.mu.Unlock()
-		if refuse {
-			return nil, modbus.ErrIllegalFunction
-		}
-		keep(p, d.regs, req.Addr, req.Args)
+		write = func(d *device) error { return s.plant.writeHolding(d, req.Addr, req.Args) }
 	}
-	return p.words(d, "holding", req.Addr, req.Quantity, p.now()), nil
+	return serve(s, req.UnitId, "holding", req.Addr, req.Quantity, (*Plant).words, write)
 }
 
 // HandleInputRegisters serves FC04.
 func (s *slave) HandleInputRegisters(req *modbus.InputRegistersRequest) ([]uint16, error) {
-	d, err := s.device(req.UnitId)
+	return serve(s, req.UnitId, "input", req.Addr, req.Quantity, (*Plant).words, nil)
+}
+
+// serve answers one request to unit: write (nil for a read) first, then
+// qty values of table from addr as the plant has them now.
+func serve[T any](s *slave, unit uint8, table string, addr, qty uint16,
+	read func(p *Plant, d *device, table string, addr, qty uint16, now time.Time) []T,
+	write func(*device) error) ([]T, error) {
+	d, err := s.device(unit)
 	if err != nil {
 		return nil, err
 	}
-	return s.plant.words(d, "input", req.Addr, req.Quantity, s.plant.now()), nil
+	if write != nil {
+		if err := write(d); err != nil {
+			return nil, err
+		}
+	}
+	return read(s.plant, d, table, addr, qty, s.plant.now()), nil
+}
+
+// writeCoils keeps written coils, unless d refuses writes
+// (modbus.ErrIllegalFunction); the refusal is checked under the same lock.
+func (p *Plant) writeCoils(d *device, addr uint16, vals []bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if d.refuse {
+		return modbus.ErrIllegalFunction
+	}
+	p.writeCoilsLocked(d, addr, vals, p.now())
+	return nil
+}
+
+// writeHolding keeps written holding registers as raw words, unless d
+// refuses writes (modbus.ErrIllegalFunction).
+func (p *Plant) writeHolding(d *device, addr uint16, vals []uint16) error {
+	p.mu.Lock()
+	refuse := d.refuse
+	p.mu.Unlock()
+	if refuse {
+		return modbus.ErrIllegalFunction
+	}
+	keep(p, d.regs, addr, vals)
+	return nil
 }
 
 // keep stores written values from addr on, under the plant's lock.

@@ -14,6 +14,7 @@ import (
 	"github.com/goburrow/modbus"
 
 	"hazardgw/configs"
+	"hazardgw/internal/testenv"
 )
 
 // clock is a settable clock for the plant.
@@ -26,17 +27,6 @@ func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t 
 func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 var t0 = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // loadConfig parses a testdata config with PORT replaced by port.
 func loadConfig(t testing.TB, file string, port int) *configs.Config {
@@ -97,7 +87,7 @@ func client(t testing.TB, addr string, unit byte, timeout time.Duration) (modbus
 // at addr, on the clock clk (at t0).
 func modbusPlant(t *testing.T, file string) (p *Plant, addr string, clk *clock) {
 	t.Helper()
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	clk = &clock{t: t0}
 	p = startPlant(t, loadConfig(t, file, port), Options{Now: clk.Now})
 	return p, "127.0.0.1:" + strconv.Itoa(port), clk

@@ -15,6 +15,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"hazardgw/configs"
+	"hazardgw/internal/testenv"
 )
 
 // allowAll lets every client connect and publish (the auth package of
@@ -62,7 +63,7 @@ func startBroker(t *testing.T, addr string) <-chan packets.Packet {
 }
 
 func TestMQTTPublish(t *testing.T) {
-	port := freePort(t)
+	port := testenv.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	clk := &clock{t: t0}
 	cfg := loadConfig(t, "testdata/mqtt.toml", port)

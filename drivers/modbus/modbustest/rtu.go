@@ -179,6 +179,11 @@ func answer(us *units, w io.Writer, req []byte, done <-chan struct{}) {
 	w.Write(adu)
 }
 
+// readLimits is the most one read may ask for, by function code: 2000
+// coils or discrete inputs, 125 registers (Modbus application protocol
+// §6.1-6.4); more is exception 02.
+var readLimits = map[byte]int{1: 2000, 2: 2000, 3: 125, 4: 125}
+
 // execute runs a request PDU on the unit's tables and returns the reply PDU.
 func (u *Unit) execute(pdu []byte, short bool) []byte {
 	fc := pdu[0]
@@ -187,11 +192,11 @@ func (u *Unit) execute(pdu []byte, short bool) []byte {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	ex := func(code byte) []byte { return []byte{fc | 0x80, code} }
+	if limit, ok := readLimits[fc]; ok && (qty < 1 || qty > limit || addr+qty > 65536) {
+		return ex(2)
+	}
 	switch fc {
 	case 1, 2:
-		if qty < 1 || qty > 2000 || addr+qty > 65536 {
-			return ex(2)
-		}
 		t := u.coils
 		if fc == 2 {
 			t = u.discrete
@@ -208,9 +213,6 @@ func (u *Unit) execute(pdu []byte, short bool) []byte {
 		}
 		return append([]byte{fc, byte(len(out))}, out...)
 	case 3, 4:
-		if qty < 1 || qty > 125 || addr+qty > 65536 {
-			return ex(2)
-		}
 		t := u.holding
 		if fc == 4 {
 			t = u.input

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"hazardgw/drivers/modbus/serial"
 )
 
 // Pair is a running socat that links two ptys at the paths A and B: what
@@ -74,34 +76,7 @@ func (p *Pair) Close() {
 // OpenRaw opens a pty end in raw 8-bit mode, non-blocking (so that a read
 // deadline or Close ends a pending Read).
 func OpenRaw(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	var terr error
-	cerr := rc.Control(func(fd uintptr) {
-		var tio *unix.Termios
-		if tio, terr = unix.IoctlGetTermios(int(fd), unix.TCGETS); terr != nil {
-			return
-		}
-		tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		tio.Oflag &^= unix.OPOST
-		tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		tio.Cflag &^= unix.CSIZE | unix.PARENB
-		tio.Cflag |= unix.CS8 | unix.CREAD | unix.CLOCAL
-		tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
-		terr = unix.IoctlSetTermios(int(fd), unix.TCSETS, tio)
-	})
-	if err := errors.Join(cerr, terr); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
+	return serial.Open(path, serial.Raw)
 }
 
 // OpenKernel opens a kernel pseudo-terminal pair without socat: the master

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"hazardgw/internal/testenv"
 )
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -67,7 +69,7 @@ func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Broker {
 	if err != nil {
 		t.Fatalf("mqtttest: mosquitto unavailable: %v", err)
 	}
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	port := addr[strings.LastIndexByte(addr, ':')+1:]
 	dir := t.TempDir()
 	conf := []string{
@@ -93,7 +95,7 @@ func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Broker {
 	var (
 		cmd  *exec.Cmd
 		done chan struct{}
-		logb = &lockedBuf{}
+		logb = &testenv.Buffer{Limit: 1 << 16}
 	)
 	b := &Broker{URL: scheme + "://" + addr, Addr: addr, t: t}
 	b.start = func() error {
@@ -125,24 +127,4 @@ func StartMosquittoWith(t testing.TB, o MosquittoOptions) *Broker {
 	b.Start()
 	t.Cleanup(b.Stop)
 	return b
-}
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() < 1<<16 {
-		l.b.Write(p)
-	}
-	return len(p), nil
-}
-
-func (l *lockedBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"hazardgw/drivers/mqtt/mochiclose"
+	"hazardgw/internal/testenv"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 	mochi "github.com/mochi-mqtt/server/v2"
@@ -79,7 +80,7 @@ func StartMochi(t testing.TB) *Broker { return StartMochiWith(t, MochiOptions{})
 // StartMochiWith starts an in-process mochi-mqtt broker.
 func StartMochiWith(t testing.TB, o MochiOptions) *Broker {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testenv.FreeAddr(t)
 	scheme := "tcp"
 	switch {
 	case o.Websocket && o.TLS != nil:
@@ -121,16 +122,6 @@ func StartMochiWith(t testing.TB, o MochiOptions) *Broker {
 	b.Start()
 	t.Cleanup(b.Stop)
 	return b
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("mqtttest: find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // Message is one received message.

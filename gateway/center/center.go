@@ -1,0 +1,737 @@
+package center
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hazardgw/alarms"
+	"hazardgw/configs"
+	"hazardgw/drivers"
+	"hazardgw/drivers/mqtt"
+	"hazardgw/store"
+)
+
+// Uplink topic suffixes under a site prefix (SPEC §10, §13).
+const (
+	topicAlarms    = "/alarms"
+	topicSamples   = "/samples"
+	topicStatus    = "/status"
+	topicNoticeAck = "/notices/ack"
+	topicNotices   = "/notices"
+	topicReplay    = "/replay"
+)
+
+var suffixes = []string{topicAlarms, topicSamples, topicStatus, topicNoticeAck}
+
+// Options are the center's injected parts.
+type Options struct {
+	Log      *slog.Logger
+	Registry *prometheus.Registry // default: a new one
+	Now      func() time.Time     // default time.Now
+	// Tick is how often sites are checked for offline_after and due
+	// replay requests (default 250ms).
+	Tick time.Duration
+}
+
+// Center is the district console. Create it with New, run it with Run.
+type Center struct {
+	cfg     *configs.Config
+	broker  *configs.Broker
+	log     *slog.Logger
+	now     func() time.Time
+	tick    time.Duration
+	reg     *prometheus.Registry
+	m       *metrics
+	users   []user
+	started time.Time
+	wake    chan struct{} // 1-buffered: a site may have a replay due
+
+	client paho.Client
+	// stores write events to InfluxDB (alarm_event, SPEC §9, tag site from
+	// the event) when [store.influxdb] is set: one store.Store per site
+	// (its outbox in store.dir/influx/SITE), because a store keeps one
+	// site's seq order. Started lazily under mu, run under stCtx.
+	stores map[string]*store.Store
+	stCtx  context.Context
+	stWG   sync.WaitGroup
+
+	mu       sync.Mutex
+	j        *journal
+	synced   uint64    // center seq durable on disk: what clients are shown
+	batch    *deferred // the message being handled: its frames and ack wait for the sync
+	pending  []*deferred
+	syncWake chan struct{} // 1-buffered: pending has work
+	sites    map[string]*site
+	byCSeq   []cref // every stored event in center seq order (resume)
+	clients  map[*client]bool
+	noticeN  uint64
+	damaged  int
+	brokerUp bool
+}
+
+// cref names a stored event by center seq.
+type cref struct {
+	cseq uint64
+	site *site
+	seq  uint64
+}
+
+// New checks cfg (a [center] config) and builds the center; it does no I/O.
+func New(cfg *configs.Config, opts Options) (*Center, error) {
+	if cfg.Center == nil {
+		return nil, errors.New("center: the config has no [center]")
+	}
+	c := &Center{cfg: cfg, log: opts.Log, now: opts.Now, tick: opts.Tick, reg: opts.Registry,
+		sites: map[string]*site{}, clients: map[*client]bool{}, wake: make(chan struct{}, 1),
+		syncWake: make(chan struct{}, 1)}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.log = c.log.With("center", cfg.Center.ID)
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.tick <= 0 {
+		c.tick = 250 * time.Millisecond
+	}
+	if c.reg == nil {
+		c.reg = prometheus.NewRegistry()
+	}
+	for i := range cfg.Brokers {
+		if cfg.Brokers[i].Name == cfg.Center.Broker {
+			c.broker = &cfg.Brokers[i]
+		}
+	}
+	if c.broker == nil {
+		return nil, fmt.Errorf("center: unknown broker %q", cfg.Center.Broker)
+	}
+	users, err := usersOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.users = users
+	m, err := newMetrics(c.reg, func() float64 {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return float64(len(c.sites))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("center: metrics: %w", err)
+	}
+	c.m = m
+	if c.client, err = c.newClient(); err != nil {
+		return nil, err
+	}
+	if cfg.Store.InfluxDB != nil {
+		c.stores = map[string]*store.Store{}
+		if _, err := c.newStore("check"); err != nil { // the settings, checked once before any I/O
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// newClient builds the paho client: persistent session under the
+// broker's client id, every server of the url list, acknowledgement by
+// hand after the journal took the message.
+func (c *Center) newClient() (paho.Client, error) {
+	b := c.broker
+	o := paho.NewClientOptions().SetClientID(b.ClientID).SetProtocolVersion(4).SetUsername(b.Username).SetPassword(b.Password).
+		SetCleanSession(false).SetAutoReconnect(true).SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(5 * time.Second).
+		SetConnectTimeout(5 * time.Second).SetKeepAlive(10 * time.Second).SetPingTimeout(5 * time.Second).
+		SetWriteTimeout(10 * time.Second).SetOrderMatters(true).SetAutoAckDisabled(true).
+		SetMessageChannelDepth(1000)
+	for _, u := range configs.BrokerURLs(b.URL) {
+		o.AddBroker(u)
+	}
+	if b.CA != "" || b.Cert != "" {
+		tc, err := mqtt.TLSConfig(b)
+		if err != nil {
+			return nil, err
+		}
+		o.SetTLSConfig(tc)
+	}
+	o.SetDefaultPublishHandler(func(_ paho.Client, msg paho.Message) {
+		c.handle(msg.Topic(), msg.Payload(), msg.Ack)
+	})
+	o.SetOnConnectHandler(func(cl paho.Client) {
+		// The session keeps the subscriptions, but a broker that lost it
+		// (a new node, an expired session) needs them again.
+		filters := map[string]byte{}
+		for _, f := range c.cfg.Center.Sites {
+			for _, s := range suffixes {
+				filters[f+s] = 1
+			}
+		}
+		t := cl.SubscribeMultiple(filters, nil)
+		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			c.log.Error("center subscribe failed", "err", t.Error())
+		}
+		c.mu.Lock()
+		c.brokerUp = true
+		c.mu.Unlock()
+		c.log.Info("center connected to the broker")
+		c.poke()
+	})
+	o.SetConnectionLostHandler(func(_ paho.Client, err error) {
+		c.mu.Lock()
+		c.brokerUp = false
+		c.mu.Unlock()
+		c.log.Warn("center lost the broker", "err", err)
+	})
+	return paho.NewClient(o), nil
+}
+
+func (c *Center) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Registry is the center's metrics registry.
+func (c *Center) Registry() *prometheus.Registry { return c.reg }
+
+// open reads the journal and rebuilds every site's state.
+func (c *Center) open() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j, damaged, err := openJournal(c.cfg.Store.Dir, func(cseq uint64, r record) {
+		s := c.site(r.Site, r.Prefix)
+		switch r.Kind {
+		case kindEvent:
+			var ev alarms.Event
+			if json.Unmarshal(r.Raw, &ev) != nil || s.has(ev.Seq) {
+				return
+			}
+			s.store(cseq, ev, r.Raw)
+			c.byCSeq = append(c.byCSeq, cref{cseq, s, ev.Seq})
+		case kindLost:
+			s.markLost(r.From, r.To)
+		case kindNotice:
+			var n notice
+			if json.Unmarshal(r.Raw, &n) == nil {
+				s.notices = append(s.notices, &n)
+			}
+		case kindAck:
+			s.ack(r.Raw)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	c.j, c.damaged = j, damaged
+	if damaged > 0 {
+		c.log.Error("center journal damaged: the damaged records are lost (their sites' gaps will be asked again)", "records", damaged)
+	}
+	return nil
+}
+
+// site returns the site, created when new. Under mu.
+func (c *Center) site(id, prefix string) *site {
+	s := c.sites[id]
+	if s == nil {
+		s = newSite(id, prefix)
+		c.sites[id] = s
+	}
+	if prefix != "" {
+		s.prefix = prefix
+	}
+	return s
+}
+
+// ack applies a notice acknowledgement; it reports whether it was new.
+func (s *site) ack(raw json.RawMessage) bool {
+	var a struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &a) != nil {
+		return false
+	}
+	for _, n := range s.notices {
+		if n.ID == a.ID && !n.Acked {
+			n.Acked, n.Ack = true, raw
+			return true
+		}
+	}
+	return false
+}
+
+// split parses a site topic into its prefix, the suffix and the site id
+// the topic names (the prefix's last level).
+func split(topic string) (prefix, suffix, id string, ok bool) {
+	for _, s := range suffixes {
+		if p, found := strings.CutSuffix(topic, s); found && p != "" {
+			// "/notices/ack" also ends in "/ack": take the longest match.
+			if s == topicAlarms || s == topicSamples || s == topicStatus || s == topicNoticeAck {
+				prefix, suffix = p, s
+			}
+		}
+	}
+	if prefix == "" {
+		return "", "", "", false
+	}
+	id = prefix[strings.LastIndexByte(prefix, '/')+1:]
+	return prefix, suffix, id, id != ""
+}
+
+// deferred is what a handled message leaves for the syncer: its frames,
+// shown once its records are durable, and its acknowledgement (nil: not
+// to be acknowledged, the journal refused it).
+type deferred struct {
+	frames []frame
+	ack    func()
+	sync   bool   // records were written
+	cseq   uint64 // the last center seq written
+}
+
+// handle takes one message of a site topic (paho's goroutine, in order)
+// and queues its frames and ack for the syncer. The ack is withheld only
+// when the journal could not take the message (the broker delivers it
+// again).
+func (c *Center) handle(topic string, payload []byte, ack func()) {
+	now := c.now()
+	prefix, suffix, id, ok := split(topic)
+	if !ok {
+		c.m.refused.WithLabelValues("foreign").Inc()
+		if ack != nil {
+			ack()
+		}
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batch = &deferred{ack: ack}
+	if !c.take(prefix, suffix, id, topic, payload, now) {
+		c.batch.ack = nil
+	}
+	c.pending = append(c.pending, c.batch)
+	c.batch = nil
+	select {
+	case c.syncWake <- struct{}{}:
+	default:
+	}
+}
+
+// take applies one message. Under mu; false when the journal refused it.
+func (c *Center) take(prefix, suffix, id, topic string, payload []byte, now time.Time) bool {
+	switch suffix {
+	case topicAlarms:
+		return c.alarm(prefix, id, payload, now)
+	case topicSamples:
+		var m struct {
+			Site    *string              `json:"site"`
+			Samples []drivers.SampleJSON `json:"samples"`
+		}
+		if !c.accept(topic, id, json.Unmarshal(payload, &m) == nil, m.Site) {
+			return true
+		}
+		s := c.site(id, prefix)
+		s.seen(now)
+		var batch []drivers.SampleJSON
+		for _, x := range m.Samples {
+			if x.Point == "" {
+				continue
+			}
+			s.samples[string(x.Point)] = x
+			batch = append(batch, x)
+		}
+		c.broadcast(frame{Type: "samples", Site: id, Samples: batch})
+		c.broadcastSite(s)
+	case topicStatus:
+		var m struct {
+			Site   *string `json:"site"`
+			Status string  `json:"status"`
+		}
+		ok := json.Unmarshal(payload, &m) == nil && (m.Status == Online || m.Status == Offline)
+		if !c.accept(topic, id, ok, m.Site) {
+			return true
+		}
+		s := c.site(id, prefix)
+		s.setStatus(m.Status, now)
+		c.broadcastSite(s)
+	case topicNoticeAck:
+		var m struct {
+			ID   string  `json:"id"`
+			Site *string `json:"site"`
+		}
+		if !c.accept(topic, id, json.Unmarshal(payload, &m) == nil && m.ID != "", m.Site) {
+			return true
+		}
+		s := c.sites[id]
+		if s == nil || !slices.ContainsFunc(s.notices, func(n *notice) bool { return n.ID == m.ID && !n.Acked }) {
+			return true // unknown or already acknowledged (QoS 1 redelivery)
+		}
+		if _, err := c.j.append(record{Kind: kindAck, Site: id, Prefix: prefix, Raw: payload}); err != nil {
+			c.m.refused.WithLabelValues("journal").Inc()
+			c.log.Error("center journal refused a notice acknowledgement", "site", id, "err", err)
+			return false
+		}
+		s.ack(payload)
+		s.seen(now)
+		c.m.notices.WithLabelValues("acked").Inc()
+		c.broadcast(frame{Type: "notice", Site: id, Notice: s.notices[slices.IndexFunc(s.notices, func(n *notice) bool { return n.ID == m.ID })]})
+		c.broadcastSite(s)
+	}
+	return true
+}
+
+// accept reports whether a decoded message may be taken: well formed and
+// naming the topic's site; otherwise it is counted and dropped.
+func (c *Center) accept(topic, id string, wellFormed bool, site *string) bool {
+	switch {
+	case !wellFormed || site == nil:
+		c.refuse("malformed", topic)
+		return false
+	case *site != id:
+		c.refuse("site", topic)
+		return false
+	}
+	return true
+}
+
+func (c *Center) refuse(reason, topic string) {
+	c.m.refused.WithLabelValues(reason).Inc()
+	c.log.Debug("center refused a message", "reason", reason, "topic", topic)
+}
+
+// alarm takes one alarm event of a site. Under mu.
+func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
+	var ev alarms.Event
+	if err := json.Unmarshal(payload, &ev); err != nil || ev.Seq == 0 || ev.ID == "" || ev.Site == "" ||
+		ev.Priority == 0 {
+		c.refuse("malformed", prefix+topicAlarms)
+		return true
+	}
+	if ev.Site != id {
+		c.refuse("site", prefix+topicAlarms)
+		return true
+	}
+	s := c.site(id, prefix)
+	s.seen(now)
+	var recs []record
+	// A replay answered from further on than asked (the site's journal no
+	// longer holds the start): the seqs before are lost for good.
+	if s.replayOpen && ev.Seq > s.hwm+1 && ev.Seq <= s.maxSeen && ev.Seq <= s.lowestPending() {
+		recs = append(recs, record{Kind: kindLost, Site: id, Prefix: prefix, From: s.hwm + 1, To: ev.Seq - 1})
+	}
+	dup := s.has(ev.Seq)
+	if !dup {
+		recs = append(recs, record{Kind: kindEvent, Site: id, Prefix: prefix, Seq: ev.Seq, Raw: payload})
+	}
+	if len(recs) == 0 {
+		c.m.duplicates.Inc()
+		s.dups++
+		return true
+	}
+	first, err := c.j.write(recs...)
+	if err != nil {
+		c.m.refused.WithLabelValues("journal").Inc()
+		c.log.Error("center journal refused an event: not acknowledged, the broker delivers it again", "site", id, "seq", ev.Seq, "err", err)
+		return false
+	}
+	c.batch.sync, c.batch.cseq = true, first+uint64(len(recs))-1
+	if recs[0].Kind == kindLost {
+		r := recs[0]
+		s.markLost(r.From, r.To)
+		c.m.lost.Add(float64(r.To - r.From + 1))
+		c.log.Warn("site events lost for good: the site's journal no longer holds them", "site", id, "from", r.From, "to", r.To)
+		first++
+	}
+	if dup {
+		c.m.duplicates.Inc()
+		s.dups++
+		c.broadcastSite(s)
+		return true
+	}
+	if ev.Seq > s.maxSeen+1 {
+		s.gaps++
+		c.m.gaps.Inc()
+		c.log.Warn("gap in a site's seq: asking for a replay", "site", id, "after", s.maxSeen, "got", ev.Seq)
+	}
+	s.store(first, ev, payload)
+	c.byCSeq = append(c.byCSeq, cref{first, s, ev.Seq})
+	c.m.events.Inc()
+	if c.stores != nil {
+		c.storeEvent(ev)
+	}
+	c.broadcast(frame{Type: "alarm", Seq: first, Site: id, Alarm: json.RawMessage(payload)})
+	c.broadcastSite(s)
+	if s.missing() {
+		c.poke()
+	}
+	return true
+}
+
+// lowestPending is the lowest seq stored above hwm (maxSeen when none).
+func (s *site) lowestPending() uint64 {
+	low := s.maxSeen
+	for q := range s.pending {
+		low = min(low, q)
+	}
+	return low
+}
+
+// Run opens the journal, connects to the broker and serves the console
+// until ctx ends; then it disconnects (the session stays with the broker:
+// what arrives meanwhile is delivered at the next start) and closes the
+// journal.
+func (c *Center) Run(ctx context.Context) error {
+	if err := c.open(); err != nil {
+		return err
+	}
+	c.started = c.now()
+	syncCtx, stopSync := context.WithCancel(context.Background())
+	syncDone := make(chan struct{})
+	go func() { defer close(syncDone); c.syncer(syncCtx) }()
+	stCtx, stopSt := context.WithCancel(context.Background())
+	defer stopSt()
+	c.mu.Lock()
+	c.stCtx = stCtx
+	c.mu.Unlock()
+	c.client.Connect() // retries in the background (SetConnectRetry)
+	srvErr := make(chan error, 1)
+	sctx, stopSrv := context.WithCancel(context.Background())
+	go func() { srvErr <- c.serve(sctx) }()
+	err := c.loop(ctx, srvErr)
+	stopSrv()
+	if e := <-srvErr; err == nil {
+		err = e
+	}
+	c.client.Disconnect(250)
+	stopSync()
+	<-syncDone
+	c.flush(false) // what the last messages wrote; their acks went with the connection (redelivered, then dropped as duplicates)
+	c.mu.Lock()
+	c.stCtx = nil // no store starts any more
+	c.mu.Unlock()
+	stopSt() // after the last message: the stores flush their queues to their outboxes
+	c.stWG.Wait()
+	c.mu.Lock()
+	for cl := range c.clients {
+		cl.close()
+	}
+	jerr := c.j.close()
+	c.mu.Unlock()
+	return errors.Join(err, jerr)
+}
+
+// loop checks the sites every tick (offline_after, replay requests) and
+// logs a one-line summary every minute.
+func (c *Center) loop(ctx context.Context, srvErr chan error) error {
+	t := time.NewTicker(c.tick)
+	defer t.Stop()
+	lastLog := c.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-srvErr:
+			srvErr <- err // Run reads it again
+			return err
+		case <-t.C:
+		case <-c.wake:
+		}
+		now := c.now()
+		type req struct {
+			topic   string
+			payload []byte
+		}
+		var reqs []req
+		c.mu.Lock()
+		up := c.brokerUp
+		for _, s := range c.sites {
+			if s.tick(now, c.cfg.Center.OfflineAfter.D()) {
+				c.broadcastSite(s)
+			}
+			if !up {
+				continue
+			}
+			if after, due := s.replayDue(now); due {
+				p, _ := json.Marshal(map[string]any{"after": after, "by": c.cfg.Center.ID})
+				reqs = append(reqs, req{s.prefix + topicReplay, p})
+				c.m.replays.Inc()
+			}
+		}
+		if now.Sub(lastLog) >= time.Minute {
+			lastLog = now
+			c.logSummary()
+		}
+		c.mu.Unlock()
+		for _, r := range reqs {
+			c.client.Publish(r.topic, 1, false, r.payload) // not awaited: re-asked with backoff until filled
+			c.log.Info("replay requested", "topic", r.topic, "payload", string(r.payload))
+		}
+	}
+}
+
+// logSummary logs one line about every site together. Under mu.
+func (c *Center) logSummary() {
+	var online, offline, missing, lost, events int
+	for _, s := range c.sites {
+		if s.status == Online {
+			online++
+		} else {
+			offline++
+		}
+		missing += int(s.maxSeen - s.hwm - uint64(len(s.pending)))
+		lost += int(s.lost)
+		events += len(s.events)
+	}
+	c.log.Info("center summary", "sites", len(c.sites), "online", online, "offline", offline,
+		"events", events, "missing", missing, "lost", lost, "seq", c.j.seq, "broker_up", c.brokerUp)
+}
+
+// sendNotice publishes a notice to a site and journals it once the
+// broker took it (PUBACK).
+func (c *Center) sendNotice(ctx context.Context, id, text, by string) (*notice, error) {
+	c.mu.Lock()
+	s := c.sites[id]
+	if s == nil {
+		c.mu.Unlock()
+		return nil, errUnknownSite
+	}
+	now := c.now()
+	c.noticeN++
+	n := &notice{ID: fmt.Sprintf("%s-%d-%d", c.cfg.Center.ID, now.UnixMilli(), c.noticeN), Site: id, Text: text, By: by,
+		Time: alarms.FormatTime(now)}
+	topic := s.prefix + topicNotices
+	c.mu.Unlock()
+	payload, _ := json.Marshal(n)
+	t := c.client.Publish(topic, 1, false, payload)
+	select {
+	case <-t.Done():
+	case <-ctx.Done():
+		return nil, errNotSent
+	case <-time.After(5 * time.Second):
+		return nil, errNotSent
+	}
+	if t.Error() != nil {
+		return nil, fmt.Errorf("%w: %v", errNotSent, t.Error())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, err := c.j.append(record{Kind: kindNotice, Site: id, Prefix: s.prefix, Raw: payload}); err != nil {
+		c.log.Error("center journal refused a notice (it was sent)", "site", id, "id", n.ID, "err", err)
+	}
+	s.notices = append(s.notices, n)
+	c.m.notices.WithLabelValues("sent").Inc()
+	c.broadcast(frame{Type: "notice", Site: id, Notice: n})
+	c.broadcastSite(s)
+	return n, nil
+}
+
+var (
+	errUnknownSite = errors.New("unknown site")
+	errNotSent     = errors.New("the broker did not take the notice")
+)
+
+// newStore builds the InfluxDB store of one site (no I/O).
+func (c *Center) newStore(id string) (*store.Store, error) {
+	sc := *c.cfg
+	sc.Site.ID = id
+	sc.Store.Dir = filepath.Join(c.cfg.Store.Dir, "influx", id)
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"site": id}, c.reg)
+	if id == "check" {
+		reg = nil
+	}
+	st, err := store.New(&sc, store.Options{Log: c.log.With("site", id), Registerer: reg, Now: c.now})
+	if err != nil {
+		return nil, fmt.Errorf("center: %w", err)
+	}
+	return st, nil
+}
+
+// storeEvent hands ev to its site's store, started at the site's first
+// event. Under mu; never blocks (the store queues events, then its outbox
+// keeps them on disk until InfluxDB took them).
+func (c *Center) storeEvent(ev alarms.Event) {
+	st := c.stores[ev.Site]
+	if st == nil && c.stCtx == nil {
+		return // shutting down: the event is in the journal
+	}
+	if st == nil {
+		var err error
+		if st, err = c.newStore(ev.Site); err != nil {
+			c.log.Error("center: no InfluxDB store for a site", "site", ev.Site, "err", err)
+			return
+		}
+		c.stores[ev.Site] = st
+		c.stWG.Add(1)
+		go func() {
+			defer c.stWG.Done()
+			if err := st.Run(c.stCtx); err != nil {
+				c.log.Error("center: InfluxDB store stopped", "site", ev.Site, "err", err)
+			}
+		}()
+	}
+	st.Event(ev)
+}
+
+// syncer is the group commit: it makes the journal durable for every
+// message handled since its last round (one fsync for all), then shows
+// their frames and acknowledges them, in order.
+func (c *Center) syncer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.syncWake:
+		}
+		c.flush(true)
+	}
+}
+
+// flush runs one round of the group commit.
+func (c *Center) flush(ack bool) {
+	c.mu.Lock()
+	batch := c.pending
+	c.pending = nil
+	c.mu.Unlock()
+	if len(batch) == 0 {
+		return
+	}
+	var last uint64
+	for _, d := range batch {
+		if d.sync {
+			last = d.cseq
+		}
+	}
+	if last > 0 {
+		if err := c.j.sync(); err != nil {
+			// Not acknowledged: the broker delivers them again at the next
+			// connection, the gaps they leave ask for replays meanwhile.
+			c.m.refused.WithLabelValues("journal").Add(float64(len(batch)))
+			c.log.Error("center journal cannot sync: messages not acknowledged", "err", err)
+			return
+		}
+	}
+	c.mu.Lock()
+	c.synced = max(c.synced, last)
+	for _, d := range batch {
+		for _, f := range d.frames {
+			c.broadcast(f)
+		}
+	}
+	c.mu.Unlock()
+	if !ack {
+		return
+	}
+	for _, d := range batch {
+		if d.ack != nil {
+			d.ack()
+		}
+	}
+}

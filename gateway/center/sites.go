@@ -1,0 +1,278 @@
+package center
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+
+	"hazardgw/alarms"
+	"hazardgw/drivers"
+)
+
+// Site status values (the `status` of a site summary).
+const (
+	Online  = "online"
+	Offline = "offline"
+	Unknown = "unknown" // known from the journal only, nothing heard since the center started
+)
+
+// site is what the center knows of one site. Owned by Center, under its mu.
+type site struct {
+	id, prefix string
+
+	// De-duplication and gaps, in the site's seq: every seq <= hwm is
+	// stored or lost; pending holds the seqs above hwm already stored
+	// (they arrived ahead of a gap). maxSeen is the highest seq stored.
+	hwm, maxSeen uint64
+	pending      map[uint64]bool
+	lost         uint64 // seqs the site no longer had when asked (permanent gaps)
+	gaps         uint64 // gaps detected
+	replays      uint64 // replay requests published
+	dups         uint64 // duplicates dropped
+
+	// The replay wanted: asked for seqs after replayAfter, at replayAt,
+	// again after replayBackoff.
+	replayOpen    bool
+	replayAfter   uint64
+	replayAt      time.Time
+	replayBackoff time.Duration
+
+	events  []stored                      // stored events, in site seq order
+	alarms  map[string]alarms.Event       // alarms not normal, by id
+	latest  map[string]uint64             // every alarm's latest seq (normal ones too: a replayed older event must not revive it)
+	samples map[string]drivers.SampleJSON // latest sample per point
+
+	status   string    // online | offline | unknown
+	stated   string    // the last PREFIX/status payload's status
+	since    time.Time // of status
+	lastSeen time.Time // any message
+
+	notices []*notice
+}
+
+// stored is one event of the journal: center seq and the event.
+type stored struct {
+	CSeq uint64
+	Ev   alarms.Event
+	Raw  json.RawMessage
+}
+
+// notice is a notice the center sent, and its acknowledgement.
+type notice struct {
+	ID    string          `json:"id"`
+	Site  string          `json:"site"`
+	Text  string          `json:"text"`
+	By    string          `json:"by"`
+	Time  string          `json:"time"`
+	Acked bool            `json:"acked"`
+	Ack   json.RawMessage `json:"ack,omitempty"` // {"id","site","by","time","comment"} as the site sent it
+}
+
+func newSite(id, prefix string) *site {
+	return &site{id: id, prefix: prefix, pending: map[uint64]bool{}, alarms: map[string]alarms.Event{}, latest: map[string]uint64{},
+		samples: map[string]drivers.SampleJSON{}, status: Unknown}
+}
+
+// has reports whether seq is stored (or lost) already.
+func (s *site) has(seq uint64) bool { return seq <= s.hwm || s.pending[seq] }
+
+// store takes a new event (not a duplicate: the caller checked has).
+// It keeps events in site seq order and the alarm table at each alarm's
+// latest event, whatever order the replay delivers them in.
+func (s *site) store(cseq uint64, ev alarms.Event, raw json.RawMessage) {
+	i, _ := slices.BinarySearchFunc(s.events, ev.Seq, func(x stored, seq uint64) int {
+		switch {
+		case x.Ev.Seq < seq:
+			return -1
+		case x.Ev.Seq > seq:
+			return 1
+		}
+		return 0
+	})
+	s.events = slices.Insert(s.events, i, stored{CSeq: cseq, Ev: ev, Raw: raw})
+	if ev.Seq > s.maxSeen {
+		s.maxSeen = ev.Seq
+	}
+	if ev.Seq == s.hwm+1 {
+		s.hwm = ev.Seq
+		s.advance()
+	} else {
+		s.pending[ev.Seq] = true
+	}
+	if s.latest[ev.ID] > ev.Seq {
+		return // a replayed older event: the table has a later one
+	}
+	s.latest[ev.ID] = ev.Seq
+	if ev.State == alarms.Normal {
+		delete(s.alarms, ev.ID)
+		return
+	}
+	s.alarms[ev.ID] = ev
+}
+
+// markLost records seqs from..to as never to come.
+func (s *site) markLost(from, to uint64) {
+	if to < from || to <= s.hwm {
+		return
+	}
+	from = max(from, s.hwm+1)
+	s.lost += to - from + 1
+	s.hwm = to
+	s.advance()
+}
+
+// advance moves hwm over the pending seqs that follow it.
+func (s *site) advance() {
+	for s.pending[s.hwm+1] {
+		delete(s.pending, s.hwm+1)
+		s.hwm++
+	}
+	if len(s.pending) == 0 && s.hwm >= s.maxSeen {
+		s.replayOpen = false
+	}
+}
+
+// missing reports whether the site has a gap: seqs below maxSeen not
+// stored, or (first contact) seqs before the first one heard.
+func (s *site) missing() bool { return s.hwm < s.maxSeen }
+
+// Replay backoff: first re-ask after replayFirst, doubling to replayMax.
+const (
+	replayFirst = time.Second
+	replayMax   = 30 * time.Second
+)
+
+// replayDue reports whether a replay request (after hwm) is due at now, and
+// notes it as sent.
+func (s *site) replayDue(now time.Time) (after uint64, due bool) {
+	if !s.missing() {
+		s.replayOpen = false
+		return 0, false
+	}
+	switch {
+	case !s.replayOpen || s.replayAfter != s.hwm:
+		// A new gap, or progress since the last request: ask at once.
+		s.replayOpen, s.replayBackoff = true, replayFirst
+	case now.Before(s.replayAt.Add(s.replayBackoff)):
+		return 0, false
+	default:
+		s.replayBackoff = min(2*s.replayBackoff, replayMax)
+	}
+	s.replayAfter, s.replayAt = s.hwm, now
+	s.replays++
+	return s.hwm, true
+}
+
+// seen notes a message from the site at now.
+func (s *site) seen(now time.Time) {
+	s.lastSeen = now
+	if s.stated != Offline && s.status != Online {
+		s.status, s.since = Online, now
+	}
+}
+
+// tick applies offline_after at now; it reports whether the status changed.
+func (s *site) tick(now time.Time, offlineAfter time.Duration) bool {
+	if s.status == Online && now.Sub(s.lastSeen) >= offlineAfter {
+		s.status, s.since = Offline, now
+		return true
+	}
+	return false
+}
+
+// setStatus applies a PREFIX/status message.
+func (s *site) setStatus(status string, now time.Time) {
+	s.stated = status
+	s.lastSeen = now
+	if s.status != status {
+		s.status, s.since = status, now
+	}
+}
+
+// priorityRank orders priorities, worst first.
+func priorityRank(p alarms.Priority) int {
+	return int(alarms.Urgent - p) // urgent 0 ... low 3
+}
+
+// Summary is a site at a glance: the `site` frame and GET /api/sites.
+type Summary struct {
+	Site        string         `json:"site"`
+	Prefix      string         `json:"prefix"`
+	Status      string         `json:"status"`
+	Since       *string        `json:"since"`
+	LastSeen    *string        `json:"last_seen"`
+	Seq         uint64         `json:"seq"`       // every seq up to this is stored or lost
+	MaxSeq      uint64         `json:"max_seq"`   // highest seq stored
+	Missing     uint64         `json:"missing"`   // seqs below max_seq not (yet) stored
+	Lost        uint64         `json:"lost"`      // seqs the site no longer had
+	Gaps        uint64         `json:"gaps"`      // gaps detected
+	Replays     uint64         `json:"replays"`   // replay requests sent
+	Events      int            `json:"events"`    // events stored
+	Active      map[string]int `json:"active"`    // active alarms by priority
+	Unacked     int            `json:"unacked"`   // alarms not acknowledged
+	Worst       *alarms.Event  `json:"worst"`     // the worst alarm not normal
+	Escalated   []string       `json:"escalated"` // alarms whose escalation names commander
+	NoticesOpen int            `json:"notices_open"`
+}
+
+func tstr(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	s := alarms.FormatTime(t)
+	return &s
+}
+
+// summary builds the site's Summary.
+func (s *site) summary() Summary {
+	sum := Summary{Site: s.id, Prefix: s.prefix, Status: s.status, Since: tstr(s.since), LastSeen: tstr(s.lastSeen),
+		Seq: s.hwm, MaxSeq: s.maxSeen, Missing: s.maxSeen - s.hwm - uint64(len(s.pending)), Lost: s.lost,
+		Gaps: s.gaps, Replays: s.replays, Events: len(s.events),
+		Active: map[string]int{"urgent": 0, "high": 0, "medium": 0, "low": 0}, Escalated: []string{}}
+	var worst *alarms.Event
+	for _, ev := range s.alarms {
+		if ev.Active {
+			sum.Active[ev.Priority.String()]++
+		}
+		if !ev.Acked {
+			sum.Unacked++
+		}
+		if slices.Contains(ev.Notify, "commander") {
+			sum.Escalated = append(sum.Escalated, ev.ID)
+		}
+		if worst == nil || worse(ev, *worst) {
+			e := ev
+			worst = &e
+		}
+	}
+	slices.Sort(sum.Escalated)
+	sum.Worst = worst
+	for _, n := range s.notices {
+		if !n.Acked {
+			sum.NoticesOpen++
+		}
+	}
+	return sum
+}
+
+// worse orders alarms for "the worst one": active before cleared, then by
+// priority, then unacknowledged first, then the higher stage, then the
+// older activation, then by id (a stable answer).
+func worse(a, b alarms.Event) bool {
+	if a.Active != b.Active {
+		return a.Active
+	}
+	if ra, rb := priorityRank(a.Priority), priorityRank(b.Priority); ra != rb {
+		return ra < rb
+	}
+	if a.Acked != b.Acked {
+		return !a.Acked
+	}
+	if a.Stage != b.Stage {
+		return a.Stage > b.Stage
+	}
+	if !a.Time.Equal(b.Time) {
+		return a.Time.Before(b.Time)
+	}
+	return a.ID < b.ID
+}
