@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"hazardgw/console"
+	"hazardgw/internal/testenv"
 	"hazardgw/store/wal"
 )
 
@@ -19,8 +20,8 @@ import (
 // itself degraded.
 func TestDamagedRecordIsAnAlarm(t *testing.T) {
 	dir := t.TempDir()
-	listen := freePort(t)
-	cfg := simConfig(t, dir, listen, freePort(t), 1, "")
+	listen := testenv.FreeAddr(t)
+	cfg := simConfig(t, dir, listen, testenv.FreeAddr(t), 1, "")
 	rdir := filepath.Join(dir, "var", "records")
 	r, err := console.OpenRecords(rdir, console.RecordsOptions{NoSync: true})
 	if err != nil {
