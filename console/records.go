@@ -106,10 +106,12 @@ type RecordsOptions struct {
 }
 
 // RecordsDamage is what OpenRecords found damaged (torn tails are not
-// damage: they were never acknowledged).
+// damage: they were never acknowledged). Non-zero: the gateway raises
+// _GW.JOURNAL and degrades /api/health, as for the alarm journal.
 type RecordsDamage struct {
 	Records int   // records lost (gaps in the record numbers around damage)
 	Bytes   int64 // bytes skipped
+	Headers int   // segment headers damaged (their records read all the same)
 }
 
 const (
@@ -219,6 +221,7 @@ func (r *Records) readSegment(path string, first uint64) ([]Record, int64, uint6
 	}
 	if sc.BadHeader {
 		r.opts.Log.Error("operator records: segment header damaged; records read all the same", "file", path)
+		r.damage.Headers++
 	}
 	end := sc.End
 	if sc.Version == wal.Version && end < wal.HeaderSize {
