@@ -103,6 +103,13 @@ func run(args []string, out io.Writer) int {
 	if err := sleep(ctx, *warmup); err != nil {
 		return 2
 	}
+	wait, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	err = d.WaitFlowing(wait, w)
+	cancel()
+	if err != nil {
+		say("district: %v", err)
+		return 2
+	}
 	say("measuring for %v", *steady)
 	m0, sys0 := d.usage(), systemCPU()
 	t0 := time.Now()

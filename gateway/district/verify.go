@@ -174,3 +174,23 @@ func (d *District) Verify(ctx context.Context, w *Watch, within time.Duration) (
 	}
 	return problems, compared, nil
 }
+
+// WaitFlowing waits until w is connected to the center and the center
+// holds at least one event of every site: the incident is under way.
+func (d *District) WaitFlowing(ctx context.Context, w *Watch) error {
+	return waitUntil(ctx, "every site's first event at the center", func() (bool, error) {
+		if w.Conns() == 0 {
+			return false, nil
+		}
+		sum, err := d.Summaries(ctx)
+		if err != nil {
+			return false, err
+		}
+		for _, s := range d.Sites {
+			if sum[s.ID].Seq == 0 {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
