@@ -225,7 +225,18 @@ func (d *District) StartCenter(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return waitOK(ctx, d.Center, d.CenterURL+"/api/health")
+	if err := waitOK(ctx, d.Center, d.CenterURL+"/api/health"); err != nil {
+		return err
+	}
+	// Up once its broker connection is: a site's events published before
+	// the center's first subscription would come only by replay.
+	return waitUntil(ctx, "the center connected to the broker", func() (bool, error) {
+		var h struct{ Broker string }
+		if err := getJSON(ctx, d.CenterURL+"/api/health", &h); err != nil {
+			return false, nil
+		}
+		return h.Broker == "up", nil
+	})
 }
 
 // siteConfig is site i's config: a simulated Modbus gas controller with

@@ -30,6 +30,7 @@ type Watch struct {
 	frames   []Arrival
 	last     map[string]uint64 // site → the last site seq seen
 	disorder map[string]int    // site → frames whose seq was not above the last
+	examples []string          // the first few of them, described
 	conns    int               // connections made (1 + reconnects)
 }
 
@@ -144,6 +145,9 @@ func (w *Watch) take(cseq uint64, site string, ev alarms.Event, now time.Time, r
 	w.cseq = cseq
 	if ev.Seq <= w.last[site] {
 		w.disorder[site]++
+		if len(w.examples) < 20 {
+			w.examples = append(w.examples, fmt.Sprintf("%s seq %d after %d (center seq %d, resumed %v, connection %d)", site, ev.Seq, w.last[site], cseq, resumed, w.conns))
+		}
 	} else {
 		w.last[site] = ev.Seq
 	}
@@ -174,6 +178,13 @@ func (w *Watch) Disorder() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// DisorderExamples describes the first frames out of order.
+func (w *Watch) DisorderExamples() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.examples)
 }
 
 // Conns is how many connections the watcher made.
