@@ -44,6 +44,9 @@ type Site struct {
 	// and its node.
 	Gate *Gate
 	seen uint64 // the latest seq of its journal the district read (lastSeq)
+
+	dir, url string // its directory; its broker (a node, or its Gate)
+	period   time.Duration
 }
 
 // Cut is the index of the site whose broker link goes through a Gate
@@ -301,54 +304,36 @@ notices = true
 	return b.String()
 }
 
-// startSites writes every site's config and starts them, a few at a time
-// so that a 2-core machine is not asked to start a hundred at once.
+// startSites starts the sites, a few at a time so that a 2-core machine
+// is not asked to start a hundred at once.
 func (d *District) startSites(ctx context.Context) error {
 	for i := range d.opt.Sites {
 		id := fmt.Sprintf("SITE-%03d", i+1)
-		ps, err := ports(2)
-		if err != nil {
-			return err
-		}
 		dir := filepath.Join(d.opt.Dir, "sites", id)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
 		node := i % len(d.Nodes)
-		// Periods differ by site (60 s to 84 s at the default) so that the
-		// district's alarms do not come in waves.
-		period := d.opt.Period + time.Duration(i%7)*d.opt.Period/15
-		url := d.Nodes[node].URL
-		var gate *Gate
+		s := &Site{ID: id, Node: node, dir: dir, url: d.Nodes[node].URL,
+			// Periods differ by site (60 s to 84 s at the default) so that
+			// the district's alarms do not come in waves.
+			period: d.opt.Period + time.Duration(i%7)*d.opt.Period/15}
 		if i == Cut {
-			if gate, err = NewGate(d.Nodes[node].mqtt); err != nil {
+			g, err := NewGate(d.Nodes[node].mqtt)
+			if err != nil {
 				return err
 			}
-			url = gate.URL()
+			s.Gate, s.url = g, g.URL()
 		}
-		cfg := filepath.Join(dir, "gw.toml")
-		if err := os.WriteFile(cfg, []byte(siteConfig(id, dir, ps[0], ps[1], url, period)), 0o644); err != nil {
-			return err
-		}
-		d.Sites = append(d.Sites, &Site{Proc: newProc(id, filepath.Join(dir, "gw.log"), d.opt.Gateway, "run", "-config", cfg),
-			ID: id, Console: fmt.Sprintf("http://127.0.0.1:%d", ps[0]), Node: node, Gate: gate})
+		d.Sites = append(d.Sites, s)
 	}
 	const batch = 10
 	for i := 0; i < len(d.Sites); i += batch {
 		group := d.Sites[i:min(i+batch, len(d.Sites))]
-		for _, s := range group {
-			if err := s.Start(); err != nil {
-				return err
-			}
-		}
 		var wg sync.WaitGroup
 		errs := make([]error, len(group))
 		for k, s := range group {
-			wg.Go(func() {
-				c, cancel := context.WithTimeout(ctx, 2*time.Minute)
-				defer cancel()
-				errs[k] = waitOK(c, s.Proc, s.Console+"/api/health")
-			})
+			wg.Go(func() { errs[k] = d.startSite(ctx, s) })
 		}
 		wg.Wait()
 		for _, err := range errs {
@@ -361,11 +346,46 @@ func (d *District) startSites(ctx context.Context) error {
 	return nil
 }
 
+// startSite picks the site's console and Modbus ports, writes its config
+// and starts it, waiting for its console. A port taken meanwhile (by an
+// outgoing connection of the processes already running: they share the
+// ephemeral range) makes it try again with others.
+func (d *District) startSite(ctx context.Context, s *Site) error {
+	for attempt := 1; ; attempt++ {
+		ps, err := ports(2)
+		if err != nil {
+			return err
+		}
+		cfg := filepath.Join(s.dir, "gw.toml")
+		if err := os.WriteFile(cfg, []byte(siteConfig(s.ID, s.dir, ps[0], ps[1], s.url, s.period)), 0o644); err != nil {
+			return err
+		}
+		s.Proc = newProc(s.ID, filepath.Join(s.dir, "gw.log"), d.opt.Gateway, "run", "-config", cfg)
+		s.Console = fmt.Sprintf("http://127.0.0.1:%d", ps[0])
+		if err := s.Start(); err != nil {
+			return err
+		}
+		c, cancel := context.WithTimeout(ctx, 2*time.Minute)
+		err = waitOK(c, s.Proc, s.Console+"/api/health")
+		cancel()
+		if err == nil {
+			return nil
+		}
+		log, _ := os.ReadFile(s.log)
+		if attempt == 3 || !strings.Contains(string(log), "address already in use") {
+			return err
+		}
+		s.Kill()
+	}
+}
+
 // Close stops the sites, the center and the nodes (SIGTERM, then SIGKILL).
 func (d *District) Close() {
 	var wg sync.WaitGroup
 	for _, s := range d.Sites {
-		wg.Go(func() { s.Stop(10 * time.Second) })
+		if s.Proc != nil {
+			wg.Go(func() { s.Stop(10 * time.Second) })
+		}
 	}
 	wg.Wait()
 	for _, s := range d.Sites {
