@@ -110,7 +110,34 @@ func Start(ctx context.Context, opt Options) (_ *District, err error) {
 
 const nodes = 3
 
+// startCluster starts the nodes; when one could not listen (a port picked
+// free was taken meanwhile: outgoing connections share the ephemeral
+// range) the cluster starts again on other ports, three times at most.
 func (d *District) startCluster(ctx context.Context) error {
+	for attempt := 1; ; attempt++ {
+		err := d.tryCluster(ctx)
+		if err == nil {
+			return nil
+		}
+		taken := false
+		for _, n := range d.Nodes {
+			n.Kill()
+			taken = taken || n.portTaken()
+		}
+		if !taken || attempt == 3 {
+			return err
+		}
+		d.logf("a NATS port was taken meanwhile: starting the cluster again on other ports")
+		for _, n := range d.Nodes {
+			if err := os.RemoveAll(filepath.Dir(n.log)); err != nil {
+				return err
+			}
+		}
+		d.Nodes = nil
+	}
+}
+
+func (d *District) tryCluster(ctx context.Context) error {
 	ps, err := ports(4 * nodes)
 	if err != nil {
 		return err
@@ -371,11 +398,13 @@ func (d *District) startSite(ctx context.Context, s *Site) error {
 		if err == nil {
 			return nil
 		}
-		log, _ := os.ReadFile(s.log)
-		if attempt == 3 || !strings.Contains(string(log), "address already in use") {
+		if attempt == 3 || !s.portTaken() {
 			return err
 		}
 		s.Kill()
+		if err := os.Remove(s.log); err != nil {
+			return err
+		}
 	}
 }
 

@@ -46,7 +46,11 @@ func TestDistrictFaults(t *testing.T) {
 	t.Cleanup(func() {
 		d.Close()
 		if t.Failed() {
-			for _, p := range []string{d.Center.log, d.Sites[Cut].log, d.Nodes[0].log} {
+			logs := []string{d.Center.log, d.Sites[Cut].log}
+			for _, n := range d.Nodes {
+				logs = append(logs, n.log)
+			}
+			for _, p := range logs {
 				b, _ := os.ReadFile(p)
 				t.Logf("%s (tail):\n%s", p, b[max(0, len(b)-3000):])
 			}

@@ -154,6 +154,20 @@ func (p *Proc) Usage() Usage {
 	return Usage{CPU: time.Duration(ut+st) * time.Second / clockTick, RSS: rss * int64(os.Getpagesize())}
 }
 
+// lastLine is the last line of the process's log.
+func (p *Proc) lastLine() string {
+	b, _ := os.ReadFile(p.log)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+// portTaken reports whether the process's log says a port it was to
+// listen on was taken.
+func (p *Proc) portTaken() bool {
+	b, _ := os.ReadFile(p.log)
+	return strings.Contains(string(b), "address already in use")
+}
+
 // freePort asks the kernel for a free loopback TCP port.
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -177,7 +191,7 @@ func waitOK(ctx context.Context, p *Proc, url string) error {
 			}
 		}
 		if p != nil && !p.Alive() {
-			return fmt.Errorf("%s exited before %s answered (log %s)", p.Name, url, p.log)
+			return fmt.Errorf("%s exited before %s answered: %q (log %s)", p.Name, url, p.lastLine(), p.log)
 		}
 		select {
 		case <-ctx.Done():
