@@ -62,7 +62,7 @@ func TestDistrictFaults(t *testing.T) {
 	go func() { w.Run(wctx); close(done) }()
 	t.Cleanup(func() { wstop(); <-done })
 
-	if err := d.WaitFlowing(ctx, w); err != nil {
+	if err := d.WaitFlowing(ctx, w, 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	const atLeast = 2

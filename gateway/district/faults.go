@@ -57,7 +57,7 @@ func (s *Site) lastSeq(ctx context.Context) (uint64, error) {
 }
 
 // hold waits d, then until each of sites journaled min events more than
-// when hold began (a few minutes at most).
+// when hold began (two minutes at most).
 func (d *District) hold(ctx context.Context, dur time.Duration, min uint64, sites []*Site) error {
 	from := make([]uint64, len(sites))
 	for i, s := range sites {
@@ -72,7 +72,7 @@ func (d *District) hold(ctx context.Context, dur time.Duration, min uint64, site
 		return ctx.Err()
 	case <-time.After(dur):
 	}
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	wctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	return waitUntil(wctx, fmt.Sprintf("%d events at each site held back", min), func() (bool, error) {
 		for i, s := range sites {

@@ -103,10 +103,7 @@ func run(args []string, out io.Writer) int {
 	if err := sleep(ctx, *warmup); err != nil {
 		return 2
 	}
-	wait, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	err = d.WaitFlowing(wait, w)
-	cancel()
-	if err != nil {
+	if err := d.WaitFlowing(ctx, w, 5*time.Minute); err != nil {
 		say("district: %v", err)
 		return 2
 	}

@@ -185,20 +185,26 @@ func (d *District) Verify(ctx context.Context, w *Watch, within time.Duration) (
 
 // WaitFlowing waits until w is connected to the center and the center
 // holds at least one event of every site: the incident is under way.
-func (d *District) WaitFlowing(ctx context.Context, w *Watch) error {
-	return waitUntil(ctx, "every site's first event at the center", func() (bool, error) {
-		if w.Conns() == 0 {
-			return false, nil
-		}
+// It gives up after within, naming the sites the center has not heard.
+func (d *District) WaitFlowing(ctx context.Context, w *Watch, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	var silent []string
+	err := waitUntil(ctx, "every site's first event at the center", func() (bool, error) {
 		sum, err := d.Summaries(ctx)
 		if err != nil {
 			return false, err
 		}
+		silent = silent[:0]
 		for _, s := range d.Sites {
 			if sum[s.ID].Seq == 0 {
-				return false, nil
+				silent = append(silent, s.ID)
 			}
 		}
-		return true, nil
+		return len(silent) == 0 && w.Conns() > 0, nil
 	})
+	if err != nil {
+		return fmt.Errorf("%w (websocket connections %d; no event of %v)", err, w.Conns(), silent)
+	}
+	return nil
 }
