@@ -3,15 +3,13 @@ package center
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -49,7 +47,7 @@ func usersOf(cfg *configs.Config) ([]user, error) {
 			errs = append(errs, fmt.Errorf("console.user[%d] %s: %w", i, u.Name, err))
 			continue
 		}
-		out = append(out, user{name: u.Name, role: r, digest: sha256.Sum256([]byte(u.Token))})
+		out = append(out, user{name: u.Name, role: r, digest: console.TokenDigest(u.Token)})
 	}
 	return out, errors.Join(errs...)
 }
@@ -63,7 +61,7 @@ type identity struct {
 var errBadToken = errors.New("unknown token")
 
 // identify applies SPEC §7: no users or no token → viewer; a token matching
-// no user → errBadToken. Digests are compared in constant time.
+// no user → errBadToken. Every user's digest is compared in constant time.
 func (c *Center) identify(r *http.Request) (identity, error) {
 	tok := r.URL.Query().Get("token")
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -76,9 +74,9 @@ func (c *Center) identify(r *http.Request) (identity, error) {
 	if len(c.users) == 0 || tok == "" {
 		return identity{role: console.Viewer}, nil
 	}
-	d, found := sha256.Sum256([]byte(tok)), -1
+	d, found := console.TokenDigest(tok), -1
 	for i, u := range c.users {
-		if subtle.ConstantTimeCompare(u.digest[:], d[:]) == 1 && found < 0 {
+		if console.SameToken(u.digest, d) && found < 0 {
 			found = i
 		}
 	}
@@ -88,33 +86,23 @@ func (c *Center) identify(r *http.Request) (identity, error) {
 	return identity{user: c.users[found].name, role: c.users[found].role}, nil
 }
 
-// hostOK is the Host check of SPEC §8 (no DNS rebinding): loopback names,
-// IP literals, the listen host and console.hosts.
-func (c *Center) hostOK(r *http.Request) bool {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.Trim(host, "[]"))
-	if host == "localhost" || net.ParseIP(host) != nil {
-		return true
-	}
-	if h, _, err := net.SplitHostPort(c.cfg.Console.Listen); err == nil && strings.EqualFold(h, host) {
-		return true
-	}
-	return slices.ContainsFunc(c.cfg.Console.Hosts, func(x string) bool { return strings.EqualFold(x, host) })
-}
-
 type handlerFunc func(w http.ResponseWriter, r *http.Request, id identity)
+
+// authenticate identifies r's user behind the console's wrong-token
+// throttle (console.Guard); ok is false when an answer was written.
+func (c *Center) authenticate(w http.ResponseWriter, r *http.Request) (id identity, ok bool) {
+	ok = c.guard.Authenticate(w, r, func() (err error) {
+		id, err = c.identify(r)
+		return err
+	})
+	return id, ok
+}
 
 func (c *Center) auth(f handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := c.identify(r)
-		if err != nil {
-			writeErr(w, http.StatusUnauthorized, "unknown token")
-			return
+		if id, ok := c.authenticate(w, r); ok {
+			f(w, r, id)
 		}
-		f(w, r, id)
 	})
 }
 
@@ -135,13 +123,7 @@ func (c *Center) Handler() http.Handler {
 	mux.Handle("GET /metrics", c.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !c.hostOK(r) {
-			writeErr(w, http.StatusForbidden, "unknown host")
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	return c.guard.Handler(mux) // the Host check of SPEC §8
 }
 
 // serve listens on console.listen until ctx ends.
@@ -150,9 +132,13 @@ func (c *Center) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("center: listen %s: %w", c.cfg.Console.Listen, err)
 	}
-	hs := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn)}
+	// SPEC §8 hardening, as at a site: connection caps on the listener,
+	// idle, read and header timeouts on the server.
+	ln = c.guard.Listener(ln)
+	c.mu.Lock()
+	c.addr = ln.Addr()
+	c.mu.Unlock()
+	hs := c.guard.Server(c.Handler())
 	errc := make(chan error, 1)
 	go func() {
 		if c.cfg.Console.Cert != "" {
@@ -262,6 +248,9 @@ func (c *Center) apiSiteEvents(w http.ResponseWriter, r *http.Request, _ identit
 			return
 		}
 		limit = min(n, 10000)
+	}
+	if after == math.MaxUint64 {
+		after-- // after+1 must not wrap to 0: beyond the newest seq is [] (SPEC §8)
 	}
 	c.withSite(w, r, func(s *site) {
 		i, _ := slices.BinarySearchFunc(s.events, after+1, func(x stored, seq uint64) int {
@@ -395,9 +384,8 @@ func (c *Center) broadcastSite(s *site) {
 var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 16384}
 
 func (c *Center) serveWS(w http.ResponseWriter, r *http.Request) {
-	id, err := c.identify(r)
-	if err != nil {
-		writeErr(w, http.StatusUnauthorized, "unknown token")
+	id, ok := c.authenticate(w, r)
+	if !ok {
 		return
 	}
 	conn, err := upgrader.Upgrade(w, r, nil)
@@ -495,6 +483,9 @@ func (c *Center) readWS(conn *websocket.Conn, cl *client) {
 // resumeLocked queues every alarm after center seq `after`, in order; live
 // frames follow (they are queued under the same mu).
 func (c *Center) resumeLocked(cl *client, after uint64) {
+	if after == math.MaxUint64 {
+		return // nothing after it (and after+1 must not wrap to 0)
+	}
 	i, _ := slices.BinarySearchFunc(c.byCSeq, after+1, func(x cref, seq uint64) int { return cmp.Compare(x.cseq, seq) })
 	for _, ref := range c.byCSeq[i:] {
 		if ref.cseq > c.synced {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"hazardgw/alarms"
 	"hazardgw/configs"
+	"hazardgw/console"
 	"hazardgw/drivers"
 	"hazardgw/drivers/mqtt"
 	"hazardgw/store"
@@ -42,6 +44,9 @@ type Options struct {
 	// Tick is how often sites are checked for offline_after and due
 	// replay requests (default 250ms).
 	Tick time.Duration
+	// Limits bound the console's connections and timeouts (SPEC §8,
+	// console.Limits); the zero value is the site console's defaults.
+	Limits console.Limits
 }
 
 // Center is the district console. Create it with New, run it with Run.
@@ -54,6 +59,7 @@ type Center struct {
 	reg     *prometheus.Registry
 	m       *metrics
 	users   []user
+	guard   *console.Guard // SPEC §8 hardening of the HTTP server, shared with the site console
 	started time.Time
 	wake    chan struct{} // 1-buffered: a site may have a replay due
 
@@ -78,6 +84,7 @@ type Center struct {
 	noticeN  uint64
 	damaged  int
 	brokerUp bool
+	addr     net.Addr // the console's listen address, once listening
 }
 
 // cref names a stored event by center seq.
@@ -130,6 +137,9 @@ func New(cfg *configs.Config, opts Options) (*Center, error) {
 		return nil, fmt.Errorf("center: metrics: %w", err)
 	}
 	c.m = m
+	if c.guard, err = console.NewGuard(opts.Limits, cfg.Console.Listen, cfg.Console.Hosts, c.log, c.now, c.reg); err != nil {
+		return nil, fmt.Errorf("center: metrics: %w", err)
+	}
 	if c.client, err = c.newClient(); err != nil {
 		return nil, err
 	}
