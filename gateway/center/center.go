@@ -432,10 +432,11 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 	s := c.site(id, prefix)
 	s.seen(now)
 	var recs []record
-	// A replay answered from further on than asked (the site's journal no
-	// longer holds the start): the seqs before are lost for good.
-	if s.replayOpen && ev.Seq > s.hwm+1 && ev.Seq <= s.maxSeen && ev.Seq <= s.lowestPending() {
-		recs = append(recs, record{Kind: kindLost, Site: id, Prefix: prefix, From: s.hwm + 1, To: ev.Seq - 1})
+	// Two replay answers starting further on than asked (the site's
+	// journal no longer holds the start): the seqs before are lost for
+	// good (site.answer).
+	if from, to, lost := s.answer(ev.Seq); lost {
+		recs = append(recs, record{Kind: kindLost, Site: id, Prefix: prefix, From: from, To: to})
 	}
 	dup := s.has(ev.Seq)
 	if !dup {
@@ -444,6 +445,9 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 	if len(recs) == 0 {
 		c.m.duplicates.Inc()
 		s.dups++
+		if s.missing() {
+			c.poke() // answer may want the replay asked again at once
+		}
 		return true
 	}
 	first, err := c.j.write(recs...)
@@ -483,15 +487,6 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 		c.poke()
 	}
 	return true
-}
-
-// lowestPending is the lowest seq stored above hwm (maxSeen when none).
-func (s *site) lowestPending() uint64 {
-	low := s.maxSeen
-	for q := range s.pending {
-		low = min(low, q)
-	}
-	return low
 }
 
 // Run opens the journal, connects to the broker and serves the console

@@ -30,15 +30,19 @@
 //   - Gaps and replay: a seq beyond the highest stored + 1 (or a first
 //     contact above 1) is a gap: PREFIX/replay {"after": hwm} is published
 //     at once and again with backoff (1 s doubling to 30 s) until filled.
-//     While one is open, an event arriving above hwm+1 but not beyond what
-//     is stored means the site answered from its oldest event: the seqs
-//     before are lost for good (journaled as such, counted, shown).
+//     A site answers from its oldest event when it no longer holds hwm+1;
+//     two answers in a row starting at the same seq beyond hwm+1 (the
+//     first makes the center ask again at once: a single message may be a
+//     broker redelivery) mean the seqs before are lost for good
+//     (site.answer; journaled as such, counted, shown).
 //   - The console (api.go, web/): GET /api/sites, /api/sites/{id}/alarms,
 //     /events?after=, /samples, /notices; POST /api/sites/{id}/notices
 //     (commander); /ws with hello, snapshot (sites), site, alarm (with
 //     site and the center seq), samples (with site), notice, and resume
 //     from a center seq; /metrics; the district page. Tokens and roles as
-//     SPEC §7 (console.ParseRole), the Host check of SPEC §8.
+//     SPEC §7 (console.ParseRole); the site console's SPEC §8 hardening
+//     through console.Guard (connection caps on the listener, timeouts,
+//     Host check, wrong-token throttle).
 //
 // # Concurrency
 //

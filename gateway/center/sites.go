@@ -36,6 +36,14 @@ type site struct {
 	replayAfter   uint64
 	replayAt      time.Time
 	replayBackoff time.Duration
+	// Reading the answers (answer): ansWait is set when a request is
+	// published (the next message above hwm that does not continue the
+	// current run starts its answer); ansNext continues the current run
+	// of consecutive seqs; cand is where the last answer started when
+	// that was beyond hwm+1 (lost only if the next answer agrees).
+	ansWait bool
+	ansNext uint64
+	cand    uint64
 
 	events  []stored                      // stored events, in site seq order
 	alarms  map[string]alarms.Event       // alarms not normal, by id
@@ -110,15 +118,62 @@ func (s *site) store(cseq uint64, ev alarms.Event, raw json.RawMessage) {
 	s.alarms[ev.ID] = ev
 }
 
-// markLost records seqs from..to as never to come.
+// markLost records seqs from..to as never to come (those stored ahead of
+// the gap are not counted).
 func (s *site) markLost(from, to uint64) {
 	if to < from || to <= s.hwm {
 		return
 	}
 	from = max(from, s.hwm+1)
 	s.lost += to - from + 1
+	for q := range s.pending {
+		if q >= from && q <= to {
+			s.lost--
+			delete(s.pending, q)
+		}
+	}
 	s.hwm = to
 	s.advance()
+}
+
+// forceReplay is a replayAfter no hwm equals: the next replayDue asks at once.
+const forceReplay = ^uint64(0)
+
+// answer reads an alarm message of seq while a replay is open, before it
+// is stored, and reports the seqs the site's answers show lost for good.
+//
+// A site answers a request {"after": hwm} with its journal's events after
+// hwm, in order (one run of consecutive seqs), from its oldest event when
+// it no longer holds hwm+1. A single message above hwm+1 is no proof of
+// that: the broker may redeliver an old message while the request is out.
+// So an answer starting at F > hwm+1 makes F a candidate and asks again at
+// once; the seqs hwm+1..F-1 are lost only when the next answer starts at F
+// too. An answer starting at hwm+1 clears the candidate.
+func (s *site) answer(seq uint64) (from, to uint64, lost bool) {
+	if seq == s.ansNext {
+		s.ansNext++ // the current run goes on
+		return 0, 0, false
+	}
+	s.ansNext = seq + 1
+	if !s.replayOpen {
+		s.cand = 0
+		return 0, 0, false
+	}
+	if !s.ansWait || seq <= s.hwm {
+		return 0, 0, false
+	}
+	s.ansWait = false
+	switch {
+	case seq == s.hwm+1:
+		s.cand = 0
+	case seq == s.cand:
+		s.cand = 0
+		return s.hwm + 1, seq - 1, true
+	default:
+		s.cand = seq
+		s.replayAfter = forceReplay // ask again at once: does the next answer agree?
+	}
+	return 0, 0, false
 }
 
 // advance moves hwm over the pending seqs that follow it.
@@ -159,6 +214,7 @@ func (s *site) replayDue(now time.Time) (after uint64, due bool) {
 		s.replayBackoff = min(2*s.replayBackoff, replayMax)
 	}
 	s.replayAfter, s.replayAt = s.hwm, now
+	s.ansWait = true
 	s.replays++
 	return s.hwm, true
 }
