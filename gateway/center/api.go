@@ -250,18 +250,79 @@ func (c *Center) apiSiteEvents(w http.ResponseWriter, r *http.Request, _ identit
 		limit = min(n, 10000)
 	}
 	if after == math.MaxUint64 {
-		after-- // after+1 must not wrap to 0: beyond the newest seq is [] (SPEC §8)
+		writeJSON(w, http.StatusOK, []json.RawMessage{}) // beyond the newest seq (SPEC §8)
+		return
 	}
-	c.withSite(w, r, func(s *site) {
-		i, _ := slices.BinarySearchFunc(s.events, after+1, func(x stored, seq uint64) int {
-			return cmp.Compare(x.Ev.Seq, seq)
-		})
-		out := make([]json.RawMessage, 0)
+	id := r.PathValue("id")
+	c.mu.Lock()
+	s := c.sites[id]
+	if s == nil {
+		c.mu.Unlock()
+		writeErr(w, http.StatusNotFound, "unknown site")
+		return
+	}
+	if after >= s.floor { // all in the recent window
+		i, _ := slices.BinarySearchFunc(s.events, after+1, func(x stored, seq uint64) int { return cmp.Compare(x.Seq, seq) })
+		out := make([]json.RawMessage, 0, min(limit, len(s.events)-i))
 		for _, e := range s.events[i:min(len(s.events), i+limit)] {
 			out = append(out, e.Raw)
 		}
+		c.mu.Unlock()
 		writeJSON(w, http.StatusOK, out)
-	})
+		return
+	}
+	var segs []segRef
+	for _, seg := range c.j.segs {
+		if x, ok := seg.sites[id]; ok && x.Max > after {
+			segs = append(segs, segRef{seg.path, x})
+		}
+	}
+	c.mu.Unlock()
+	out, err := siteEvents(segs, id, after, limit) // outside mu: the message path goes on
+	if err != nil {
+		c.log.Error("center: reading the journal", "site", id, "err", err)
+		writeErr(w, http.StatusInternalServerError, "journal unreadable")
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// segRef is a journal segment to read for one site: its path and the
+// site's seq range in it (the segment's index).
+type segRef struct {
+	path string
+	seqs seqRange
+}
+
+// siteEvents reads site id's events with seq > after from segs: the
+// lowest limit of them, in site seq order (a replay may have journaled
+// them out of order).
+func siteEvents(segs []segRef, id string, after uint64, limit int) ([]json.RawMessage, error) {
+	var got []stored // by Seq, at most limit
+	for _, sr := range segs {
+		if len(got) == limit && sr.seqs.Min >= got[limit-1].Seq {
+			continue // nothing lower than what is kept
+		}
+		err := readSegment(sr.path, func(_ uint64, r *record) bool {
+			if r.Kind != kindEvent || r.Site != id || r.Seq <= after || len(got) == limit && r.Seq >= got[limit-1].Seq {
+				return true
+			}
+			i, found := slices.BinarySearchFunc(got, r.Seq, func(x stored, seq uint64) int { return cmp.Compare(x.Seq, seq) })
+			if !found {
+				got = slices.Insert(got, i, stored{Seq: r.Seq, Raw: r.Raw})
+				got = got[:min(len(got), limit)]
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]json.RawMessage, len(got))
+	for i, e := range got {
+		out[i] = e.Raw
+	}
+	return out, nil
 }
 
 func (c *Center) apiSiteSamples(w http.ResponseWriter, r *http.Request, _ identity) {
@@ -480,22 +541,50 @@ func (c *Center) readWS(conn *websocket.Conn, cl *client) {
 	}
 }
 
-// resumeLocked queues every alarm after center seq `after`, in order; live
-// frames follow (they are queued under the same mu).
+// resumeLocked queues every alarm after center seq `after` that is
+// durable, in order; live frames follow (they are queued under the same
+// mu). From the ring when it reaches back that far, else from the journal
+// (until the client's queue is full: it is then cut off and resumes).
 func (c *Center) resumeLocked(cl *client, after uint64) {
 	if after == math.MaxUint64 {
 		return // nothing after it (and after+1 must not wrap to 0)
 	}
-	i, _ := slices.BinarySearchFunc(c.byCSeq, after+1, func(x cref, seq uint64) int { return cmp.Compare(x.cseq, seq) })
-	for _, ref := range c.byCSeq[i:] {
-		if ref.cseq > c.synced {
-			break // not yet durable: the syncer sends it
+	if after >= c.ringFloor {
+		i, _ := slices.BinarySearchFunc(c.ring, after+1, func(x cref, seq uint64) int { return cmp.Compare(x.cseq, seq) })
+		for _, ref := range c.ring[i:] {
+			if ref.cseq > c.synced {
+				break // not yet durable: the syncer sends it
+			}
+			b, _ := json.Marshal(frame{Type: "alarm", Seq: ref.cseq, Site: ref.site, Alarm: ref.raw})
+			c.send(cl, b)
 		}
-		k, found := slices.BinarySearchFunc(ref.site.events, ref.seq, func(x stored, seq uint64) int { return cmp.Compare(x.Ev.Seq, seq) })
-		if !found {
+		return
+	}
+	for _, seg := range c.j.segs {
+		if seg.last <= after {
 			continue
 		}
-		b, _ := json.Marshal(frame{Type: "alarm", Seq: ref.cseq, Site: ref.site.id, Alarm: ref.site.events[k].Raw})
-		c.send(cl, b)
+		done := false
+		err := readSegment(seg.path, func(cseq uint64, r *record) bool {
+			switch {
+			case cseq <= after:
+				return true
+			case cseq > c.synced || !c.clients[cl]:
+				done = true // not yet durable (the syncer sends it), or the client was cut off
+				return false
+			case r.Kind == kindEvent:
+				b, _ := json.Marshal(frame{Type: "alarm", Seq: cseq, Site: r.Site, Alarm: r.Raw})
+				c.send(cl, b)
+			}
+			return true
+		})
+		if err != nil {
+			c.log.Error("center: resume from the journal", "err", err)
+			cl.close()
+			return
+		}
+		if done {
+			return
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -79,7 +80,11 @@ type Center struct {
 	pending  []*deferred
 	syncWake chan struct{} // 1-buffered: pending has work
 	sites    map[string]*site
-	byCSeq   []cref // every stored event in center seq order (resume)
+	// ring is the recent window of stored events in center seq order
+	// (resume), at most recentAll; every event above ringFloor is in it,
+	// older ones are read from the journal.
+	ring      []cref
+	ringFloor uint64
 	clients  map[*client]bool
 	noticeN  uint64
 	damaged  int
@@ -87,11 +92,23 @@ type Center struct {
 	addr     net.Addr // the console's listen address, once listening
 }
 
-// cref names a stored event by center seq.
+// cref is a stored event by center seq.
 type cref struct {
 	cseq uint64
-	site *site
-	seq  uint64
+	site string
+	raw  json.RawMessage
+}
+
+// recentAll bounds the ring of recent events (resume without the journal).
+const recentAll = 4096
+
+// remember adds a stored event to the ring. Under mu.
+func (c *Center) remember(cseq uint64, site string, raw json.RawMessage) {
+	c.ring = append(c.ring, cref{cseq, site, raw})
+	if len(c.ring) > 2*recentAll {
+		c.ringFloor = c.ring[len(c.ring)-recentAll-1].cseq
+		c.ring = append(c.ring[:0], c.ring[len(c.ring)-recentAll:]...)
+	}
 }
 
 // New checks cfg (a [center] config) and builds the center; it does no I/O.
@@ -218,16 +235,21 @@ func (c *Center) Registry() *prometheus.Registry { return c.reg }
 func (c *Center) open() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	j, damaged, err := openJournal(c.cfg.Store.Dir, func(cseq uint64, r record) {
+	j, damaged, err := openJournal(c.cfg.Store.Dir, c.journalOptions(), func(cseq uint64, r record) {
 		s := c.site(r.Site, r.Prefix)
 		switch r.Kind {
+		case kindSite:
+			var st siteState
+			if json.Unmarshal(r.Raw, &st) == nil {
+				s.restore(st)
+			}
 		case kindEvent:
 			var ev alarms.Event
 			if json.Unmarshal(r.Raw, &ev) != nil || s.has(ev.Seq) {
 				return
 			}
 			s.store(cseq, ev, r.Raw)
-			c.byCSeq = append(c.byCSeq, cref{cseq, s, ev.Seq})
+			c.remember(cseq, s.id, r.Raw)
 		case kindLost:
 			s.markLost(r.From, r.To)
 		case kindNotice:
@@ -242,11 +264,44 @@ func (c *Center) open() error {
 	if err != nil {
 		return err
 	}
+	j.heads, j.evicted = c.heads, c.evicted
 	c.j, c.damaged = j, damaged
 	if damaged > 0 {
 		c.log.Error("center journal damaged: the damaged records are lost (their sites' gaps will be asked again)", "records", damaged)
 	}
 	return nil
+}
+
+// journalOptions are the journal's bounds from [store] (SPEC §3, as at a
+// site): segments small against journal_max_bytes, since retention
+// deletes whole segments.
+func (c *Center) journalOptions() journalOptions {
+	maxBytes := int64(c.cfg.Store.JournalMaxBytes)
+	seg := int64(16 << 20)
+	if maxBytes > 0 {
+		seg = min(seg, maxBytes/8)
+	}
+	return journalOptions{SegmentBytes: seg, MaxBytes: maxBytes, Keep: time.Duration(c.cfg.Store.JournalKeep), Now: c.now}
+}
+
+// heads are the records that open a journal segment: every site's state.
+// Under mu (the journal rolls in write).
+func (c *Center) heads() []record {
+	out := make([]record, 0, len(c.sites))
+	for _, id := range slices.Sorted(maps.Keys(c.sites)) {
+		s := c.sites[id]
+		raw, _ := json.Marshal(s.state())
+		out = append(out, record{Kind: kindSite, Site: id, Prefix: s.prefix, Raw: raw})
+	}
+	return out
+}
+
+// evicted logs and counts a segment that journal_max_bytes deleted before
+// journal_keep was over or before InfluxDB took it. Under mu.
+func (c *Center) evicted(s *segment, expired, consumed bool) {
+	c.m.evicted.Add(float64(s.n))
+	c.log.Error("center journal: store.journal_max_bytes reached: records deleted before store.journal_keep or before InfluxDB took them",
+		"first", s.first, "last", s.last, "records", s.n, "expired", expired, "consumed", consumed)
 }
 
 // site returns the site, created when new. Under mu.
@@ -476,7 +531,7 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 		c.log.Warn("gap in a site's seq: asking for a replay", "site", id, "after", s.maxSeen, "got", ev.Seq)
 	}
 	s.store(first, ev, payload)
-	c.byCSeq = append(c.byCSeq, cref{first, s, ev.Seq})
+	c.remember(first, id, payload)
 	c.m.events.Inc()
 	if c.stores != nil {
 		c.storeEvent(ev)
@@ -593,7 +648,7 @@ func (c *Center) logSummary() {
 		}
 		missing += int(s.maxSeen - s.hwm - uint64(len(s.pending)))
 		lost += int(s.lost)
-		events += len(s.events)
+		events += s.count
 	}
 	c.log.Info("center summary", "sites", len(c.sites), "online", online, "offline", offline,
 		"events", events, "missing", missing, "lost", lost, "seq", c.j.seq, "broker_up", c.brokerUp)

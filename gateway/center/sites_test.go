@@ -64,8 +64,8 @@ func TestSiteSeqs(t *testing.T) {
 				}
 			}
 			for i := 1; i < len(s.events); i++ {
-				if s.events[i-1].Ev.Seq >= s.events[i].Ev.Seq {
-					t.Fatalf("events out of site seq order: %d then %d", s.events[i-1].Ev.Seq, s.events[i].Ev.Seq)
+				if s.events[i-1].Seq >= s.events[i].Seq {
+					t.Fatalf("events out of site seq order: %d then %d", s.events[i-1].Seq, s.events[i].Seq)
 				}
 			}
 		})
