@@ -85,11 +85,11 @@ type Center struct {
 	// older ones are read from the journal.
 	ring      []cref
 	ringFloor uint64
-	clients  map[*client]bool
-	noticeN  uint64
-	damaged  int
-	brokerUp bool
-	addr     net.Addr // the console's listen address, once listening
+	clients   map[*client]bool
+	noticeN   uint64
+	damaged   int
+	brokerUp  bool
+	addr      net.Addr // the console's listen address, once listening
 }
 
 // cref is a stored event by center seq.
