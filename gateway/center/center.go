@@ -266,6 +266,7 @@ func (c *Center) open() error {
 	}
 	j.heads, j.evicted = c.heads, c.evicted
 	c.j, c.damaged = j, damaged
+	c.synced = j.seq // what the journal holds at start is on disk: shown to clients (hello, resume)
 	if damaged > 0 {
 		c.log.Error("center journal damaged: the damaged records are lost (their sites' gaps will be asked again)", "records", damaged)
 	}
