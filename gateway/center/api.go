@@ -253,13 +253,28 @@ func (c *Center) apiSiteEvents(w http.ResponseWriter, r *http.Request, _ identit
 		writeJSON(w, http.StatusOK, []json.RawMessage{}) // beyond the newest seq (SPEC §8)
 		return
 	}
-	id := r.PathValue("id")
+	out, err := c.siteEventsAfter(r.PathValue("id"), after, limit)
+	switch {
+	case errors.Is(err, errUnknownSite):
+		writeErr(w, http.StatusNotFound, "unknown site")
+	case err != nil:
+		c.log.Error("center: reading the journal", "site", r.PathValue("id"), "err", err)
+		writeErr(w, http.StatusInternalServerError, "journal unreadable")
+	default:
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// siteEventsAfter returns site id's events with seq > after (at most
+// limit, in site seq order, as published): from the recent window when it
+// reaches back that far, else from the journal's segments that hold any
+// (their index), read outside mu. Called without mu.
+func (c *Center) siteEventsAfter(id string, after uint64, limit int) ([]json.RawMessage, error) {
 	c.mu.Lock()
 	s := c.sites[id]
 	if s == nil {
 		c.mu.Unlock()
-		writeErr(w, http.StatusNotFound, "unknown site")
-		return
+		return nil, errUnknownSite
 	}
 	if after >= s.floor { // all in the recent window
 		i, _ := slices.BinarySearchFunc(s.events, after+1, func(x stored, seq uint64) int { return cmp.Compare(x.Seq, seq) })
@@ -268,23 +283,23 @@ func (c *Center) apiSiteEvents(w http.ResponseWriter, r *http.Request, _ identit
 			out = append(out, e.Raw)
 		}
 		c.mu.Unlock()
-		writeJSON(w, http.StatusOK, out)
-		return
+		return out, nil
 	}
+	segs := c.segsOf(id, after)
+	c.mu.Unlock()
+	return siteEvents(segs, id, after, limit) // outside mu: the message path goes on
+}
+
+// segsOf lists the journal segments holding events of site id above
+// after (the segments' index). Under mu.
+func (c *Center) segsOf(id string, after uint64) []segRef {
 	var segs []segRef
 	for _, seg := range c.j.segs {
 		if x, ok := seg.sites[id]; ok && x.Max > after {
 			segs = append(segs, segRef{seg.path, x})
 		}
 	}
-	c.mu.Unlock()
-	out, err := siteEvents(segs, id, after, limit) // outside mu: the message path goes on
-	if err != nil {
-		c.log.Error("center: reading the journal", "site", id, "err", err)
-		writeErr(w, http.StatusInternalServerError, "journal unreadable")
-		return
-	}
-	writeJSON(w, http.StatusOK, out)
+	return segs
 }
 
 // segRef is a journal segment to read for one site: its path and the

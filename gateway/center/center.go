@@ -1,6 +1,7 @@
 package center
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -264,7 +266,7 @@ func (c *Center) open() error {
 	if err != nil {
 		return err
 	}
-	j.heads, j.evicted = c.heads, c.evicted
+	j.heads, j.evicted, j.consumed = c.heads, c.evicted, c.consumed
 	c.j, c.damaged = j, damaged
 	c.synced = j.seq // what the journal holds at start is on disk: shown to clients (hello, resume)
 	if damaged > 0 {
@@ -523,6 +525,7 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 	if dup {
 		c.m.duplicates.Inc()
 		s.dups++
+		c.feedStore(s, nil) // the lost seqs moved hwm: what waited above them goes on
 		c.broadcastSite(s)
 		return true
 	}
@@ -535,7 +538,7 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 	c.remember(first, id, payload)
 	c.m.events.Inc()
 	if c.stores != nil {
-		c.storeEvent(ev)
+		c.feedStore(s, &ev)
 	}
 	c.broadcast(frame{Type: "alarm", Seq: first, Site: id, Alarm: json.RawMessage(payload)})
 	c.broadcastSite(s)
@@ -562,6 +565,9 @@ func (c *Center) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.stCtx = stCtx
 	c.mu.Unlock()
+	if c.stores != nil {
+		c.startStores()
+	}
 	c.client.Connect() // retries in the background (SetConnectRetry)
 	srvErr := make(chan error, 1)
 	sctx, stopSrv := context.WithCancel(context.Background())
@@ -708,37 +714,179 @@ func (c *Center) newStore(id string) (*store.Store, error) {
 	if id == "check" {
 		reg = nil
 	}
-	st, err := store.New(&sc, store.Options{Log: c.log.With("site", id), Registerer: reg, Now: c.now})
+	st, err := store.New(&sc, store.Options{Log: c.log.With("site", id), Registerer: reg, Now: c.now,
+		Journal: siteJournal{c, id}})
 	if err != nil {
 		return nil, fmt.Errorf("center: %w", err)
 	}
 	return st, nil
 }
 
-// storeEvent hands ev to its site's store, started at the site's first
-// event. Under mu; never blocks (the store queues events, then its outbox
-// keeps them on disk until InfluxDB took them).
-func (c *Center) storeEvent(ev alarms.Event) {
-	st := c.stores[ev.Site]
-	if st == nil && c.stCtx == nil {
-		return // shutting down: the event is in the journal
+// feedStore hands the site's store the events it lacks up to hwm, in site
+// seq order (a store skips an event below one it already took, so an
+// event that fills a gap waits until every seq before it is stored or
+// lost); ev is the event just stored, taken as is when it is next. Under
+// mu; never blocks (the store queues events, then its outbox keeps them on
+// disk until InfluxDB took them). Older events than the recent window are
+// read from the journal (a large gap filled, or a catch-up at start).
+func (c *Center) feedStore(s *site, ev *alarms.Event) {
+	if c.stores == nil || s.fed >= s.hwm {
+		return
 	}
+	st := c.startStore(s.id)
 	if st == nil {
-		var err error
-		if st, err = c.newStore(ev.Site); err != nil {
-			c.log.Error("center: no InfluxDB store for a site", "site", ev.Site, "err", err)
-			return
-		}
-		c.stores[ev.Site] = st
-		c.stWG.Add(1)
-		go func() {
-			defer c.stWG.Done()
-			if err := st.Run(c.stCtx); err != nil {
-				c.log.Error("center: InfluxDB store stopped", "site", ev.Site, "err", err)
-			}
-		}()
+		return
 	}
-	st.Event(ev)
+	push := func(raw json.RawMessage) bool {
+		var e alarms.Event
+		if json.Unmarshal(raw, &e) != nil || e.Seq > s.hwm {
+			return false
+		}
+		st.Event(e)
+		s.fed = e.Seq
+		return true
+	}
+	if ev != nil && ev.Seq == s.fed+1 {
+		st.Event(*ev)
+		s.fed = ev.Seq
+	}
+	for s.fed < s.hwm && s.fed < s.floor {
+		const batch = 1024
+		raws, err := siteEvents(c.segsOf(s.id, s.fed), s.id, s.fed, batch)
+		if err != nil {
+			c.log.Error("center: reading the journal for InfluxDB", "site", s.id, "err", err)
+			return // tried again at the site's next event
+		}
+		for _, raw := range raws {
+			if !push(raw) {
+				break
+			}
+		}
+		if len(raws) < batch {
+			s.fed = max(s.fed, min(s.floor, s.hwm)) // the rest up to floor is lost seqs
+		}
+	}
+	i, _ := slices.BinarySearchFunc(s.events, s.fed+1, func(x stored, seq uint64) int { return cmp.Compare(x.Seq, seq) })
+	for ; i < len(s.events) && s.events[i].Seq <= s.hwm; i++ {
+		push(s.events[i].Raw)
+	}
+	s.fed = s.hwm // what is left below hwm is lost seqs
+}
+
+// startStore returns site id's InfluxDB store, started (Run) when new; nil
+// while shutting down. Under mu.
+//
+// A store takes its site's events from the center journal (siteJournal)
+// after its durable mark (the last event in its outbox): events journaled
+// here but still in its memory queue when the center was killed are
+// copied at the next start, which Run makes at once for every site with a
+// store directory. A store's first start (no mark) copies what the
+// journal holds of its site.
+func (c *Center) startStore(id string) *store.Store {
+	st := c.stores[id]
+	if st != nil || c.stCtx == nil {
+		return st
+	}
+	st, err := c.newStore(id)
+	if err != nil {
+		c.log.Error("center: no InfluxDB store for a site", "site", id, "err", err)
+		return nil
+	}
+	c.stores[id] = st
+	c.stWG.Add(1)
+	ctx := c.stCtx
+	go func() {
+		defer c.stWG.Done()
+		if err := st.Run(ctx); err != nil {
+			c.log.Error("center: InfluxDB store stopped", "site", id, "err", err)
+		}
+	}()
+	return st
+}
+
+// startStores starts the store of every site that has a store directory
+// (Run, at start): each copies from the journal what its outbox lacks.
+func (c *Center) startStores() {
+	ents, err := os.ReadDir(filepath.Join(c.cfg.Store.Dir, "influx"))
+	if err != nil {
+		return // none yet
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.sites {
+		s.fed = s.hwm // a site without a store yet: from its next event on
+	}
+	for _, e := range ents {
+		s := c.sites[e.Name()]
+		if !e.IsDir() || s == nil {
+			continue
+		}
+		st := c.startStore(s.id)
+		if st == nil {
+			continue
+		}
+		// A mark: the store copies mark..hwm from the journal itself
+		// (siteJournal). None (a first run killed before its outbox
+		// took anything): the center hands it the site's journal.
+		if mark, ok := st.EventsMark(); ok && mark == 0 {
+			s.fed = 0
+			c.feedStore(s, nil)
+		}
+	}
+}
+
+// siteJournal is the center journal as one site's store.Journal: the
+// site's events in its own seq (the seq a store marks).
+type siteJournal struct {
+	c  *Center
+	id string
+}
+
+var _ store.Journal = siteJournal{}
+
+// Events returns the site's events after seq `after`, oldest first (the
+// store's Run goroutine, without mu).
+func (j siteJournal) Events(after uint64, limit int) ([]alarms.Event, error) {
+	j.c.mu.Lock()
+	var hwm uint64
+	if s := j.c.sites[j.id]; s != nil {
+		hwm = s.hwm // above it, events wait for their gap (feedStore)
+	}
+	j.c.mu.Unlock()
+	raws, err := j.c.siteEventsAfter(j.id, after, limit)
+	if err != nil && !errors.Is(err, errUnknownSite) {
+		return nil, err
+	}
+	out := make([]alarms.Event, 0, len(raws))
+	for _, raw := range raws {
+		var ev alarms.Event
+		if json.Unmarshal(raw, &ev) == nil && ev.Seq <= hwm {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// Seq is where a store without a mark starts: 0, so that it takes every
+// event feedStore hands it (store.New calls it, under mu: no lock).
+func (siteJournal) Seq() uint64 { return 0 }
+
+// consumed reports whether every event of seg is in its site's outbox (the
+// stores' marks): retention by journal_keep deletes only those. Under mu.
+func (c *Center) consumed(seg *segment) bool {
+	if c.stores == nil {
+		return true
+	}
+	for id, x := range seg.sites {
+		st := c.stores[id]
+		if st == nil {
+			return false
+		}
+		if mark, ok := st.EventsMark(); ok && mark < x.Max {
+			return false
+		}
+	}
+	return true
 }
 
 // syncer is the group commit: it makes the journal durable for every

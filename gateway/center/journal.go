@@ -60,9 +60,9 @@ type journal struct {
 	// evicted is called for a segment retention deletes before keep was
 	// over or before consumed reached it (journal_max_bytes forced it).
 	evicted func(s *segment, expired, consumed bool)
-	// consumed is the center seq every output took (InfluxDB catch-up
-	// mark); nil: everything.
-	consumed func() uint64
+	// consumed reports whether every output took the segment's records
+	// (the InfluxDB stores' marks); nil: yes.
+	consumed func(*segment) bool
 }
 
 // journalOptions bound the journal (SPEC §3 store.journal_keep and
@@ -332,7 +332,7 @@ func (j *journal) retain() {
 		old := j.segs[0]
 		over := j.opts.MaxBytes > 0 && j.total > j.opts.MaxBytes
 		expired := j.opts.Keep > 0 && now.Sub(old.newest) > j.opts.Keep
-		consumed := j.consumed == nil || old.last <= j.consumed()
+		consumed := j.consumed == nil || j.consumed(old)
 		if !over && !(expired && consumed) {
 			return
 		}

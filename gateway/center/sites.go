@@ -50,9 +50,12 @@ type site struct {
 	// events is the recent window: the latest recentEvents stored, in
 	// site seq order. Every stored event with a seq above floor is in it;
 	// older ones are read from the journal. count is every event stored.
-	events  []stored
-	floor   uint64
-	count   int
+	events []stored
+	floor  uint64
+	count  int
+	// fed: every stored seq up to it was handed to the site's InfluxDB
+	// store (feedStore), in order.
+	fed     uint64
 	alarms  map[string]alarms.Event       // alarms not normal, by id
 	latest  map[string]uint64             // every alarm's latest seq (normal ones too: a replayed older event must not revive it)
 	samples map[string]drivers.SampleJSON // latest sample per point
