@@ -13,6 +13,7 @@
 //     (paho moves to the next when one dies). Messages are acknowledged by
 //     hand, after the journal made them durable: a center killed between
 //     the two gets the message again, and drops it as a duplicate.
+//
 //   - The journal (journal.go): store/wal segments
 //     (center-FIRSTSEQ.log) of records (event, lost, notice, ack, and
 //     site: a site's state, one per site at the head of every segment) in
@@ -23,6 +24,7 @@
 //     rebuilt from the segments at start. Retention (store.journal_keep,
 //     journal_max_bytes) deletes the oldest segments at a roll; a forced
 //     deletion is logged and counted.
+//
 //   - Sites (sites.go): per site the seqs stored (hwm: every seq up to it
 //     stored or lost; pending above it), the alarm table at each alarm's
 //     latest event whatever order a replay brings them in, the latest
@@ -32,6 +34,7 @@
 //     frame. A site's prefix is the topic minus its suffix; the prefix's
 //     last level must be the payload's `site` (refused and counted
 //     otherwise).
+//
 //   - Gaps and replay: a seq beyond the highest stored + 1 (or a first
 //     contact above 1) is a gap: PREFIX/replay {"after": hwm} is published
 //     at once and again with backoff (1 s doubling to 30 s) until filled.
@@ -40,6 +43,7 @@
 //     first makes the center ask again at once: a single message may be a
 //     broker redelivery) mean the seqs before are lost for good
 //     (site.answer; journaled as such, counted, shown).
+//
 //   - The console (api.go, web/): GET /api/sites, /api/sites/{id}/alarms,
 //     /events?after=, /samples, /notices; POST /api/sites/{id}/notices
 //     (commander); /ws with hello, snapshot (sites), site, alarm (with
