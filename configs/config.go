@@ -223,6 +223,10 @@ type Uplink struct {
 	Broker       string   `toml:"broker"`
 	Prefix       string   `toml:"prefix"`
 	SamplesEvery Duration `toml:"samples_every"` // default 5s
+	// Notices: accept notices (督办通知) from the district console on
+	// PREFIX/notices and acknowledge them on PREFIX/notices/ack (SPEC §13).
+	// Default false: the gateway does not subscribe and ignores notices.
+	Notices bool `toml:"notices"`
 }
 
 // Duration is a time.Duration written as a Go duration string ("500ms").

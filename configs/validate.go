@@ -308,6 +308,15 @@ func (v *validator) validate(c *Config) {
 		if u.SamplesEvery <= 0 {
 			v.errorf("uplink.samples_every", "must be positive (got %s)", u.SamplesEvery.D())
 		}
+		if u.Notices {
+			for _, b := range c.Brokers {
+				if b.Name == u.Broker && b.URL == "embedded" {
+					// PREFIX/notices belongs to the gateway on its own broker
+					// (drivers/mqtt/acl.go): no center could ever publish one.
+					v.errorf("uplink.notices", "notices need the district's broker; broker %q is the embedded one, where only this gateway may publish under %s", u.Broker, u.Prefix)
+				}
+			}
+		}
 	}
 
 	if s := c.Simulator; s != nil {

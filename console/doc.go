@@ -15,6 +15,11 @@
 //   - Records: the durable log of operator actions and disposal records
 //     (records.go; a store/wal log: a damaged record loses only itself), served by
 //     /api/records; the gateway opens it and passes it in Deps.
+//   - Notices (notices.go): the district's notices (SPEC §13) kept as
+//     records (kinds notice, notice_ack) and rebuilt from them at start;
+//     /api/notices, the acknowledgement, the `notice` frame and
+//     snapshot.notices. The uplink (gateway/outputs) feeds it and reads the
+//     acknowledgements back, through the gateway's wiring.
 //   - history.go and report.go: /api/events filters and CSV, dispose,
 //     records, and the /api/report statistics, all read from the journal
 //     through Engine.Events (bisected by emission time for a period).
@@ -41,6 +46,14 @@
 // queue of samples frames. A full samples queue drops that frame for that
 // client; a full reliable queue disconnects the client (close code 1008),
 // which must reconnect and resume.
+//
+// Linkage and notice changes reach the hub through one frame pump (a
+// goroutine started by Serve; the watch callbacks only append and wake
+// it), in the order they happened.
+//
+// Notices is safe from any goroutine: Receive (the uplink's MQTT delivery
+// goroutine) and Ack (HTTP handlers) record under its mutex before they
+// change anything, then call the watchers outside it.
 //
 // Records.Append is safe from any goroutine (readers and HTTP handlers
 // call it after the engine accepted a command); it fsyncs before it

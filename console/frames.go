@@ -32,6 +32,9 @@ type snapshotFrame struct {
 	Alarms []alarms.Event `json:"alarms"`
 	// Linkages is every linkage's state (SPEC §7, §11).
 	Linkages []alarms.LinkView `json:"linkages"`
+	// Notices are the district's notices not yet acknowledged (SPEC §13):
+	// a list (maybe empty) with [uplink] notices, absent without.
+	Notices *[]Notice `json:"notices,omitempty"`
 	// Votes and Deviations (additions): members of each vote and the two
 	// points of each deviation, for the page.
 	Votes      []voteJSON `json:"votes"`

@@ -327,7 +327,7 @@ func (s *Server) apiDispose(w http.ResponseWriter, r *http.Request, id identity)
 }
 
 // recordColumns is the CSV header of /api/records.
-var recordColumns = []string{"time", "by", "role", "kind", "alarm", "point", "linkage", "comment", "action", "result", "seq"}
+var recordColumns = []string{"time", "by", "role", "kind", "alarm", "point", "linkage", "comment", "action", "result", "seq", "notice"}
 
 // apiRecords serves GET /api/records?from=T&to=T&kind=K&format=csv.
 func (s *Server) apiRecords(w http.ResponseWriter, r *http.Request, _ identity) {
@@ -367,7 +367,7 @@ func (s *Server) apiRecords(w http.ResponseWriter, r *http.Request, _ identity) 
 	_ = cw.Write(recordColumns)
 	for _, rec := range recs {
 		_ = cw.Write([]string{rec.Time.UTC().Format(timeFormat), rec.By, rec.Role, rec.Kind, rec.Alarm, rec.Point,
-			rec.Linkage, rec.Comment, rec.Action, rec.Result, fmt.Sprint(rec.Seq)})
+			rec.Linkage, rec.Comment, rec.Action, rec.Result, fmt.Sprint(rec.Seq), rec.Notice})
 	}
 	cw.Flush()
 }

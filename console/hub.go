@@ -254,7 +254,7 @@ func (h *hub) unregister(c *client) {
 
 func (h *hub) snapshot() []byte {
 	return mustJSON(snapshotFrame{Type: "snapshot", Seq: h.seq, Flood: h.s.deps.Engine.Flood(),
-		Points: h.points(), Alarms: h.alarmList(), Linkages: h.s.linkViews(),
+		Points: h.points(), Alarms: h.alarmList(), Linkages: h.s.linkViews(), Notices: h.s.openNotices(),
 		Votes: h.s.votes(), Deviations: h.s.deviations()})
 }
 

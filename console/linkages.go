@@ -33,23 +33,30 @@ type linkageFrame struct {
 	Linkage alarms.LinkView `json:"linkage"`
 }
 
-// linkPump carries linkage changes from the runner to the hub without
-// blocking the runner: Watch's callback appends under a mutex and wakes
-// the pump goroutine (started by Serve), which hands the frames to the hub
-// in the order they happened. Linkage changes are rare (a few per
+// framePump carries state changes from other components (the linkage
+// runner's `linkage`, the notices' `notice` frames) to the hub without
+// blocking them: a watch callback appends the frame under a mutex and
+// wakes the pump goroutine (started by Serve), which hands the frames to
+// the hub in the order they happened. Such changes are rare (a few per
 // incident), so the pending list is unbounded; like alarm frames they are
 // reliable frames for each client.
-type linkPump struct {
+type framePump struct {
 	mu      sync.Mutex
-	pending []alarms.LinkView
+	pending [][]byte
 	wake    chan struct{}
 }
 
-func newLinkPump() *linkPump { return &linkPump{wake: make(chan struct{}, 1)} }
+func newFramePump() *framePump { return &framePump{wake: make(chan struct{}, 1)} }
 
-func (p *linkPump) push(v alarms.LinkView) {
+func (p *framePump) linkage(v alarms.LinkView) {
+	p.push(mustJSON(linkageFrame{Type: "linkage", Linkage: v}))
+}
+
+func (p *framePump) notice(n Notice) { p.push(mustJSON(noticeFrame{Type: "notice", Notice: n})) }
+
+func (p *framePump) push(frame []byte) {
 	p.mu.Lock()
-	p.pending = append(p.pending, v)
+	p.pending = append(p.pending, frame)
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -59,7 +66,7 @@ func (p *linkPump) push(v alarms.LinkView) {
 
 // run sends the pending changes to every client through the hub until ctx
 // ends.
-func (p *linkPump) run(ctx context.Context, h *hub) {
+func (p *framePump) run(ctx context.Context, h *hub) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -67,13 +74,9 @@ func (p *linkPump) run(ctx context.Context, h *hub) {
 		case <-p.wake:
 		}
 		p.mu.Lock()
-		vs := p.pending
+		frames := p.pending
 		p.pending = nil
 		p.mu.Unlock()
-		frames := make([][]byte, len(vs))
-		for i, v := range vs {
-			frames[i] = mustJSON(linkageFrame{Type: "linkage", Linkage: v})
-		}
 		if !h.post(func() {
 			for _, f := range frames {
 				for c := range h.clients {

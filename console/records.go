@@ -21,18 +21,26 @@ import (
 // set. Seq is the alarm event the action produced (ack, shelve, …) or, for
 // a disposal, the alarm's latest event when it was recorded (0 when the
 // console had none).
+//
+// Notices (SPEC §13, notices.go) are recorded too, with Notice set:
+// kind notice when one arrives (Time and By: when and by whom the district
+// sent it, Role commander, Comment its text) and kind notice_ack when an
+// operator acknowledges it (who, when, Comment the operator's comment).
 type Record struct {
 	Time    time.Time `json:"time"`
 	By      string    `json:"by"`
 	Role    string    `json:"role"`
-	Kind    string    `json:"kind"` // ack reset shelve unshelve oos ios run release dispose
+	Kind    string    `json:"kind"` // ack reset shelve unshelve oos ios run release dispose notice notice_ack
 	Alarm   string    `json:"alarm,omitempty"`
 	Point   string    `json:"point,omitempty"`
 	Linkage string    `json:"linkage,omitempty"`
+	Notice  string    `json:"notice,omitempty"`
 	Comment string    `json:"comment"`
 	Action  string    `json:"action"`
 	Result  string    `json:"result"`
 	Seq     uint64    `json:"seq"`
+
+	num uint64 // the record's number in the log (set by Records)
 }
 
 // MarshalJSON writes Time in the SPEC's format (UTC, milliseconds).
@@ -98,10 +106,12 @@ type RecordsOptions struct {
 }
 
 // RecordsDamage is what OpenRecords found damaged (torn tails are not
-// damage: they were never acknowledged).
+// damage: they were never acknowledged). Non-zero: the gateway raises
+// _GW.JOURNAL and degrades /api/health, as for the alarm journal.
 type RecordsDamage struct {
 	Records int   // records lost (gaps in the record numbers around damage)
 	Bytes   int64 // bytes skipped
+	Headers int   // segment headers damaged (their records read all the same)
 }
 
 const (
@@ -199,6 +209,7 @@ func (r *Records) readSegment(path string, first uint64) ([]Record, int64, uint6
 		}
 		lost += int(seq - next)
 		next = seq + 1
+		rec.num = seq
 		out = append(out, rec)
 	})
 	for _, d := range sc.Damaged {
@@ -210,6 +221,7 @@ func (r *Records) readSegment(path string, first uint64) ([]Record, int64, uint6
 	}
 	if sc.BadHeader {
 		r.opts.Log.Error("operator records: segment header damaged; records read all the same", "file", path)
+		r.damage.Headers++
 	}
 	end := sc.End
 	if sc.Version == wal.Version && end < wal.HeaderSize {
@@ -277,40 +289,48 @@ var ErrRecordsClosed = errors.New("records: closed")
 
 // Append writes rec durably (one write, one fsync) before it returns.
 func (r *Records) Append(rec Record) error {
+	_, err := r.appendNum(rec)
+	return err
+}
+
+// appendNum is Append returning the record's number (increasing, kept
+// across restarts).
+func (r *Records) appendNum(rec Record) (uint64, error) {
 	p, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("records: encode: %w", err)
+		return 0, fmt.Errorf("records: encode: %w", err)
 	}
 	if len(p) > maxRecordLen {
-		return fmt.Errorf("records: record of %d bytes exceeds %d", len(p), maxRecordLen)
+		return 0, fmt.Errorf("records: record of %d bytes exceeds %d", len(p), maxRecordLen)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.f == nil {
-		return ErrRecordsClosed
+		return 0, ErrRecordsClosed
 	}
 	if r.size >= r.opts.SegmentBytes {
 		if err := r.newSegment(); err != nil {
-			return err
+			return 0, err
 		}
 		r.retain(rec.Time)
 	}
 	b := wal.AppendRecord(make([]byte, 0, wal.RecordHeader+len(p)), r.next, p)
 	if _, err := r.f.Write(b); err != nil {
 		_ = r.f.Truncate(r.size) // so the next record lines up
-		return fmt.Errorf("records: write: %w", err)
+		return 0, fmt.Errorf("records: write: %w", err)
 	}
 	if !r.opts.NoSync {
 		if err := r.f.Sync(); err != nil {
-			return fmt.Errorf("records: fsync: %w", err)
+			return 0, fmt.Errorf("records: fsync: %w", err)
 		}
 	}
 	r.size += int64(len(b))
+	rec.num = r.next
 	r.next++
 	r.all = append(r.all, rec)
 	r.segs[len(r.segs)-1].last = rec.Time
 	r.segs[len(r.segs)-1].n++
-	return nil
+	return rec.num, nil
 }
 
 // retain deletes whole segments (never the one being written) whose newest

@@ -90,20 +90,8 @@ func TestRecordsByteFlip(t *testing.T) {
 // TestRecordsLegacySegment: a segment written before the wal header (the
 // same records without it) is read, and appended to.
 func TestRecordsLegacySegment(t *testing.T) {
-	dir := t.TempDir()
-	r, err := OpenRecords(dir, RecordsOptions{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		if err := r.Append(Record{Time: time.Unix(int64(i), 0), Kind: "ack", Alarm: "A:hi", Action: fmt.Sprint(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	r.Close()
-	segs, _ := filepath.Glob(filepath.Join(dir, "*.rec"))
-	b, _ := os.ReadFile(segs[0])
-	if err := os.WriteFile(segs[0], b[16:], 0o644); err != nil { // drop the header: the old format
+	dir, seg, b := threeRecords(t)
+	if err := os.WriteFile(seg, b[16:], 0o644); err != nil { // drop the header: the old format
 		t.Fatal(err)
 	}
 	r2, err := OpenRecords(dir, RecordsOptions{NoSync: true})
@@ -117,4 +105,50 @@ func TestRecordsLegacySegment(t *testing.T) {
 	if got := r2.Between(time.Time{}, time.Time{}); len(got) != 4 || got[3].Action != "3" || r2.Damage() != (RecordsDamage{}) {
 		t.Fatalf("legacy segment: %+v, damage %+v", got, r2.Damage())
 	}
+}
+
+// TestRecordsDamagedHeader: a segment header whose version byte flipped
+// still has its records read, and counts as damage (the gateway raises it).
+func TestRecordsDamagedHeader(t *testing.T) {
+	dir, seg, b := threeRecords(t)
+	b[9] ^= 0x01 // the format version
+	if err := os.WriteFile(seg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logged bytes.Buffer
+	r2, err := OpenRecords(dir, RecordsOptions{NoSync: true, Log: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if got := r2.Between(time.Time{}, time.Time{}); len(got) != 3 || r2.Damage() != (RecordsDamage{Headers: 1}) ||
+		!strings.Contains(logged.String(), "level=ERROR") {
+		t.Fatalf("damaged header: %d records, damage %+v, log %s", len(got), r2.Damage(), logged.String())
+	}
+}
+
+// threeRecords writes a records log of three records in a new directory
+// and returns the directory, its one segment and the segment's bytes.
+func threeRecords(t *testing.T) (dir, seg string, b []byte) {
+	t.Helper()
+	dir = t.TempDir()
+	r, err := OpenRecords(dir, RecordsOptions{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if err := r.Append(Record{Time: time.Unix(int64(i), 0), Kind: "ack", Alarm: "A:hi", Action: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.rec"))
+	if len(segs) != 1 {
+		t.Fatalf("segments %v", segs)
+	}
+	b, err = os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, segs[0], b
 }

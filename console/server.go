@@ -58,6 +58,10 @@ type Deps struct {
 	// records (/api/records, .../dispose); nil: actions are not recorded
 	// and dispose answers 503.
 	Records *Records
+	// Notices are the district's notices (SPEC §13; [uplink] notices):
+	// /api/notices, the notice frame and the snapshot's notices. Nil: no
+	// notices (the list is empty, an acknowledgement 404).
+	Notices *Notices
 	Reload  ReloadFunc // for POST /api/reload; nil: 404
 	// Registry gets the console's collectors and is served on /metrics.
 	// Nil: a private registry.
@@ -198,7 +202,7 @@ type Server struct {
 	metrics  *metrics
 	reg      *prometheus.Registry
 	hub      *hub
-	links    *linkPump
+	links    *framePump   // linkage and notice frames
 	mux      http.Handler // the routes behind harden
 
 	goMu    sync.Mutex
@@ -277,9 +281,12 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	}
 	s.hosts = hostSet(cfg.Console.Listen, cfg.Console.Hosts)
 	s.hub = newHub(s)
-	s.links = newLinkPump()
+	s.links = newFramePump()
 	if deps.Linkages != nil {
-		deps.Linkages.Watch(s.links.push)
+		deps.Linkages.Watch(s.links.linkage)
+	}
+	if deps.Notices != nil {
+		deps.Notices.Watch(s.links.notice)
 	}
 	s.routes()
 	return s, nil
@@ -390,6 +397,8 @@ func (s *Server) routes() {
 	mux.Handle("POST /api/reload", s.auth(s.apiReload))
 	mux.Handle("GET /api/linkages", s.auth(s.apiLinkages))
 	mux.Handle("POST /api/linkages/{id}/{op}", s.auth(s.apiLinkageCommand))
+	mux.Handle("GET /api/notices", s.auth(s.apiNotices))
+	mux.Handle("POST /api/notices/{id}/ack", s.auth(s.apiNoticeAck))
 	mux.Handle("GET /metrics", s.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		s.metricsHandler().ServeHTTP(w, r)
 	}))

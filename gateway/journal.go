@@ -10,8 +10,11 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"hazardgw/alarms"
 	"hazardgw/configs"
+	"hazardgw/console"
 )
 
 // journalOptions are the alarm journal's options from the config.
@@ -23,8 +26,20 @@ func journalOptions(cfg *configs.Config, log *slog.Logger) alarms.JournalOptions
 }
 
 // journalTrouble reports whether the journal cannot write or was found
-// damaged: _GW.JOURNAL holds and /api/health is degraded.
-func journalTrouble(h alarms.Health) bool { return h.JournalErr != "" || h.JournalDamage != "" }
+// damaged, or the operator records log was found damaged:
+// _GW.JOURNAL holds and /api/health is degraded (until restart: damage
+// found at open stays found).
+func journalTrouble(h alarms.Health, r console.RecordsDamage) bool {
+	return h.JournalErr != "" || h.JournalDamage != "" || r != (console.RecordsDamage{})
+}
+
+// registerRecords exports what the operator records log found damaged at
+// open (console.Records logs each damage at ERROR).
+func registerRecords(reg prometheus.Registerer, r *console.Records) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "hazardgw", Subsystem: "records",
+		Name: "damaged_records_total", Help: "Operator records lost to damage (found when the records log was opened)."},
+		func() float64 { return float64(r.Damage().Records) }))
+}
 
 // journalCmd is `gateway journal -config FILE [-after SEQ] [-verify]`: it
 // prints the alarm journal's events after SEQ as JSON lines on stdout,

@@ -94,6 +94,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		return fmt.Errorf("operator records in %s: %w", cfg.Store.Dir, err)
 	}
 	defer records.Close()
+	registerRecords(reg, records)
 	engine, err := alarms.New(cfg, journal, alarms.Options{Log: log, Registerer: reg})
 	if err != nil {
 		return err
@@ -111,7 +112,13 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	outs, err := outputs.New(cfg, mq, outputs.Options{Log: log.With("component", "mqtt"), Registerer: reg, Events: engine})
+	// Notices from the district (SPEC §13) live in the records log.
+	var notices *console.Notices
+	if cfg.Uplink != nil && cfg.Uplink.Notices {
+		notices = console.OpenNotices(records, cfg.Site.ID)
+	}
+	outs, err := outputs.New(cfg, mq, outputs.Options{Log: log.With("component", "mqtt"), Registerer: reg, Events: engine,
+		Notices: noticesFor(notices)})
 	if err != nil {
 		return err
 	}
@@ -148,7 +155,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 			h := st.Health()
 			return console.StoreHealth{InfluxDB: h.InfluxDB, OutboxBytes: h.OutboxBytes,
 				OutboxSamples: h.OutboxSamples,
-				Down:          h.Condition() != "" || journalTrouble(engine.Health())}
+				Down:          h.Condition() != "" || journalTrouble(engine.Health(), records.Damage())}
 		},
 		History: func(ctx context.Context, p drivers.PointID, from, to time.Time) ([]drivers.Sample, error) {
 			// InfluxDB first (it reaches back past a restart), the local
@@ -168,6 +175,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 		},
 		Linkages: links,
 		Records:  records,
+		Notices:  notices,
 		Registry: reg,
 		Log:      log.With("component", "console"),
 	}, console.Options{})
@@ -250,7 +258,7 @@ func run(ctx context.Context, cfg *configs.Config, log *slog.Logger) error {
 	inputs.Go(func() error {
 		return selfMonitor(drvCtx, sink, map[drivers.PointID]func() bool{
 			configs.SelfOutbox:  func() bool { return st.Health().Condition() != "" },
-			configs.SelfJournal: func() bool { return journalTrouble(engine.Health()) },
+			configs.SelfJournal: func() bool { return journalTrouble(engine.Health(), records.Damage()) },
 		})
 	})
 	if plant != nil {

@@ -14,7 +14,10 @@ import (
 	"hazardgw/drivers"
 )
 
-// Record framing on disk (little endian):
+// Record payloads of the outbox. The outbox frames them as store/wal
+// records (a segment header, then len, CRC-32C, seq and payload per
+// record). The framing the previous version wrote, read once to convert an
+// old outbox (migrate.go), is frame/unframe below (little endian):
 //
 //	+---------+---------+------------------+
 //	| len u32 | crc u32 | payload (len B)  |
@@ -185,7 +188,7 @@ func decodeBlock(dst []entry, p []byte, skip, max int, dict []dictEntry) ([]entr
 		if len(dst) >= max {
 			break
 		}
-		if idx >= uint64(len(dict)) {
+		if idx >= uint64(len(dict)) || dict[idx].point == "" {
 			return dst, fmt.Errorf("%w: unknown point index %d", errCorrupt, idx)
 		}
 		d := dict[idx]

@@ -6,9 +6,14 @@
 //
 //   - Store: the engine Output (Samples, Event), the outbox pump and the
 //     InfluxDB sender, Health and metrics. See docs/STORE.md.
-//   - Outbox: two on-disk queues (alarm events, samples) of CRC-framed
-//     records in segment files under store.dir/outbox, each with a durable
-//     read cursor. An entry leaves only after InfluxDB answered 2xx.
+//   - Outbox: two on-disk queues (alarm events, samples), each a store/wal
+//     log (segment header, CRC-framed records with a seq) under
+//     store.dir/outbox with a durable read cursor. An entry leaves only
+//     after InfluxDB answered 2xx. A damaged record loses only itself
+//     (the reader resyncs; counted, logged, a gateway alarm through
+//     Health.Condition); damaged alarm events are taken again from the
+//     journal. An outbox of the previous format is converted once at open
+//     (migrate.go).
 //   - History: the last 24 h (store.history) per point, raw recent samples
 //     and min/max buckets before them, all points together bounded by
 //     store.history_bytes (one block allocated at start); without
@@ -24,7 +29,10 @@
 // Samples and Event only push onto an alarms.Queue (samples bounded, the
 // oldest batches dropped and counted; events never dropped; a one-slot
 // wake-up). Run's goroutine (the pump) moves the queue to
-// the outbox, events first, and fsyncs every flush interval; a second
+// the outbox, events first, fsyncs every flush interval, keeps the marks
+// (events.mark, events.written) and handles outbox damage (the sender
+// signals it when Next meets some; Run takes the events again from the
+// journal); a second
 // goroutine (the sender) reads the outbox, events first, writes batches
 // with the blocking write API and acknowledges them; records it reads right
 // after they were written come from a bounded in-memory tail of the

@@ -12,6 +12,7 @@ type metrics struct {
 	writeErrs  prometheus.Counter     // failed write requests (retried)
 	diskErrors prometheus.Counter
 	syncs      prometheus.Counter
+	damaged    *prometheus.CounterVec // outbox records lost to damage, by queue
 }
 
 func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
@@ -33,6 +34,8 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 			Help: "Outbox writes that failed."}),
 		syncs: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "fsyncs_total",
 			Help: "Periodic outbox fsyncs."}),
+		damaged: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "outbox_damaged_records_total",
+			Help: "Outbox records lost to damage (did not check; skipped), by queue (events: taken again from the journal)."}, []string{"queue"}),
 	}
 	// Every labelled series exists from the start, at 0, so a rate() or an
 	// alert sees the first loss instead of a series appearing.
@@ -44,6 +47,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 	}
 	for _, k := range []Kind{Events, Samples} {
 		m.written.WithLabelValues(k.String())
+		m.damaged.WithLabelValues(k.String())
 	}
 	if reg == nil {
 		return m
@@ -52,7 +56,7 @@ func newMetrics(reg prometheus.Registerer, s *Store) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help},
 			func() float64 { return f(s.Health()) })
 	}
-	reg.MustRegister(m.accepted, m.events, m.dropped, m.rejected, m.written, m.writeErrs, m.diskErrors, m.syncs,
+	reg.MustRegister(m.accepted, m.events, m.dropped, m.rejected, m.written, m.writeErrs, m.diskErrors, m.syncs, m.damaged,
 		gauge("outbox_bytes", "Bytes of the outbox on disk.", func(h Health) float64 { return float64(h.OutboxBytes) }),
 		gauge("outbox_samples", "Samples in the outbox not yet acknowledged by InfluxDB.", func(h Health) float64 { return float64(h.OutboxSamples) }),
 		gauge("outbox_events", "Alarm events in the outbox not yet acknowledged by InfluxDB.", func(h Health) float64 { return float64(h.OutboxEvents) }),

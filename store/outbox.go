@@ -1,8 +1,6 @@
 package store
 
 import (
-	"hazardgw/store/wal"
-
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -19,6 +17,7 @@ import (
 
 	"hazardgw/alarms"
 	"hazardgw/drivers"
+	"hazardgw/store/wal"
 )
 
 // Kind selects one of the outbox's two queues.
@@ -46,9 +45,22 @@ type OutboxOptions struct {
 }
 
 // Outbox is the durable queue between the store and InfluxDB: two queues
-// (events, samples), each a directory of segment files of framed records
-// (codec.go) and a read cursor. An entry leaves the outbox only through
-// Ack, after InfluxDB answered 2xx for it.
+// (events, samples), each a directory of store/wal segment files (a
+// header with magic and format version, then CRC-framed records whose wal
+// seq numbers the queue's records; payloads in codec.go) and a read
+// cursor. An entry leaves the outbox only through Ack, after InfluxDB
+// answered 2xx for it.
+//
+// A record that does not check loses only itself: the reader skips to the
+// next valid record (wal.Scan), and Damaged counts the records lost per
+// queue (found at open or while reading). A torn tail of the last segment
+// (a crash mid-append) is cut at open, as before.
+//
+// An outbox directory written by the previous version (segments without
+// the wal header, 8-byte frames: codec.go frame) is converted once at open
+// (migrate.go), keeping every entry and the read cursor. A queue that
+// cannot be converted is moved aside (Aside: where, how many entries lost)
+// and a new one begun: it never stops the gateway.
 //
 // All methods are safe for concurrent use; one mutex guards everything
 // (appends are one write(2) per block, reads one pread per record).
@@ -59,7 +71,20 @@ type Outbox struct {
 	full     bool   // only events left and still above MaxBytes
 	dropped  uint64 // samples deleted unsent because the outbox was full
 	closed   bool
+	migrated int     // legacy segments converted at open
+	aside    []Aside // legacy queues that could not be converted
 }
+
+// Aside is a queue of the previous format that could not be converted at
+// open: moved to Dir, its Entries lost to InfluxDB.
+type Aside struct {
+	Dir     string
+	Entries int
+	Err     error
+}
+
+// Aside returns the queues moved aside at open (see OpenOutbox).
+func (o *Outbox) Aside() []Aside { return o.aside }
 
 // Stats is a copy of the outbox's counters.
 type Stats struct {
@@ -71,6 +96,11 @@ type Stats struct {
 	Dropped uint64    // samples deleted unsent to respect MaxBytes
 	// Cut counts bytes cut off torn tails at open.
 	Cut int64
+	// Damaged counts records lost to damage (a record that does not
+	// check, between valid ones), by Kind, since the outbox was opened.
+	Damaged [2]uint64
+	// Migrated counts segments of the previous format converted at open.
+	Migrated int
 }
 
 // pos is a place in a queue: a segment, the byte offset of a record in it,
@@ -93,10 +123,21 @@ func (a pos) less(b pos) bool {
 
 type segment struct {
 	id     uint64
-	size   int64 // bytes of whole, valid records
+	start  int64 // offset of the first record: wal.HeaderSize (0: header damaged)
+	size   int64 // bytes up to the end of the last valid record
 	n      int   // entries
 	nread  int   // entries handed out by Next
 	nacked int   // entries acknowledged
+	// damaged are the byte ranges between valid records that did not
+	// check (found by the scan at open, or by the reader), with the
+	// records each lost.
+	damaged []damage
+}
+
+// damage is a damaged byte range of a segment and the records it held.
+type damage struct {
+	wal.Span
+	lost uint64
 }
 
 type queue struct {
@@ -117,9 +158,11 @@ type queue struct {
 	rd      pos  // read head (>= ack)
 	rf      *os.File
 	rfSeg   uint64
-	rdict   []dictEntry // dictionary of segment rd.seg up to rd.off
+	rdict   []dictEntry // dictionary of segment rd.seg up to rd.off (a lost entry: zero)
 	cut     int64
-	total   int64 // bytes of segs
+	total   int64  // bytes of segs
+	wseq    uint64 // wal seq of the next record written
+	lost    uint64 // records lost to damage, counted as the reader meets them
 	// tail holds the payloads of the records written last, oldest first,
 	// so a reader that keeps up takes them from memory instead of reading
 	// back what was just written. Bounded by tailMax bytes (oldest out);
@@ -143,15 +186,15 @@ const tailMax = 8 << 20
 // last segment) in the tail.
 func (q *queue) remember(rec []byte, off int64) {
 	seg := q.last().id
-	for len(rec) >= headerLen {
+	for len(rec) >= wal.RecordHeader {
 		l := int(binary.LittleEndian.Uint32(rec))
-		if l > len(rec)-headerLen {
+		if l > len(rec)-wal.RecordHeader {
 			return
 		}
-		q.tail = append(q.tail, tailRec{seg: seg, off: off, n: headerLen + l,
-			payload: append([]byte(nil), rec[headerLen:headerLen+l]...)})
+		q.tail = append(q.tail, tailRec{seg: seg, off: off, n: wal.RecordHeader + l,
+			payload: append([]byte(nil), rec[wal.RecordHeader:wal.RecordHeader+l]...)})
 		q.tailBytes += l
-		rec, off = rec[headerLen+l:], off+int64(headerLen+l)
+		rec, off = rec[wal.RecordHeader+l:], off+int64(wal.RecordHeader+l)
 	}
 	for q.tailBytes > tailMax && len(q.tail) > 0 {
 		q.dropTail()
@@ -193,6 +236,20 @@ func OpenOutbox(dir string, opts OutboxOptions) (*Outbox, error) {
 	seg = max(seg, 4<<10)
 	o := &Outbox{maxBytes: opts.MaxBytes}
 	for k := range o.q {
+		qdir := filepath.Join(dir, Kind(k).String())
+		n, err := migrate(qdir)
+		if err != nil {
+			// Not converted: moved aside, so the gateway runs on with a
+			// new queue; what it held is counted as lost.
+			a := Aside{Dir: qdir + ".unconverted", Entries: legacyEntries(qdir), Err: err}
+			if rerr := os.Rename(qdir, a.Dir); rerr != nil {
+				return nil, fmt.Errorf("outbox %s: %w (and moving it aside: %w)", dir, err, rerr)
+			}
+			o.aside = append(o.aside, a)
+		}
+		o.migrated += n
+	}
+	for k := range o.q {
 		q, err := openQueue(filepath.Join(dir, Kind(k).String()), Kind(k), seg)
 		if err != nil {
 			for _, q := range o.q[:k] {
@@ -211,7 +268,7 @@ func openQueue(dir string, kind Kind, segMax int64) (*queue, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	q := &queue{kind: kind, dir: dir, segMax: segMax}
+	q := &queue{kind: kind, dir: dir, segMax: segMax, wseq: 1}
 	names, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -255,6 +312,8 @@ func openQueue(dir string, kind Kind, segMax int64) (*queue, error) {
 			}
 		} else if cur.off > s.size {
 			q.ack = pos{seg: s.id, off: s.size} // cursor beyond data lost at a power cut
+		} else if d := s.damageAt(cur.off); d != nil {
+			q.ack = pos{seg: s.id, off: d.Off} // inside a damaged range: the reader skips it
 		}
 	}
 	// Segments wholly before the cursor are acknowledged: delete them.
@@ -276,11 +335,11 @@ func openQueue(dir string, kind Kind, segMax int64) (*queue, error) {
 	if len(q.segs) > 0 {
 		next = q.segs[len(q.segs)-1].id + 1
 	}
-	if err := q.create(max(next, 1)); err != nil {
-		return nil, err
-	}
 	for _, s := range q.segs {
 		q.total += s.size
+	}
+	if err := q.create(max(next, 1)); err != nil {
+		return nil, err
 	}
 	if len(q.segs) == 1 && q.ack.seg < q.segs[0].id {
 		q.ack = pos{seg: q.segs[0].id}
@@ -298,36 +357,67 @@ func (q *queue) seg(id uint64) *segment {
 	return nil
 }
 
-// scan validates the records of s, counts its entries and, for the last
-// segment, truncates a torn tail.
+// scan validates the records of s (wal.Scan: a record that does not check
+// is skipped, its range kept in s.damaged), counts its entries and, for
+// the last segment, truncates a torn tail. In an earlier segment, bytes
+// after the last valid record are damage, not a tail: that segment was
+// closed whole.
 func (q *queue) scan(s *segment, last bool) error {
 	path := filepath.Join(q.dir, segName(s.id))
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	off := 0
-	for off < len(b) {
-		p, n, err := unframe(b[off:])
-		if err != nil {
-			break
+	// A gap between the end of one valid record and the start of the
+	// next is a damaged range; the seqs it swallowed are the records lost
+	// (at least one when nothing before it tells: the segment's first).
+	prev, end := q.wseq-1, int64(0)
+	if wal.HasHeader(b) {
+		end = wal.HeaderSize
+	}
+	sc := wal.Scan(b, 0, func(off int64, seq uint64, p []byte) {
+		if off > end {
+			lost := uint64(1)
+			if prev > 0 && seq > prev {
+				lost = seq - prev - 1
+			}
+			s.damaged = append(s.damaged, damage{Span: wal.Span{Off: end, Len: off - end}, lost: lost})
+			q.lost += lost
 		}
 		s.n += entries(p)
-		off += n
-	}
-	s.size = int64(off)
-	if off < len(b) {
-		q.cut += int64(len(b) - off)
+		prev, end = seq, off+wal.RecordHeader+int64(len(p))
+		q.wseq = max(q.wseq, seq+1)
+	})
+	s.start, s.size = sc.Start, sc.End
+	if sc.End < int64(len(b)) {
 		if last {
-			if err := os.Truncate(path, int64(off)); err != nil {
+			q.cut += int64(len(b)) - sc.End
+			if err := os.Truncate(path, sc.End); err != nil {
 				return err
 			}
+		} else {
+			s.damaged = append(s.damaged, damage{Span: wal.Span{Off: sc.End, Len: int64(len(b)) - sc.End}, lost: 1})
+			q.lost++
+			s.size = int64(len(b))
+		}
+	}
+	return nil
+}
+
+// damageAt returns the damaged range starting at off, or nil.
+func (s *segment) damageAt(off int64) *damage {
+	for i := range s.damaged {
+		if s.damaged[i].Off == off {
+			return &s.damaged[i]
 		}
 	}
 	return nil
 }
 
 func entries(p []byte) int {
+	if len(p) == 0 {
+		return 0
+	}
 	switch p[0] {
 	case recSample:
 		n, err := blockCount(p)
@@ -347,21 +437,18 @@ func (q *queue) countBefore(s *segment, p pos) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, off := 0, int64(0)
-	for off < p.off && off < s.size {
-		pl, k, err := unframe(b[off:])
-		if err != nil {
-			break
-		}
-		n += entries(pl)
-		off += int64(k)
-	}
+	n := 0
+	wal.Scan(b[:min(p.off, s.size, int64(len(b)))], 0, func(_ int64, _ uint64, pl []byte) { n += entries(pl) })
 	return n + p.skip, nil
 }
 
 func (q *queue) create(id uint64) error {
 	f, err := os.OpenFile(filepath.Join(q.dir, segName(id)), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
+		return err
+	}
+	if _, err := f.Write(wal.AppendHeader(nil)); err != nil {
+		f.Close()
 		return err
 	}
 	if q.w != nil {
@@ -372,12 +459,20 @@ func (q *queue) create(id uint64) error {
 	q.wdict = map[drivers.PointID]uint32{}
 	clear(q.wkey)
 	q.wn = 0
-	q.segs = append(q.segs, &segment{id: id})
+	q.segs = append(q.segs, &segment{id: id, start: wal.HeaderSize, size: wal.HeaderSize})
+	q.total += wal.HeaderSize
 	q.dirty = true
 	return nil
 }
 
 func (q *queue) last() *segment { return q.segs[len(q.segs)-1] }
+
+// frame appends payload to rec as the queue's next wal record.
+func (q *queue) frame(rec, payload []byte) []byte {
+	rec = wal.AppendRecord(rec, q.wseq, payload)
+	q.wseq++
+	return rec
+}
 
 // write appends framed records (rec) holding n entries to the last segment,
 // rotating first when it is full.
@@ -477,6 +572,7 @@ func (o *Outbox) AppendIndexed(batch []drivers.Sample, keys []int32, device func
 			pkeys, keys = keys[:len(part)], keys[len(part):]
 		}
 		rec := q.wbuf[:0]
+		seq0 := q.wseq
 		idx = idx[:0]
 		added := q.added[:0]
 		for j, s := range part {
@@ -497,7 +593,7 @@ func (o *Outbox) AppendIndexed(batch []drivers.Sample, keys []int32, device func
 				q.wdict[s.Point] = i
 				added = append(added, s.Point)
 				q.pbuf = encodeDict(q.pbuf[:0], i, s.Point, device(s.Point))
-				rec = frame(rec, q.pbuf)
+				rec = q.frame(rec, q.pbuf)
 			}
 			if k >= 0 {
 				if int(k) >= len(q.wkey) {
@@ -508,9 +604,10 @@ func (o *Outbox) AppendIndexed(batch []drivers.Sample, keys []int32, device func
 			idx = append(idx, i)
 		}
 		q.pbuf = encodeBlock(q.pbuf[:0], part, idx)
-		rec = frame(rec, q.pbuf)
+		rec = q.frame(rec, q.pbuf)
 		q.wbuf, q.added = rec, added
 		if err := q.write(rec, len(part)); err != nil {
+			q.wseq = seq0 // nothing of it was kept
 			// The dictionary entries this record defined are lost with it;
 			// they were the highest indexes, so the numbering stays dense.
 			for _, p := range added {
@@ -548,7 +645,8 @@ func (o *Outbox) AppendEvent(ev alarms.Event) error {
 		return err
 	}
 	pl := append([]byte{recEvent}, b...)
-	if err := q.write(frame(nil, pl), 1); err != nil {
+	if err := q.write(q.frame(nil, pl), 1); err != nil {
+		q.wseq--
 		return err
 	}
 	o.makeRoom()
@@ -564,7 +662,7 @@ func (o *Outbox) makeRoom() {
 	q := o.q[Samples]
 	for o.q[Events].bytes()+q.bytes() > o.maxBytes {
 		if len(q.segs) == 1 {
-			if q.last().size == 0 {
+			if q.last().size <= wal.HeaderSize {
 				break
 			}
 			if err := q.create(q.last().id + 1); err != nil {
@@ -592,12 +690,17 @@ type Batch struct {
 	Kind    Kind
 	Samples []entry
 	Events  []alarms.Event
+	// Skipped counts entries of valid records that did not decode (a
+	// sample whose dictionary entry was lost to damage, an event that is
+	// not JSON): not handed out, they leave the outbox with the batch.
+	Skipped int
 	end     pos
 	counts  map[uint64]int // entries per segment
 }
 
-// Len is the number of entries.
-func (b *Batch) Len() int { return len(b.Samples) + len(b.Events) }
+// Len is the number of entries the batch takes out of the outbox when
+// acknowledged: those handed out and the Skipped ones.
+func (b *Batch) Len() int { return len(b.Samples) + len(b.Events) + b.Skipped }
 
 // Next returns up to max entries of queue k after the read head and moves
 // the head past them. The entries stay in the outbox until Ack(b). An empty
@@ -612,6 +715,9 @@ func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
 		if s == nil {
 			break
 		}
+		if q.rd.off < s.start {
+			q.rd.off = s.start
+		}
 		if q.rd.off >= s.size {
 			if s == q.last() {
 				break
@@ -619,18 +725,24 @@ func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
 			q.rd = pos{seg: q.segs[q.index(s)+1].id}
 			continue
 		}
+		if d := s.damageAt(q.rd.off); d != nil {
+			q.rd = pos{seg: s.id, off: d.Off + d.Len} // lost: counted when found
+			continue
+		}
 		p, n, err := q.readAt(q.rd)
 		if err != nil {
-			// Unreadable record inside a segment: skip the rest of it.
-			q.rd = pos{seg: s.id, off: s.size}
+			// A record that checked at open (or was written since) does
+			// not check now: skip to the next one that does.
+			d := q.resync(s, q.rd.off)
+			q.rd = pos{seg: s.id, off: d.Off + d.Len}
 			continue
 		}
 		before := b.Len()
+		lost := 0 // entries of a valid record that do not decode
 		switch p[0] {
 		case recDict:
-			idx, d, err := decodeDict(p)
-			if err == nil && int(idx) == len(q.rdict) {
-				q.rdict = append(q.rdict, d)
+			if idx, d, err := decodeDict(p); err == nil {
+				q.define(idx, d)
 			}
 			q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
 		case recSample:
@@ -638,6 +750,13 @@ func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
 			b.Samples, err = decodeBlock(b.Samples, p, q.rd.skip, len(b.Samples)+max-before, q.rdict)
 			taken := b.Len() - before
 			if err != nil || q.rd.skip+taken >= cnt {
+				if err != nil {
+					// Undecodable (its dictionary entry was lost to damage):
+					// the rest of the block goes with the batch, unsent.
+					if l := cnt - q.rd.skip - taken; l > 0 {
+						lost = l
+					}
+				}
 				q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
 			} else {
 				q.rd.skip += taken
@@ -646,11 +765,14 @@ func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
 			var ev alarms.Event
 			if json.Unmarshal(p[1:], &ev) == nil {
 				b.Events = append(b.Events, ev)
+			} else {
+				lost = 1
 			}
 			q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
 		default:
 			q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
 		}
+		b.Skipped += lost
 		if taken := b.Len() - before; taken > 0 {
 			s.nread += taken
 			b.counts[s.id] += taken
@@ -658,6 +780,44 @@ func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
 	}
 	b.end = q.rd
 	return b, nil
+}
+
+// maxDict bounds a dictionary index (a record that checks yet names an
+// absurd index must not make the reader allocate without bound).
+const maxDict = 1 << 20
+
+// define sets dictionary entry idx of the segment being read. Entries are
+// dense as written; one lost to damage leaves a hole (its samples do not
+// decode) and the later ones keep their index.
+func (q *queue) define(idx uint32, d dictEntry) {
+	if idx >= maxDict {
+		return
+	}
+	if int(idx) >= len(q.rdict) {
+		q.rdict = append(q.rdict, make([]dictEntry, int(idx)+1-len(q.rdict))...)
+	}
+	q.rdict[idx] = d
+}
+
+// resync records a damaged range of s found by the reader at off (a
+// record that does not check): up to the next valid record, or the end of
+// the segment. It returns the range, counted in q.lost (one record: what
+// it held is not known).
+func (q *queue) resync(s *segment, off int64) *damage {
+	d := damage{Span: wal.Span{Off: off, Len: s.size - off}, lost: 1}
+	buf := make([]byte, s.size-off)
+	if f, err := os.Open(filepath.Join(q.dir, segName(s.id))); err == nil {
+		n, _ := f.ReadAt(buf, off)
+		f.Close()
+		// The scan starts at a record that does not check: it reports the
+		// bytes up to the next valid record as its first damaged range.
+		if sc := wal.Scan(buf[:n], 0, nil); len(sc.Damaged) > 0 && sc.Damaged[0].Off == 0 {
+			d.Len = sc.Damaged[0].Len
+		}
+	}
+	s.damaged = append(s.damaged, d)
+	q.lost += d.lost
+	return &s.damaged[len(s.damaged)-1]
 }
 
 func (q *queue) index(s *segment) int {
@@ -682,41 +842,45 @@ func (q *queue) readAt(p pos) ([]byte, int, error) {
 			return nil, 0, err
 		}
 		q.rf, q.rfSeg, q.rdict = f, p.seg, nil
-		// Load the dictionary defined before p.
-		var off int64
-		for off < p.off {
-			pl, n, err := q.readRecord(off)
-			if err != nil {
-				break
-			}
-			if pl[0] == recDict {
-				if idx, d, err := decodeDict(pl); err == nil && int(idx) == len(q.rdict) {
-					q.rdict = append(q.rdict, d)
+		// Load the dictionary defined before p (valid records only).
+		if p.off > 0 {
+			buf := make([]byte, p.off)
+			n, _ := f.ReadAt(buf, 0)
+			wal.Scan(buf[:n], 0, func(_ int64, _ uint64, pl []byte) {
+				if len(pl) > 0 && pl[0] == recDict {
+					if idx, d, err := decodeDict(pl); err == nil {
+						q.define(idx, d)
+					}
 				}
-			}
-			off += int64(n)
+			})
 		}
 	}
 	if pl, n, ok := q.fromTail(p); ok {
 		return pl, n, nil
 	}
-	return q.readRecord(p.off)
+	return readRecord(q.rf, p.off)
 }
 
-func (q *queue) readRecord(off int64) ([]byte, int, error) {
-	var h [headerLen]byte
-	if _, err := q.rf.ReadAt(h[:], off); err != nil {
+// readRecord reads the wal record at off of f: its payload and framed
+// length, or errCorrupt when it does not check.
+func readRecord(f *os.File, off int64) ([]byte, int, error) {
+	var h [wal.RecordHeader]byte
+	if _, err := f.ReadAt(h[:], off); err != nil {
 		return nil, 0, err
 	}
 	l := binary.LittleEndian.Uint32(h[:])
-	if l == 0 || l > maxRecord {
+	if l == 0 || l > wal.MaxRecord {
 		return nil, 0, errCorrupt
 	}
-	buf := make([]byte, headerLen+int(l))
-	if _, err := q.rf.ReadAt(buf, off); err != nil {
+	buf := make([]byte, wal.RecordHeader+int(l))
+	if _, err := f.ReadAt(buf, off); err != nil {
 		return nil, 0, err
 	}
-	return unframe(buf)
+	_, pl, ok := wal.Record(buf)
+	if !ok {
+		return nil, 0, errCorrupt
+	}
+	return pl, len(buf), nil
 }
 
 // Ack records that InfluxDB took every entry of b: the durable cursor moves
@@ -808,10 +972,11 @@ func (o *Outbox) Close() error {
 func (o *Outbox) Stats() Stats {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	st := Stats{Full: o.full, Dropped: o.dropped}
-	for _, q := range o.q {
+	st := Stats{Full: o.full, Dropped: o.dropped, Migrated: o.migrated}
+	for k, q := range o.q {
 		st.Bytes += q.bytes()
 		st.Cut += q.cut
+		st.Damaged[k] = q.lost
 		if q.kind == Samples {
 			st.Samples = q.unacked()
 		} else {
@@ -835,6 +1000,7 @@ func (q *queue) oldest() time.Time {
 		if s == nil {
 			return time.Time{}
 		}
+		p.off = max(p.off, s.start)
 		if p.off >= s.size {
 			if s == q.last() {
 				return time.Time{}
@@ -842,12 +1008,15 @@ func (q *queue) oldest() time.Time {
 			p = pos{seg: q.segs[q.index(s)+1].id}
 			continue
 		}
+		if d := s.damageAt(p.off); d != nil {
+			p.off += d.Len
+			continue
+		}
 		f, err := os.Open(filepath.Join(q.dir, segName(p.seg)))
 		if err != nil {
 			return time.Time{}
 		}
-		rq := &queue{rf: f}
-		pl, n, err := rq.readRecord(p.off)
+		pl, n, err := readRecord(f, p.off)
 		f.Close()
 		if err != nil {
 			return time.Time{}
@@ -915,6 +1084,14 @@ func readCursor(path string) (pos, bool) {
 }
 
 func syncDir(dir string) error { return wal.SyncDir(dir) }
+
+// Damaged returns how many records of queue k were lost to damage since
+// the outbox was opened (found by the scan at open or by Next).
+func (o *Outbox) Damaged(k Kind) uint64 {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.q[k].lost
+}
 
 // Unread returns how many entries of queue k Next has not handed out yet.
 func (o *Outbox) Unread(k Kind) int {

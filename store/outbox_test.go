@@ -9,6 +9,7 @@ import (
 
 	"hazardgw/alarms"
 	"hazardgw/drivers"
+	"hazardgw/store/wal"
 )
 
 var t0 = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
@@ -159,15 +160,9 @@ func TestOutboxTornTail(t *testing.T) {
 			case tc.cut == -4:
 				// Leave only 4 bytes of the last record's header.
 				b, _ := os.ReadFile(last)
-				start := 0
-				for {
-					_, n, err := unframe(b[start:])
-					if err != nil || start+n == len(b) {
-						break
-					}
-					start += n
-				}
-				if err := os.Truncate(last, int64(start)+4); err != nil {
+				var start int64
+				wal.Scan(b, 0, func(off int64, _ uint64, _ []byte) { start = off })
+				if err := os.Truncate(last, start+4); err != nil {
 					t.Fatal(err)
 				}
 			case tc.cut == 0:

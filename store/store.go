@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"hazardgw/alarms"
 	"hazardgw/configs"
 	"hazardgw/drivers"
+	"hazardgw/store/wal"
 )
 
 // Options are the store's injected dependencies and tuning knobs.
@@ -59,17 +61,24 @@ type Health struct {
 	DroppedSamples uint64  `json:"dropped_samples"`
 	WriteRate      float64 `json:"write_rate"` // lines/s over the last write interval
 	LastError      string  `json:"-"`
+	// OutboxDamaged counts outbox records lost to damage since start (a
+	// record that did not check; the reader skipped to the next valid
+	// one). Lost alarm events are taken again from the journal; lost
+	// samples are gone. Non-zero: a gateway alarm until restart.
+	OutboxDamaged uint64 `json:"outbox_damaged"`
 }
 
 // Condition reports a store problem the gateway must raise as a gateway
-// alarm ("" when none): the outbox full of alarm events, or a disk that
-// refuses writes.
+// alarm ("" when none): the outbox full of alarm events, a disk that
+// refuses writes, or outbox records found damaged since start.
 func (h Health) Condition() string {
 	switch {
 	case h.DiskError != "":
 		return "outbox disk error: " + h.DiskError
 	case h.OutboxFull:
 		return "outbox full: only alarm events left"
+	case h.OutboxDamaged > 0:
+		return fmt.Sprintf("outbox damaged: %d records lost since start", h.OutboxDamaged)
 	}
 	return ""
 }
@@ -102,15 +111,28 @@ type Store struct {
 	logged   map[string]bool
 	kill     chan struct{} // test hook: abandon without flushing
 	sendWake chan struct{}
-	scratch  []drivers.Sample           // pump only
-	scratchK []int32                    // pump only: history slots of scratch
+	scratch  []drivers.Sample   // pump only
+	scratchK []int32            // pump only: history slots of scratch
 	shapes   drivers.ShapeCache // pump only: see slots
-	onWrite  func(Kind, int)            // test hook: called by the sender after each 2xx
+	onWrite  func(Kind, int)    // test hook: called by the sender after each 2xx
 
 	// Alarm events in the outbox: the highest seq appended (pump only),
 	// and the highest recorded in the mark file (Run only); the journal's
 	// seq when New ran (where a first start begins).
 	lastSeq, markedSeq, startSeq uint64
+
+	// written is the highest alarm event seq InfluxDB acknowledged (set by
+	// the sender); Run keeps it durably in events.written (wrMark) at each
+	// sync. writtenAtOpen is its value when Run opened the outbox: when
+	// outbox events are found damaged, the store takes the journal's
+	// events after it again (damaged). Not the live value: the sender may
+	// acknowledge events read after the damage before Run handles it.
+	written       atomic.Uint64
+	writtenAtOpen uint64    // Run only
+	wrMark        *wal.Mark // Run only
+	wrStored      uint64    // Run only: the value last stored in wrMark
+	damageSeen    [2]uint64 // Run only: outbox damage already handled, by Kind
+	damageWake    chan struct{}
 
 	statsMu   sync.Mutex
 	statsAt   time.Time
@@ -161,7 +183,7 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 	s := &Store{
 		site: cfg.Site.ID, dir: cfg.Store.Dir, db: cfg.Store.InfluxDB, max: int64(cfg.Store.Outbox.MaxBytes),
 		devices: map[drivers.PointID]string{}, log: opts.Log.With("component", "store"), now: opts.Now, opts: opts,
-		q: alarms.NewQueue(opts.QueueSamples), sendWake: make(chan struct{}, 1),
+		q: alarms.NewQueue(opts.QueueSamples), sendWake: make(chan struct{}, 1), damageWake: make(chan struct{}, 1),
 		logged: map[string]bool{}, kill: make(chan struct{}),
 	}
 	// configs owns every default (SetDefaults): the store keeps no
@@ -298,12 +320,22 @@ func (s *Store) Run(ctx context.Context) error {
 	if st := ob.Stats(); st.Cut > 0 || st.Samples+st.Events > 0 {
 		s.log.Info("outbox opened", "samples", st.Samples, "events", st.Events, "bytes", st.Bytes, "torn_bytes_cut", st.Cut)
 	}
+	if st := ob.Stats(); st.Migrated > 0 {
+		s.log.Warn("outbox of the previous format converted", "segments", st.Migrated)
+	}
+	for _, a := range ob.Aside() {
+		s.log.Warn("outbox queue of the previous format could not be converted: moved aside, its entries will not reach InfluxDB",
+			"moved_to", a.Dir, "entries_lost", a.Entries, "err", a.Err)
+	}
 	s.mu.Lock()
 	s.ob = ob
 	s.mu.Unlock()
+	s.openWritten(ob)
+	s.writtenAtOpen = s.written.Load()
 	if err := s.catchUp(ob); err != nil {
 		s.log.Error("alarm events missing from the outbox could not be copied from the journal", "err", err)
 	}
+	s.damaged(ob) // found by the scan at open
 	w := newWriter(s)
 	sendCtx, stopSend := context.WithCancel(context.Background())
 	sent := make(chan struct{})
@@ -330,15 +362,19 @@ func (s *Store) Run(ctx context.Context) error {
 			} else {
 				s.mark()
 			}
+			s.closeWritten()
 			return err
 		case <-s.q.Wake():
 			s.pump(ob)
+		case <-s.damageWake:
+			s.damaged(ob)
 		case <-tick.C:
 			if err := ob.Sync(); err != nil {
 				s.diskError(err)
 			} else {
 				s.mark()
 			}
+			s.storeWritten()
 			s.met.syncs.Inc()
 		}
 	}
@@ -503,32 +539,161 @@ func (s *Store) catchUp(ob *Outbox) error {
 		return fmt.Errorf("%s: %w", s.markFile(), err)
 	}
 	s.lastSeq, s.markedSeq = after, after
-	n := 0
+	n, err := s.copyJournal(ob)
+	if n > 0 {
+		s.log.Warn("alarm events copied from the journal into the outbox (the last run ended before they reached it)",
+			"events", n, "after_seq", after)
+	}
+	return err
+}
+
+// copyJournal appends the journal's events after lastSeq to the outbox,
+// then syncs and marks when any were copied. It returns how many.
+func (s *Store) copyJournal(ob *Outbox) (n int, err error) {
 	for {
 		evs, err := s.opts.Journal.Events(s.lastSeq, 1024)
 		if err != nil {
-			return err
+			return n, err
 		}
 		if len(evs) == 0 {
 			break
 		}
 		for _, ev := range evs {
 			if err := ob.AppendEvent(ev); err != nil {
-				return err
+				return n, err
 			}
 			s.lastSeq = ev.Seq
 			n++
 		}
 	}
 	if n > 0 {
-		s.log.Warn("alarm events copied from the journal into the outbox (the last run ended before they reached it)",
-			"events", n, "after_seq", after)
 		if err := ob.Sync(); err != nil {
-			return err
+			return n, err
 		}
 		s.mark()
 	}
-	return nil
+	return n, nil
+}
+
+// damaged handles outbox records found damaged since the last call (Run's
+// goroutine, at open and when the sender signals damageWake because Next
+// met damage): an ERROR line, the counter, health (a gateway alarm until
+// restart), and for alarm events a rewind: the events after the last seq
+// known written to InfluxDB when the outbox was opened are taken again
+// from the journal, the one event log, and the events mark goes back
+// there (the journal's retention keeps them). Events still whole in the
+// outbox are then written twice; InfluxDB keeps one point per series and
+// time, so each event is there once, as journaled.
+func (s *Store) damaged(ob *Outbox) {
+	for _, k := range [...]Kind{Events, Samples} {
+		n := ob.Damaged(k)
+		if n <= s.damageSeen[k] {
+			continue
+		}
+		lost := n - s.damageSeen[k]
+		s.damageSeen[k] = n
+		s.met.damaged.WithLabelValues(k.String()).Add(float64(lost))
+		s.mu.Lock()
+		s.health.OutboxDamaged += lost
+		s.mu.Unlock()
+		if k == Samples || s.opts.Journal == nil {
+			s.log.Error("outbox damaged: records that do not check were skipped; what they held is lost",
+				"queue", k.String(), "records", lost)
+			continue
+		}
+		from := min(s.lastSeq, s.writtenAtOpen)
+		s.log.Error("outbox damaged: alarm events that do not check were skipped; taking the events after the last one written to InfluxDB again from the journal",
+			"queue", k.String(), "records", lost, "after_seq", from)
+		s.lastSeq = from
+		if err := s.writeMark(from); err != nil { // the journal's retention holds them again
+			s.diskError(err)
+		}
+		s.markedSeq = from
+		if _, err := s.copyJournal(ob); err != nil {
+			s.log.Error("alarm events lost from the outbox could not be taken again from the journal", "err", err)
+		}
+	}
+}
+
+// writtenFile keeps the highest alarm event seq InfluxDB acknowledged.
+func (s *Store) writtenFile() string { return filepath.Join(s.OutboxDir(), "events.written") }
+
+// openWritten reads events.written (Run's goroutine, after the outbox
+// opened). Missing (a first start, or an outbox of the previous version):
+// the journal's seq at New on a first start, else the events mark less the
+// events still waiting in the outbox (those before them were written).
+func (s *Store) openWritten(ob *Outbox) {
+	if s.opts.Journal == nil {
+		return
+	}
+	m, err := wal.OpenMark(s.writtenFile())
+	if m == nil {
+		s.diskError(err)
+		return
+	}
+	s.wrMark = m
+	if v, ok := m.Value(); ok {
+		s.written.Store(v)
+		s.wrStored = v
+		return
+	}
+	if err != nil && !zeros(s.writtenFile()) { // zeros: made, never stored (killed at once)
+		s.log.Error("events.written damaged; taking the outbox's events as unwritten", "err", err)
+	}
+	var v uint64
+	if b, err := os.ReadFile(s.markFile()); err == nil {
+		mark, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		if waiting := uint64(ob.Stats().Events); mark > waiting {
+			v = mark - waiting
+		}
+	} else {
+		v = s.startSeq
+	}
+	s.written.Store(v)
+	if err := m.Store(v, true); err != nil {
+		s.diskError(err)
+		return
+	}
+	s.wrStored = v
+}
+
+// zeros reports whether the file at path holds only zero bytes.
+func zeros(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// storeWritten stores the written seq durably when it moved (Run's
+// goroutine, at each sync).
+func (s *Store) storeWritten() {
+	if s.wrMark == nil {
+		return
+	}
+	v := s.written.Load()
+	if v == s.wrStored {
+		return
+	}
+	if err := s.wrMark.Store(v, true); err != nil {
+		s.diskError(err)
+		return
+	}
+	s.wrStored = v
+}
+
+func (s *Store) closeWritten() {
+	if s.wrMark != nil {
+		s.storeWritten()
+		_ = s.wrMark.Close()
+		s.wrMark = nil
+	}
 }
 
 // mark records lastSeq after the outbox was synced (Run's goroutine).

@@ -94,6 +94,15 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
+// round is poll i of points: value i, at base + i ms.
+func round(points []string, base time.Time, i int) []drivers.Sample {
+	batch := make([]drivers.Sample, len(points))
+	for j, p := range points {
+		batch[j] = drivers.Sample{Point: drivers.PointID(p), Value: float64(i), Time: base.Add(time.Duration(i) * time.Millisecond)}
+	}
+	return batch
+}
+
 func deadURL(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -202,11 +211,7 @@ func TestCrash(t *testing.T) {
 	const rounds = 3000
 	events := 0
 	for i := 0; i < rounds; i++ {
-		batch := make([]drivers.Sample, len(points))
-		for j, p := range points {
-			batch[j] = drivers.Sample{Point: drivers.PointID(p), Value: float64(i), Time: base.Add(time.Duration(i) * time.Millisecond)}
-		}
-		a.Samples(batch)
+		a.Samples(round(points, base, i))
 		if i%100 == 0 {
 			events++
 			a.Event(event(uint64(events)))

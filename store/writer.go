@@ -25,8 +25,9 @@ type writer struct {
 	client  influxdb2.Client
 	api     api.WriteAPIBlocking
 	backoff drivers.Backoff
-	buf     []byte // the body being sent: lines separated by '\n'
-	ends    []int  // end of every line in buf
+	buf     []byte    // the body being sent: lines separated by '\n'
+	ends    []int     // end of every line in buf
+	damage  [2]uint64 // outbox damage already signalled, by Kind
 
 	rateStart time.Time
 	rateN     int
@@ -75,6 +76,10 @@ func (w *writer) run(ctx context.Context, ob *Outbox) {
 							break
 						}
 						b, err := ob.Next(k, s.nextMax(k))
+						if ob.Damaged(k) > w.damage[k] {
+							w.damage[k] = ob.Damaged(k)
+							s.signal(s.damageWake) // Run's goroutine handles it
+						}
 						if err != nil || b.Len() == 0 {
 							break
 						}
@@ -102,6 +107,11 @@ func (w *writer) run(ctx context.Context, ob *Outbox) {
 					}
 					if err := ob.Ack(pend[k]); err != nil {
 						s.diskError(err)
+					}
+					for _, ev := range pend[k].Events {
+						if ev.Seq > s.written.Load() {
+							s.written.Store(ev.Seq)
+						}
 					}
 					w.succeeded(pend[k])
 					pend[k] = nil

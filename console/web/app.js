@@ -155,6 +155,7 @@ function onFrame(f) {
     }
   }
   onSafetyFrame(f); // linkages, votes, deviations: their own section below
+  onNoticeFrame(f); // district notices: their own section below
 }
 
 function onAlarm(a) {
@@ -666,7 +667,7 @@ async function loadHandover(ev) {
   const rt = $("#ho-records tbody"); rt.textContent = "";
   for (const r of recs) {
     const tr = el("tr", undefined, "rec " + r.kind);
-    for (const v of [fmtDateTime(r.time), r.by + (r.role ? " (" + t(r.role) + ")" : ""), t(r.kind), r.alarm || r.point || r.linkage || "",
+    for (const v of [fmtDateTime(r.time), r.by + (r.role ? " (" + t(r.role) + ")" : ""), t(r.kind), r.alarm || r.point || r.linkage || r.notice || "",
       r.action, r.result, r.comment]) tr.append(el("td", v || ""));
     rt.append(tr);
   }
@@ -852,3 +853,49 @@ $("#link-form").onsubmit = (ev) => {
 };
 // The texts above were added after the page's first applyLang.
 document.querySelectorAll("#safety-pane [data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+
+// --- district notices (督办通知, SPEC §13): shown under the header in every
+// view until an operator acknowledges them. Fed by snapshot.notices (the
+// open ones) and the notice frame (a notice's state at every change).
+Object.assign(T.en, { notices: "District notices", notice_sign: "Acknowledge", notice_from: "from", notice_comment: "comment",
+  notice: "Notice received", notice_ack: "Notice acknowledged" });
+Object.assign(T.zh, { notices: "督办通知", notice_sign: "签收", notice_from: "发自", notice_comment: "回复",
+  notice: "收到督办通知", notice_ack: "督办通知已签收" });
+const NT = { open: new Map() }; // id -> notice, not acknowledged
+window.consoleNotices = NT; // for tests
+
+function onNoticeFrame(f) {
+  switch (f.type) {
+    case "snapshot": NT.open = new Map((f.notices || []).map((n) => [n.id, n])); renderNotices(); break;
+    case "notice":
+      if (f.notice.acked) NT.open.delete(f.notice.id); else NT.open.set(f.notice.id, f.notice);
+      renderNotices(); break;
+  }
+}
+
+function renderNotices() {
+  const pane = $("#notices-pane"), ul = $("#notices");
+  pane.hidden = NT.open.size === 0;
+  $("#notice-count").textContent = String(NT.open.size);
+  ul.textContent = "";
+  const el = (tag, txt, cls) => { const e = document.createElement(tag); if (txt !== undefined) e.textContent = txt; if (cls) e.className = cls; return e; };
+  for (const n of NT.open.values()) {
+    const li = el("li"); li.dataset.notice = n.id;
+    li.append(el("span", n.text, "ntext"), el("span", `${t("notice_from")} ${n.by} · ${fmtDateTime(n.time)}`, "nmeta"));
+    if (can("operator")) {
+      const c = el("input"); c.placeholder = t("notice_comment"); c.maxLength = 500;
+      const b = el("button", t("notice_sign")); b.type = "button"; b.dataset.act = "notice-ack";
+      b.onclick = () => {
+        b.disabled = true;
+        api("/api/notices/" + encodeURIComponent(n.id) + "/ack", { method: "POST", headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ comment: c.value.trim() }) })
+          .then((x) => { NT.open.delete(x.id); renderNotices(); toast(t("notice_ack")); },
+            (e) => { b.disabled = false; toast(e.message); });
+      };
+      li.append(c, b);
+    }
+    ul.append(li);
+  }
+}
+document.querySelectorAll("#notices-pane [data-i18n]").forEach((e) => { e.textContent = t(e.dataset.i18n); });
+$("#lang").addEventListener("click", renderNotices);

@@ -25,6 +25,12 @@ import (
 //	anyone else                  the topics of this broker's mqtt points,
 //	                             except the uplink prefix and notify topics
 //
+// The uplink prefix includes the district's topics (SPEC §13):
+// PREFIX/replay and PREFIX/notices, which the gateway's own connection
+// subscribes to, and PREFIX/notices/ack. On the embedded broker no other
+// client may publish a replay request or a notice; on an external broker
+// the broker's ACL decides (docs/MQTT.md).
+//
 // Subscribing is open to every authenticated client (the platform reads
 // PREFIX/alarms). A refused publish is dropped by mochi, counted in
 // hazardgw_mqtt_acl_refused_total and logged (at most once a minute).

@@ -220,6 +220,27 @@ func (c *Conn) Publish(topic string, qos byte, retained bool, payload []byte) pa
 	return c.client.Publish(topic, qos, retained, payload)
 }
 
+// Subscribe subscribes to filter at qos on every connection (made again at
+// each connect, before the connection is marked up, as the Subscriber's
+// are) and hands each message on it to h, in paho's delivery goroutine: h
+// must not block (it queues and returns). The uplink's PREFIX/replay and
+// PREFIX/notices use it (gateway/outputs). Call before Conns.Run.
+func (c *Conn) Subscribe(filter string, qos byte, h func(topic string, payload []byte)) {
+	c.onConnect = append(c.onConnect, func(cl paho.Client) error {
+		tok := cl.Subscribe(filter, qos, func(_ paho.Client, m paho.Message) { h(m.Topic(), m.Payload()) })
+		if !tok.WaitTimeout(10 * time.Second) {
+			return fmt.Errorf("mqtt broker %s: subscribe %s: no SUBACK within 10s", c.name, filter)
+		}
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("mqtt broker %s: subscribe %s: %w", c.name, filter, err)
+		}
+		if st, ok := tok.(*paho.SubscribeToken); ok && st.Result()[filter] >= 0x80 {
+			return fmt.Errorf("mqtt broker %s: subscribe %s refused (code %#x)", c.name, filter, st.Result()[filter])
+		}
+		return nil
+	})
+}
+
 // Health returns a copy of the connection's health, ID "mqtt:NAME".
 func (c *Conn) Health() drivers.Health {
 	c.mu.Lock()

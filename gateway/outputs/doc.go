@@ -11,10 +11,18 @@
 //     event at QoS 1 in seq order; PREFIX/samples, batches every
 //     samples_every in the one sample wire form (drivers.SampleJSON,
 //     cause left out of good samples).
+//   - the uplink's side of the district (SPEC §13, replay.go, notices.go):
+//     PREFIX/replay requests, answered by publishing the journal's events
+//     after a seq again on PREFIX/alarms; with [uplink] notices,
+//     PREFIX/notices, checked strictly and handed to the notice store
+//     (Options.Notices, the console's), and the operators'
+//     acknowledgements, published on PREFIX/notices/ack from their own
+//     durable cursor (store.dir/mqtt/notice-ack-BROKER.cursor). Refused
+//     messages are counted (hazardgw_mqtt_uplink_refused_total{kind}).
 //   - Notify (alarms.Output): the events whose notify names the target, at
 //     its qos, on its topic.
-//   - the publisher both share: it reads the alarm journal after a durable
-//     cursor file (store.dir/mqtt/*.cursor, a store/wal Mark written in
+//   - the publisher they all share: it reads a durable source (the alarm
+//     journal; the notice acknowledgements) after a durable cursor file (store.dir/mqtt/*.cursor, a store/wal Mark written in
 //     place; a damaged one falls back without skipping an event for the
 //     uplink), publishes each event after the
 //     previous one was acknowledged and retries with drivers.Backoff, so no
@@ -32,10 +40,21 @@
 // drop the oldest and count) that a second goroutine takes every
 // samples_every. Neither ever blocks the engine.
 //
+// A replay runs in the uplink's publishing goroutine: a request (paho's
+// delivery goroutine) only records where to start and wakes it; the
+// goroutine sends one chunk (ReplayChunk events) after each catch-up of
+// the live stream, so live events wait behind one chunk at most. A notice
+// is recorded (an fsync) in paho's delivery goroutine before it returns,
+// so the broker's PUBACK follows its durability; notices are rare. The
+// acknowledgements have a publishing goroutine of their own, woken by the
+// notice store.
+//
 // # Shutdown
 //
 // Cancel Run's context after the engine has drained: Run then publishes
-// the events the engine emitted while draining, the last samples and the
-// offline status (bounded by FlushTimeout) and returns. End the
+// the events the engine emitted while draining, the pending notice
+// acknowledgements, the last samples and the offline status (bounded by
+// FlushTimeout) and returns. A replay under way is abandoned (the center
+// asks again). End the
 // connections (mqtt.Conns.Run) only after that.
 package outputs

@@ -29,6 +29,9 @@ type Options struct {
 	Events Events
 	// Now is the clock of status messages. Default time.Now.
 	Now func() time.Time
+	// Notices keeps the notices received and the acknowledgements to
+	// publish. Required when [uplink] notices = true.
+	Notices Notices
 	// MaxSamples bounds the uplink's samples waiting for the next batch.
 	// Default 100,000.
 	MaxSamples int
@@ -113,10 +116,24 @@ func New(cfg *configs.Config, conns Conns, opts Options) (*Set, error) {
 		}
 		u := &Uplink{site: cfg.Site.ID, prefix: up.Prefix, every: every, now: opts.Now,
 			samples: drivers.NewQueue[drivers.Sample](opts.MaxSamples, nil), Chunk: 1000}
-		u.publisher = newPublisher("uplink", c, up.Prefix+"/alarms", 1,
+		u.publisher = newPublisher("uplink", c, up.Prefix+"/alarms", 1, eventSource(opts.Events, nil),
 			filepath.Join(dir, "uplink-"+fileName(up.Broker)+".cursor"), &opts, startSeq, m)
 		u.onSession = u.online
 		u.resendOnDamage = true
+		u.replay = &replay{wake: func() { u.publisher.Event(alarms.Event{}) }}
+		c.Subscribe(up.Prefix+"/replay", 1, u.onReplay)
+		if up.Notices {
+			if opts.Notices == nil {
+				return nil, errors.New("mqtt: [uplink] notices need Options.Notices")
+			}
+			u.notices = opts.Notices
+			acks := newPublisher("notice-ack", c, up.Prefix+"/notices/ack", 1, ackSource(opts.Notices),
+				filepath.Join(dir, "notice-ack-"+fileName(up.Broker)+".cursor"), &opts, 0, m)
+			acks.resendOnDamage = true
+			u.acks = &acks
+			opts.Notices.WatchAcks(func() { acks.Event(alarms.Event{}) })
+			c.Subscribe(up.Prefix+"/notices", 1, u.onNotice)
+		}
 		s.uplink = u
 	}
 	for _, n := range notifies {
@@ -129,8 +146,8 @@ func New(cfg *configs.Config, conns Conns, opts Options) (*Set, error) {
 			errs = append(errs, err)
 			continue
 		}
-		p := newPublisher(n.Name, c, n.Topic, byte(n.QoS), filepath.Join(dir, "notify-"+fileName(n.Name)+".cursor"), &opts, startSeq, m)
-		p.filter = notifyFilter(n.Name)
+		p := newPublisher(n.Name, c, n.Topic, byte(n.QoS), eventSource(opts.Events, notifyFilter(n.Name)),
+			filepath.Join(dir, "notify-"+fileName(n.Name)+".cursor"), &opts, startSeq, m)
 		s.notify = append(s.notify, &Notify{p})
 	}
 	if len(errs) > 0 {
@@ -202,6 +219,9 @@ func (s *Set) Run(ctx context.Context) error {
 	var pubs []*publisher
 	if s.uplink != nil {
 		pubs = append(pubs, &s.uplink.publisher)
+		if s.uplink.acks != nil {
+			pubs = append(pubs, s.uplink.acks)
+		}
 		wg.Add(1)
 		go func() { defer wg.Done(); s.uplink.runSamples(pctx) }()
 	}

@@ -28,19 +28,54 @@ type Events interface {
 	Events(after uint64, limit int) ([]alarms.Event, error)
 }
 
-// publisher publishes alarm events from the journal to one topic, in seq
-// order, each after the previous one was acknowledged (PUBACK at QoS 1),
-// and keeps a durable cursor: the last seq acknowledged. Event only wakes
-// it, so the engine never waits and no event is ever dropped: whatever is
-// not yet acknowledged is read again from the journal after a reconnect or
-// a restart.
+// entry is one message of a publisher's source: its position in the
+// source (an alarm seq, or a notice acknowledgement's record number) and
+// its payload. A nil payload is not published but moves the cursor (an
+// event a notify target does not want).
+type entry struct {
+	seq     uint64
+	payload []byte
+}
+
+// source reads a durable log after a position: the entries with seq >
+// after, oldest first, at most limit.
+type source func(after uint64, limit int) ([]entry, error)
+
+// eventSource reads the alarm journal: each event in its wire form (SPEC
+// §6), those filter refuses without payload.
+func eventSource(src Events, filter func(*alarms.Event) bool) source {
+	return func(after uint64, limit int) ([]entry, error) {
+		evs, err := src.Events(after, limit)
+		if err != nil {
+			return nil, fmt.Errorf("read journal after %d: %w", after, err)
+		}
+		out := make([]entry, len(evs))
+		for i := range evs {
+			out[i].seq = evs[i].Seq
+			if filter != nil && !filter(&evs[i]) {
+				continue
+			}
+			if out[i].payload, err = json.Marshal(&evs[i]); err != nil {
+				return nil, fmt.Errorf("marshal event %d: %w", evs[i].Seq, err)
+			}
+		}
+		return out, nil
+	}
+}
+
+// publisher publishes the entries of a durable source (the alarm journal;
+// the notice acknowledgements) to one topic, in order, each after the
+// previous one was acknowledged (PUBACK at QoS 1), and keeps a durable
+// cursor: the last position acknowledged. Event only wakes it, so the
+// engine never waits and no event is ever dropped: whatever is not yet
+// acknowledged is read again from the source after a reconnect or a
+// restart.
 type publisher struct {
-	target     string // metric label and log name: "uplink" or the notify name
+	target     string // metric label and log name: "uplink", the notify name or "notice-ack"
 	conn       *mqtt.Conn
 	topic      string
 	qos        byte
-	filter     func(*alarms.Event) bool // nil: every event
-	src        Events
+	src        source
 	cursorPath string
 	cursor     uint64
 	durable    *atomic.Uint64 // the cursor as last read from or written to its file (any goroutine)
@@ -65,10 +100,13 @@ type publisher struct {
 	// completes, the cursor moves past it; if not, it is published again.
 	pending    paho.Token
 	pendingSeq uint64
+
+	// replay answers PREFIX/replay (the uplink only; nil otherwise).
+	replay *replay
 }
 
-func newPublisher(target string, conn *mqtt.Conn, topic string, qos byte, cursorPath string, opts *Options, startSeq uint64, m *metrics) publisher {
-	return publisher{target: target, conn: conn, topic: topic, qos: qos, src: opts.Events,
+func newPublisher(target string, conn *mqtt.Conn, topic string, qos byte, src source, cursorPath string, opts *Options, startSeq uint64, m *metrics) publisher {
+	return publisher{target: target, conn: conn, topic: topic, qos: qos, src: src,
 		cursorPath: cursorPath, startSeq: startSeq, wake: make(chan struct{}, 1), durable: new(atomic.Uint64),
 		backoff: drivers.Backoff{Min: time.Second, Max: 5 * time.Second},
 		log:     opts.Log.With("broker", conn.Name()), m: m}
@@ -225,6 +263,13 @@ func (p *publisher) run(ctx context.Context) error {
 			p.settle(ctx, downCh)
 		}
 		n, err := p.pump(ctx, downCh)
+		if err == nil && p.replay != nil {
+			// One chunk of a replay between two catch-ups of the live
+			// stream: a replay delays live events by one chunk at most.
+			var r int
+			r, err = p.replayChunk(ctx, downCh)
+			n += r
+		}
 		if err != nil && ctx.Err() == nil {
 			wait := p.backoff.Next()
 			p.log.Warn("mqtt event publish interrupted; resumes from the journal", "target", p.target, "after", p.cursor,
@@ -258,32 +303,31 @@ func (p *publisher) run(ctx context.Context) error {
 
 var errDown = errors.New("connection lost")
 
-// pump publishes the journal's events after the cursor until it is caught
-// up, and returns how many journal events it went through.
+// pump publishes the source's entries after the cursor until it is caught
+// up, and returns how many entries it went through.
 func (p *publisher) pump(ctx context.Context, down <-chan struct{}) (int, error) {
 	total := 0
 	for {
-		evs, err := p.src.Events(p.cursor, 256)
+		es, err := p.src(p.cursor, 256)
 		if err != nil {
-			return total, fmt.Errorf("read journal after %d: %w", p.cursor, err)
+			return total, err
 		}
-		if len(evs) == 0 {
+		if len(es) == 0 {
 			return total, nil
 		}
 		start := p.cursor
 		var perr error
-		for i := range evs {
-			ev := &evs[i]
-			if ev.Seq <= p.cursor {
+		for _, e := range es {
+			if e.seq <= p.cursor {
 				continue
 			}
-			if p.filter == nil || p.filter(ev) {
-				if perr = p.publish(ctx, down, ev); perr != nil {
+			if e.payload != nil {
+				if perr = p.publish(ctx, down, e); perr != nil {
 					break
 				}
 				p.m.published.WithLabelValues(p.target).Inc()
 			}
-			p.cursor = ev.Seq
+			p.cursor = e.seq
 			total++
 		}
 		if p.cursor != start {
@@ -301,27 +345,33 @@ func (p *publisher) pump(ctx context.Context, down <-chan struct{}) (int, error)
 	}
 }
 
-func (p *publisher) publish(ctx context.Context, down <-chan struct{}, ev *alarms.Event) error {
-	b, err := json.Marshal(ev)
-	if err != nil {
-		return fmt.Errorf("marshal event %d: %w", ev.Seq, err)
+// publish publishes e and waits for its acknowledgement. Interrupted, it
+// leaves the publish pending (settle resolves it on the next connection).
+func (p *publisher) publish(ctx context.Context, down <-chan struct{}, e entry) error {
+	tok, err := p.send(ctx, down, e)
+	if tok != nil {
+		p.pending, p.pendingSeq = tok, e.seq
 	}
+	return err
+}
+
+// send publishes e and waits for its acknowledgement; interrupted by the
+// connection or ctx, it returns the token still in flight.
+func (p *publisher) send(ctx context.Context, down <-chan struct{}, e entry) (paho.Token, error) {
 	if !p.conn.IsOpen() {
-		return errDown
+		return nil, errDown
 	}
-	tok := p.conn.Publish(p.topic, p.qos, false, b)
+	tok := p.conn.Publish(p.topic, p.qos, false, e.payload)
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
-			return fmt.Errorf("publish event %d to %s: %w", ev.Seq, p.topic, err)
+			return nil, fmt.Errorf("publish %d to %s: %w", e.seq, p.topic, err)
 		}
-		return nil
+		return nil, nil
 	case <-down:
-		p.pending, p.pendingSeq = tok, ev.Seq
-		return errDown
+		return tok, errDown
 	case <-ctx.Done():
-		p.pending, p.pendingSeq = tok, ev.Seq
-		return ctx.Err()
+		return tok, ctx.Err()
 	}
 }
 

@@ -27,6 +27,8 @@ type Uplink struct {
 	every   time.Duration
 	now     func() time.Time
 	samples *drivers.Queue[drivers.Sample]
+	notices Notices    // nil: notices are not accepted
+	acks    *publisher // PREFIX/notices/ack; nil without notices
 
 	// Chunk is the most samples in one PREFIX/samples message. Default 1000.
 	Chunk int

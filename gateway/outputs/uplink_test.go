@@ -162,7 +162,6 @@ func TestUplinkStatusAndSamples(t *testing.T) {
 			gt := mqtttest.NewGate(t, b.Addr)
 			g := startGW(t, uplinkConfig(t, gt.URL()), outputs.Options{Events: &journal{}})
 			g.waitUp(t)
-			status := b.Subscribe(t, "hz/S1/status", 1)
 			last := func(want string) func([]mqtttest.Message) bool {
 				return func(m []mqtttest.Message) bool {
 					if len(m) == 0 {
@@ -173,6 +172,10 @@ func TestUplinkStatusAndSamples(t *testing.T) {
 					return s.Site == "S1" && s.Status == want && s.Time != ""
 				}
 			}
+			// The online status goes out just after the connection is up:
+			// seen once, a new subscriber must get it retained.
+			b.Subscribe(t, "hz/S1/status", 1).Wait(t, 10*time.Second, last("online"))
+			status := b.Subscribe(t, "hz/S1/status", 1)
 			msgs := status.Wait(t, 10*time.Second, last("online"))
 			if !msgs[0].Retained {
 				t.Errorf("online status not retained")

@@ -26,7 +26,9 @@
 //     so it can still be written when the disk is full. The alarm journal
 //     keeps its seq high-water mark in one.
 //
-// It imports neither alarms nor store: those import it.
+// Its users: the alarm journal (alarms), the outbox (store), the operator
+// records (console), the uplink/notify cursors. It imports none of them.
+// Subpackage waltest helps their fuzz targets (a tmpfs directory).
 //
 // # Concurrency
 //

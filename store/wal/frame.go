@@ -30,6 +30,10 @@ func AppendHeader(b []byte) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:start+12], crcTable))
 }
 
+// HasHeader reports whether b starts with a segment header's magic (the
+// version and CRC aside: Scan checks those).
+func HasHeader(b []byte) bool { return len(b) >= len(magic) && bytes.Equal(b[:len(magic)], magic[:]) }
+
 // AppendRecord appends one framed record to b.
 func AppendRecord(b []byte, seq uint64, payload []byte) []byte {
 	start := len(b)
@@ -83,7 +87,7 @@ func (s Scanned) Torn(size int64) bool { return size > s.End }
 // are one Damaged span. Not found: the rest is a torn tail (End).
 func Scan(b []byte, minSeq uint64, fn func(off int64, seq uint64, payload []byte)) Scanned {
 	var s Scanned
-	if len(b) >= 8 && bytes.Equal(b[:8], magic[:]) {
+	if HasHeader(b) {
 		s.Version, s.Start = Version, HeaderSize
 		if len(b) < HeaderSize {
 			s.End = 0
