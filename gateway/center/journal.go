@@ -56,7 +56,8 @@ type journal struct {
 	buf   []byte
 	// heads returns the records that open a new segment (every site's
 	// state); called under Center.mu by write when it rolls.
-	heads func() []record
+	heads     func() []record
+	needHeads bool // the current segment still lacks its heads (a failed write)
 	// evicted is called for a segment retention deletes before keep was
 	// over or before consumed reached it (journal_max_bytes forced it).
 	evicted func(s *segment, expired, consumed bool)
@@ -274,7 +275,28 @@ func (j *journal) write(rs ...record) (uint64, error) {
 			return 0, err
 		}
 	}
+	if j.needHeads {
+		if err := j.putHeads(); err != nil {
+			return 0, err
+		}
+	}
 	return j.put(rs)
+}
+
+// putHeads writes the heads that open the current segment; a failure
+// leaves them to the next write (a segment never holds records without
+// its heads before them).
+func (j *journal) putHeads() error {
+	j.needHeads = true
+	if j.heads != nil {
+		if hs := j.heads(); len(hs) > 0 {
+			if _, err := j.put(hs); err != nil {
+				return err
+			}
+		}
+	}
+	j.needHeads = false
+	return nil
 }
 
 func (j *journal) put(rs []record) (uint64, error) {
@@ -312,12 +334,8 @@ func (j *journal) roll() error {
 		return err
 	}
 	old.Close()
-	if j.heads != nil {
-		if hs := j.heads(); len(hs) > 0 {
-			if _, err := j.put(hs); err != nil {
-				return err
-			}
-		}
+	if err := j.putHeads(); err != nil {
+		return err
 	}
 	j.retain()
 	return nil

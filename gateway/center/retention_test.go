@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"hazardgw/configs"
 	"hazardgw/drivers/mqtt/mqtttest"
 	"hazardgw/internal/testenv"
+	"hazardgw/store/wal"
 )
 
 // offline is a center whose journal is open and whose messages are fed
@@ -263,4 +265,35 @@ func counts(sums []Summary) []siteCounts {
 		}
 	}
 	return out
+}
+
+// TestLegacyJournal: a center.log written before segments is read first
+// and continued; the next roll starts center-SEQ.log, and a restart reads
+// both in order.
+func TestLegacyJournal(t *testing.T) {
+	dir := t.TempDir()
+	b := wal.AppendHeader(nil)
+	for seq := uint64(1); seq <= 3; seq++ {
+		p, _ := json.Marshal(record{Kind: kindEvent, Site: "OLD", Prefix: "hazard/OLD", Seq: seq, Raw: eventJSON(t, "OLD", seq)})
+		b = wal.AppendRecord(b, seq, p)
+	}
+	if err := os.WriteFile(filepath.Join(dir, journalFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := openOffline(t, dir, retention(1<<20, 0), nil) // segments of 128 KiB
+	if s := o.Sites(); len(s) != 1 || s[0].Seq != 3 {
+		t.Fatalf("legacy journal read: %+v", s)
+	}
+	o.feed(t, 1, 4, 400) // site S000 (4..400: a gap before, no matter here); rolls at least once
+	o.close(t)
+	names, _ := listSegments(dir)
+	if len(names) < 2 || names[0] != journalFile || !strings.HasPrefix(names[1], segmentPrefix) {
+		t.Fatalf("segments %v: want center.log, then center-SEQ.log", names)
+	}
+	o = openOffline(t, dir, retention(1<<20, 0), nil)
+	defer o.close(t)
+	got := counts(o.Sites())
+	if len(got) != 2 || got[0].Site != "OLD" || got[0].Seq != 3 || got[1].MaxSeq != 400 || got[1].Events != 397 {
+		t.Fatalf("after a restart: %+v", got)
+	}
 }
