@@ -737,9 +737,14 @@ func (c *Center) feedStore(s *site, ev *alarms.Event) {
 	if st == nil {
 		return
 	}
+	// push hands one event over; false once past hwm (events come in
+	// site seq order: the rest waits for its gap).
 	push := func(raw json.RawMessage) bool {
 		var e alarms.Event
-		if json.Unmarshal(raw, &e) != nil || e.Seq > s.hwm {
+		if json.Unmarshal(raw, &e) != nil {
+			return true // validated before it was journaled: cannot happen
+		}
+		if e.Seq > s.hwm {
 			return false
 		}
 		st.Event(e)
@@ -757,13 +762,18 @@ func (c *Center) feedStore(s *site, ev *alarms.Event) {
 			c.log.Error("center: reading the journal for InfluxDB", "site", s.id, "err", err)
 			return // tried again at the site's next event
 		}
+		more := len(raws) == batch
 		for _, raw := range raws {
 			if !push(raw) {
+				more = false
 				break
 			}
 		}
-		if len(raws) < batch {
-			s.fed = max(s.fed, min(s.floor, s.hwm)) // the rest up to floor is lost seqs
+		if !more {
+			// Every stored event up to floor (or hwm) was handed over: the
+			// seqs left below are lost ones.
+			s.fed = max(s.fed, min(s.floor, s.hwm))
+			break
 		}
 	}
 	i, _ := slices.BinarySearchFunc(s.events, s.fed+1, func(x stored, seq uint64) int { return cmp.Compare(x.Seq, seq) })

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 }
 
 // killEvents is how many events the killed center journals.
-const killEvents = 20
+const killEvents = recentEvents + 44 // beyond the window: the catch-up reads the journal too
 
 // influxConfig is the test center's config with [store.influxdb].
 func influxConfig(dir, url, bucket string) (*configs.Config, error) {
