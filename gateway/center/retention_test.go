@@ -215,8 +215,8 @@ func TestJournalRetention(t *testing.T) {
 
 // TestMemoryBounded: the center's heap does not grow with the events it
 // has stored (100 sites; HAZARDGW_CENTER_EVENTS events in all, default
-// 100,000; docs/DISTRICT.md has a 1M run). Before the recent windows, it
-// kept every event: about 1.5 KB each.
+// 100,000; docs/DISTRICT.md has a 1M run). Before the recent windows it
+// kept every event, parsed and raw, and grew with each.
 func TestMemoryBounded(t *testing.T) {
 	total := 100_000
 	if v, err := strconv.Atoi(os.Getenv("HAZARDGW_CENTER_EVENTS")); err == nil && v > 0 {
