@@ -33,15 +33,7 @@ func serving(t *testing.T, opts Options) (*Center, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("center Run: %v", err)
-		}
-	})
+	runCenter(t, c)
 	var addr string
 	testenv.WaitFor(t, 20*time.Second, "center listening", func() bool {
 		c.mu.Lock()
@@ -52,6 +44,19 @@ func serving(t *testing.T, opts Options) (*Center, string) {
 		return addr != ""
 	})
 	return c, addr
+}
+
+// runCenter runs c until the test ends.
+func runCenter(t *testing.T, c *Center) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("center Run: %v", err)
+		}
+	})
 }
 
 // rawGet sends one GET on c with host and token and reads the answer.

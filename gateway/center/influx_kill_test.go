@@ -123,15 +123,7 @@ func TestInfluxCatchUpAfterKill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("center Run: %v", err)
-		}
-	}()
+	runCenter(t, c)
 	testenv.WaitFor(t, 30*time.Second, fmt.Sprintf("%d alarm_event points of SITE-K in InfluxDB", killEvents), func() bool {
 		return db.Count(t, "alarm_event", map[string]string{"site": "SITE-K"}) == killEvents
 	})
