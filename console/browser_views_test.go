@@ -9,12 +9,14 @@ import (
 	"time"
 
 	"hazardgw/alarms"
+	"hazardgw/console/consoletest"
 
 	"github.com/chromedp/chromedp"
 )
 
 // page is one headless chromium tab on a test console.
 type page struct {
+	*consoletest.Page
 	t    *testing.T
 	ctx  context.Context
 	base string
@@ -23,40 +25,19 @@ type page struct {
 func openPage(t *testing.T, e *env, path string) *page {
 	t.Helper()
 	ensureChromium(t)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromiumPath), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
-	t.Cleanup(cancelA)
-	bctx, cancelB := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	t.Cleanup(cancelB)
-	p := &page{t: t, ctx: bctx, base: e.base}
-	// The first action starts the browser and binds it to its context:
-	// bctx itself, not a shorter one.
-	if err := chromedp.Do(bctx, chromedp.Navigate(e.base+path)); err != nil {
-		t.Fatalf("navigate: %v", err)
-	}
-	return p
+	p := consoletest.OpenPage(t, e.base+path)
+	return &page{Page: p, t: t, ctx: p.Ctx, base: e.base}
 }
 
 func (p *page) do(name string, a chromedp.Action[chromedp.Void]) {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
-	defer cancel()
-	if err := chromedp.Do(ctx, a); err != nil {
-		p.t.Fatalf("%s: %v", name, err)
-	}
+	p.Do(name, a)
 }
 
 // poll waits until the page-side expression is true.
 func (p *page) poll(name, expr string) {
 	p.t.Helper()
-	p.do(name, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Poll[bool](expr)(ctx, tg)
-		return chromedp.Void{}, err
-	})
+	p.Poll(name, expr)
 }
 
 func (p *page) keys(name, keys string) { p.t.Helper(); p.do(name, chromedp.KeyEvent(keys)) }

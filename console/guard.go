@@ -296,10 +296,13 @@ func tokenDigest(tok string) [sha256.Size]byte { return sha256.Sum256([]byte(tok
 // sameToken compares two digests in constant time.
 func sameToken(a, b [sha256.Size]byte) bool { return subtle.ConstantTimeCompare(a[:], b[:]) == 1 }
 
+// hostAllowed applies SPEC §8's Host check with the console's hosts.
+func (s *Server) hostAllowed(host string) bool { return hostAllowed(s.hosts, host) }
+
 // hostAllowed applies SPEC §8's Host check: the listen host, a loopback
 // name, an IP literal (a browser that typed an address did not resolve a
-// name, so no DNS rebinding), or one of console.hosts, with any port.
-func (s *Server) hostAllowed(host string) bool {
+// name, so no DNS rebinding), or one of hosts (hostSet), with any port.
+func hostAllowed(hosts map[string]bool, host string) bool {
 	h := strings.ToLower(host)
 	if hh, _, err := net.SplitHostPort(h); err == nil {
 		h = hh
@@ -311,7 +314,7 @@ func (s *Server) hostAllowed(host string) bool {
 	if h == "localhost" || strings.HasSuffix(h, ".localhost") || net.ParseIP(h) != nil {
 		return true
 	}
-	return s.hosts[h]
+	return hosts[h]
 }
 
 // hostSet is console.hosts plus the listen host when it is a name, lower
@@ -345,36 +348,116 @@ func (s *Server) harden(next http.Handler) http.Handler {
 }
 
 // authenticate identifies r's user (SPEC §7) behind the wrong-token
-// throttle: a blocked address gets 429 without its token being compared;
-// a wrong token is counted, logged and answered 401. ok is false when an
-// answer was written.
+// throttle (guard.admitToken). ok is false when an answer was written.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (identity, bool) {
-	if s.throttled(w, r) {
-		return identity{}, false
+	var id identity
+	ok := s.guard.admitToken(w, r, func() (err error) {
+		id, err = s.identify(r)
+		return err
+	})
+	return id, ok
+}
+
+// admitToken runs identify behind the wrong-token throttle: a blocked
+// address gets 429 without its token being compared; a wrong token
+// (identify's error) is counted, logged and answered 401 (429 when it
+// blocks the address). It reports whether identify succeeded and no
+// answer was written.
+func (g *guard) admitToken(w http.ResponseWriter, r *http.Request, identify func() error) bool {
+	if g.throttled(w, r) {
+		return false
 	}
-	id, err := s.identify(r)
-	if err != nil {
-		if s.guard.badToken(clientIP(r.RemoteAddr), r.URL.Path) {
-			s.guard.refused.WithLabelValues("throttled").Inc()
+	if err := identify(); err != nil {
+		if g.badToken(clientIP(r.RemoteAddr), r.URL.Path) {
+			g.refused.WithLabelValues("throttled").Inc()
 			w.Header().Set("Retry-After", "60")
 			writeError(w, http.StatusTooManyRequests, "too many wrong tokens")
-			return identity{}, false
+			return false
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="console"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized")
-		return identity{}, false
+		return false
 	}
-	return id, true
+	return true
 }
 
 // throttled answers 429 when r's address is blocked for wrong tokens; the
 // caller stops there.
-func (s *Server) throttled(w http.ResponseWriter, r *http.Request) bool {
-	if !s.guard.blocked(clientIP(r.RemoteAddr)) {
+func (g *guard) throttled(w http.ResponseWriter, r *http.Request) bool {
+	if !g.blocked(clientIP(r.RemoteAddr)) {
 		return false
 	}
-	s.guard.refused.WithLabelValues("throttled").Inc()
+	g.refused.WithLabelValues("throttled").Inc()
 	w.Header().Set("Retry-After", "60")
 	writeError(w, http.StatusTooManyRequests, "too many wrong tokens")
 	return true
 }
+
+// Guard is this file's hardening for another HTTP server of the gateway
+// (the district center, gateway/center): the same connection caps,
+// timeouts, Host check and wrong-token throttle, with the same metrics
+// (hazardgw_console_refused_total, _bad_tokens_total, _connections) on
+// the registerer it is given. Its methods are safe from any goroutine.
+type Guard struct {
+	g     *guard
+	hosts map[string]bool
+	log   *slog.Logger
+}
+
+// NewGuard builds a Guard for a server listening on listen that also
+// answers to hosts (console.hosts); lim's zero fields take the console's
+// defaults, now defaults to time.Now. It registers its metrics on reg and
+// does no I/O.
+func NewGuard(lim Limits, listen string, hosts []string, log *slog.Logger, now func() time.Time, reg prometheus.Registerer) (*Guard, error) {
+	lim.defaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	g, err := newGuard(lim, log, now, reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Guard{g: g, hosts: hostSet(listen, hosts), log: log}, nil
+}
+
+// Listener wraps ln with the connection caps (per client address and in
+// total, below the file limit minus the reserve).
+func (g *Guard) Listener(ln net.Listener) net.Listener { return g.g.listener(ln) }
+
+// Server is an http.Server for h with the idle, read and header timeouts
+// of the Limits; serve it on Listener(ln).
+func (g *Guard) Server(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: g.g.h.ReadTimeout, IdleTimeout: g.g.h.IdleTimeout, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(g.log.Handler(), slog.LevelWarn)}
+}
+
+// Handler wraps next with the Host check (403, counted as reason host).
+func (g *Guard) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hostAllowed(g.hosts, r.Host) {
+			g.g.refused.WithLabelValues("host").Inc()
+			writeError(w, http.StatusForbidden, "unknown host")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Authenticate runs identify (which compares r's token, by TokenDigest
+// and SameToken) behind the wrong-token throttle: 429 for a blocked
+// address, 401 for a wrong token (counted, logged, and blocking the
+// address past 10 a minute). It reports whether the caller may go on; when
+// false an answer was written.
+func (g *Guard) Authenticate(w http.ResponseWriter, r *http.Request, identify func() error) bool {
+	return g.g.admitToken(w, r, identify)
+}
+
+// TokenDigest is what a token is kept and compared by (SameToken).
+func TokenDigest(tok string) [sha256.Size]byte { return tokenDigest(tok) }
+
+// SameToken compares two token digests in constant time.
+func SameToken(a, b [sha256.Size]byte) bool { return sameToken(a, b) }

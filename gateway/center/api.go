@@ -3,15 +3,13 @@ package center
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -49,7 +47,7 @@ func usersOf(cfg *configs.Config) ([]user, error) {
 			errs = append(errs, fmt.Errorf("console.user[%d] %s: %w", i, u.Name, err))
 			continue
 		}
-		out = append(out, user{name: u.Name, role: r, digest: sha256.Sum256([]byte(u.Token))})
+		out = append(out, user{name: u.Name, role: r, digest: console.TokenDigest(u.Token)})
 	}
 	return out, errors.Join(errs...)
 }
@@ -63,7 +61,7 @@ type identity struct {
 var errBadToken = errors.New("unknown token")
 
 // identify applies SPEC §7: no users or no token → viewer; a token matching
-// no user → errBadToken. Digests are compared in constant time.
+// no user → errBadToken. Every user's digest is compared in constant time.
 func (c *Center) identify(r *http.Request) (identity, error) {
 	tok := r.URL.Query().Get("token")
 	if h := r.Header.Get("Authorization"); h != "" {
@@ -76,9 +74,9 @@ func (c *Center) identify(r *http.Request) (identity, error) {
 	if len(c.users) == 0 || tok == "" {
 		return identity{role: console.Viewer}, nil
 	}
-	d, found := sha256.Sum256([]byte(tok)), -1
+	d, found := console.TokenDigest(tok), -1
 	for i, u := range c.users {
-		if subtle.ConstantTimeCompare(u.digest[:], d[:]) == 1 && found < 0 {
+		if console.SameToken(u.digest, d) && found < 0 {
 			found = i
 		}
 	}
@@ -88,33 +86,23 @@ func (c *Center) identify(r *http.Request) (identity, error) {
 	return identity{user: c.users[found].name, role: c.users[found].role}, nil
 }
 
-// hostOK is the Host check of SPEC §8 (no DNS rebinding): loopback names,
-// IP literals, the listen host and console.hosts.
-func (c *Center) hostOK(r *http.Request) bool {
-	host := r.Host
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
-	}
-	host = strings.ToLower(strings.Trim(host, "[]"))
-	if host == "localhost" || net.ParseIP(host) != nil {
-		return true
-	}
-	if h, _, err := net.SplitHostPort(c.cfg.Console.Listen); err == nil && strings.EqualFold(h, host) {
-		return true
-	}
-	return slices.ContainsFunc(c.cfg.Console.Hosts, func(x string) bool { return strings.EqualFold(x, host) })
-}
-
 type handlerFunc func(w http.ResponseWriter, r *http.Request, id identity)
+
+// authenticate identifies r's user behind the console's wrong-token
+// throttle (console.Guard); ok is false when an answer was written.
+func (c *Center) authenticate(w http.ResponseWriter, r *http.Request) (id identity, ok bool) {
+	ok = c.guard.Authenticate(w, r, func() (err error) {
+		id, err = c.identify(r)
+		return err
+	})
+	return id, ok
+}
 
 func (c *Center) auth(f handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := c.identify(r)
-		if err != nil {
-			writeErr(w, http.StatusUnauthorized, "unknown token")
-			return
+		if id, ok := c.authenticate(w, r); ok {
+			f(w, r, id)
 		}
-		f(w, r, id)
 	})
 }
 
@@ -135,13 +123,7 @@ func (c *Center) Handler() http.Handler {
 	mux.Handle("GET /metrics", c.auth(func(w http.ResponseWriter, r *http.Request, _ identity) {
 		promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}).ServeHTTP(w, r)
 	}))
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !c.hostOK(r) {
-			writeErr(w, http.StatusForbidden, "unknown host")
-			return
-		}
-		mux.ServeHTTP(w, r)
-	})
+	return c.guard.Handler(mux) // the Host check of SPEC §8
 }
 
 // serve listens on console.listen until ctx ends.
@@ -150,9 +132,13 @@ func (c *Center) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("center: listen %s: %w", c.cfg.Console.Listen, err)
 	}
-	hs := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		IdleTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(c.log.Handler(), slog.LevelWarn)}
+	// SPEC §8 hardening, as at a site: connection caps on the listener,
+	// idle, read and header timeouts on the server.
+	ln = c.guard.Listener(ln)
+	c.mu.Lock()
+	c.addr = ln.Addr()
+	c.mu.Unlock()
+	hs := c.guard.Server(c.Handler())
 	errc := make(chan error, 1)
 	go func() {
 		if c.cfg.Console.Cert != "" {
@@ -263,16 +249,95 @@ func (c *Center) apiSiteEvents(w http.ResponseWriter, r *http.Request, _ identit
 		}
 		limit = min(n, 10000)
 	}
-	c.withSite(w, r, func(s *site) {
-		i, _ := slices.BinarySearchFunc(s.events, after+1, func(x stored, seq uint64) int {
-			return cmp.Compare(x.Ev.Seq, seq)
-		})
-		out := make([]json.RawMessage, 0)
+	if after == math.MaxUint64 {
+		writeJSON(w, http.StatusOK, []json.RawMessage{}) // beyond the newest seq (SPEC §8)
+		return
+	}
+	out, err := c.siteEventsAfter(r.PathValue("id"), after, limit)
+	switch {
+	case errors.Is(err, errUnknownSite):
+		writeErr(w, http.StatusNotFound, "unknown site")
+	case err != nil:
+		c.log.Error("center: reading the journal", "site", r.PathValue("id"), "err", err)
+		writeErr(w, http.StatusInternalServerError, "journal unreadable")
+	default:
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// siteEventsAfter returns site id's events with seq > after (at most
+// limit, in site seq order, as published): from the recent window when it
+// reaches back that far, else from the journal's segments that hold any
+// (their index), read outside mu. Called without mu.
+func (c *Center) siteEventsAfter(id string, after uint64, limit int) ([]json.RawMessage, error) {
+	c.mu.Lock()
+	s := c.sites[id]
+	if s == nil {
+		c.mu.Unlock()
+		return nil, errUnknownSite
+	}
+	if after >= s.floor { // all in the recent window
+		i, _ := slices.BinarySearchFunc(s.events, after+1, func(x stored, seq uint64) int { return cmp.Compare(x.Seq, seq) })
+		out := make([]json.RawMessage, 0, min(limit, len(s.events)-i))
 		for _, e := range s.events[i:min(len(s.events), i+limit)] {
 			out = append(out, e.Raw)
 		}
-		writeJSON(w, http.StatusOK, out)
-	})
+		c.mu.Unlock()
+		return out, nil
+	}
+	segs := c.segsOf(id, after)
+	c.mu.Unlock()
+	return siteEvents(segs, id, after, limit) // outside mu: the message path goes on
+}
+
+// segsOf lists the journal segments holding events of site id above
+// after (the segments' index). Under mu.
+func (c *Center) segsOf(id string, after uint64) []segRef {
+	var segs []segRef
+	for _, seg := range c.j.segs {
+		if x, ok := seg.sites[id]; ok && x.Max > after {
+			segs = append(segs, segRef{seg.path, x})
+		}
+	}
+	return segs
+}
+
+// segRef is a journal segment to read for one site: its path and the
+// site's seq range in it (the segment's index).
+type segRef struct {
+	path string
+	seqs seqRange
+}
+
+// siteEvents reads site id's events with seq > after from segs: the
+// lowest limit of them, in site seq order (a replay may have journaled
+// them out of order).
+func siteEvents(segs []segRef, id string, after uint64, limit int) ([]json.RawMessage, error) {
+	var got []stored // by Seq, at most limit
+	for _, sr := range segs {
+		if len(got) == limit && sr.seqs.Min >= got[limit-1].Seq {
+			continue // nothing lower than what is kept
+		}
+		err := readSegment(sr.path, func(_ uint64, r *record) bool {
+			if r.Kind != kindEvent || r.Site != id || r.Seq <= after || len(got) == limit && r.Seq >= got[limit-1].Seq {
+				return true
+			}
+			i, found := slices.BinarySearchFunc(got, r.Seq, func(x stored, seq uint64) int { return cmp.Compare(x.Seq, seq) })
+			if !found {
+				got = slices.Insert(got, i, stored{Seq: r.Seq, Raw: r.Raw})
+				got = got[:min(len(got), limit)]
+			}
+			return true
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]json.RawMessage, len(got))
+	for i, e := range got {
+		out[i] = e.Raw
+	}
+	return out, nil
 }
 
 func (c *Center) apiSiteSamples(w http.ResponseWriter, r *http.Request, _ identity) {
@@ -395,9 +460,8 @@ func (c *Center) broadcastSite(s *site) {
 var upgrader = websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 16384}
 
 func (c *Center) serveWS(w http.ResponseWriter, r *http.Request) {
-	id, err := c.identify(r)
-	if err != nil {
-		writeErr(w, http.StatusUnauthorized, "unknown token")
+	id, ok := c.authenticate(w, r)
+	if !ok {
 		return
 	}
 	conn, err := upgrader.Upgrade(w, r, nil)
@@ -492,19 +556,50 @@ func (c *Center) readWS(conn *websocket.Conn, cl *client) {
 	}
 }
 
-// resumeLocked queues every alarm after center seq `after`, in order; live
-// frames follow (they are queued under the same mu).
+// resumeLocked queues every alarm after center seq `after` that is
+// durable, in order; live frames follow (they are queued under the same
+// mu). From the ring when it reaches back that far, else from the journal
+// (until the client's queue is full: it is then cut off and resumes).
 func (c *Center) resumeLocked(cl *client, after uint64) {
-	i, _ := slices.BinarySearchFunc(c.byCSeq, after+1, func(x cref, seq uint64) int { return cmp.Compare(x.cseq, seq) })
-	for _, ref := range c.byCSeq[i:] {
-		if ref.cseq > c.synced {
-			break // not yet durable: the syncer sends it
+	if after == math.MaxUint64 {
+		return // nothing after it (and after+1 must not wrap to 0)
+	}
+	if after >= c.ringFloor {
+		i, _ := slices.BinarySearchFunc(c.ring, after+1, func(x cref, seq uint64) int { return cmp.Compare(x.cseq, seq) })
+		for _, ref := range c.ring[i:] {
+			if ref.cseq > c.synced {
+				break // not yet durable: the syncer sends it
+			}
+			b, _ := json.Marshal(frame{Type: "alarm", Seq: ref.cseq, Site: ref.site, Alarm: ref.raw})
+			c.send(cl, b)
 		}
-		k, found := slices.BinarySearchFunc(ref.site.events, ref.seq, func(x stored, seq uint64) int { return cmp.Compare(x.Ev.Seq, seq) })
-		if !found {
+		return
+	}
+	for _, seg := range c.j.segs {
+		if seg.last <= after {
 			continue
 		}
-		b, _ := json.Marshal(frame{Type: "alarm", Seq: ref.cseq, Site: ref.site.id, Alarm: ref.site.events[k].Raw})
-		c.send(cl, b)
+		done := false
+		err := readSegment(seg.path, func(cseq uint64, r *record) bool {
+			switch {
+			case cseq <= after:
+				return true
+			case cseq > c.synced || !c.clients[cl]:
+				done = true // not yet durable (the syncer sends it), or the client was cut off
+				return false
+			case r.Kind == kindEvent:
+				b, _ := json.Marshal(frame{Type: "alarm", Seq: cseq, Site: r.Site, Alarm: r.Raw})
+				c.send(cl, b)
+			}
+			return true
+		})
+		if err != nil {
+			c.log.Error("center: resume from the journal", "err", err)
+			cl.close()
+			return
+		}
+		if done {
+			return
+		}
 	}
 }

@@ -1,7 +1,6 @@
 package center
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"hazardgw/console/consoletest"
 	"hazardgw/drivers/mqtt/mqtttest"
 	"hazardgw/internal/testenv"
 )
@@ -20,8 +20,7 @@ import (
 // commander's notice sent and its acknowledgement shown, a site going
 // offline. It saves a screenshot to $ARTIFACTS_DIR (or the temp dir).
 func TestBrowser(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
+	if _, err := os.Stat(consoletest.Chromium); err != nil {
 		t.Fatalf("chromium missing (scripts/test installs it): %v", err)
 	}
 	b := mqtttest.StartMosquitto(t)
@@ -35,31 +34,9 @@ func TestBrowser(t *testing.T) {
 	a.sample("NH3-101", 12.5)
 	c.waitSeqs(t, "SITE-A", 5)
 
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck, chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 900))
-	defer cancelA()
-	bctx, cancelB := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelB()
-	if err := chromedp.Do(bctx, chromedp.Navigate(c.srv.URL+"/?token=commander-token-0123456789")); err != nil {
-		t.Fatalf("navigate: %v", err)
-	}
-	do := func(name string, act chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(bctx, 20*time.Second)
-		defer cancel()
-		if err := chromedp.Do(ctx, act); err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
-	poll := func(name, expr string) {
-		t.Helper()
-		do(name, func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-			_, err := chromedp.Poll[bool]("!!("+expr+")")(ctx, tg)
-			return chromedp.Void{}, err
-		})
-	}
+	p := consoletest.OpenPage(t, c.srv.URL+"/?token=commander-token-0123456789")
+	do := p.Do
+	poll := func(name, expr string) { t.Helper(); p.Poll(name, "!!("+expr+")") }
 	row := func(site string) string { return `document.querySelector('#sites tr[data-site="` + site + `"]')` }
 	poll("connected as commander", `document.querySelector('#banner').classList.contains('up') && document.querySelector('#who').textContent.includes('commander')`)
 	poll("both sites listed", row("SITE-A")+` && `+row("SITE-Z"))
@@ -91,7 +68,7 @@ func TestBrowser(t *testing.T) {
 	z.status("offline")
 	poll("SITE-Z offline", row("SITE-Z")+`.classList.contains('offline')`)
 
-	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(p.Ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}

@@ -1,11 +1,15 @@
 package center
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,6 +21,7 @@ import (
 
 	"hazardgw/alarms"
 	"hazardgw/configs"
+	"hazardgw/console"
 	"hazardgw/drivers"
 	"hazardgw/drivers/mqtt"
 	"hazardgw/store"
@@ -42,6 +47,9 @@ type Options struct {
 	// Tick is how often sites are checked for offline_after and due
 	// replay requests (default 250ms).
 	Tick time.Duration
+	// Limits bound the console's connections and timeouts (SPEC §8,
+	// console.Limits); the zero value is the site console's defaults.
+	Limits console.Limits
 }
 
 // Center is the district console. Create it with New, run it with Run.
@@ -54,6 +62,7 @@ type Center struct {
 	reg     *prometheus.Registry
 	m       *metrics
 	users   []user
+	guard   *console.Guard // SPEC §8 hardening of the HTTP server, shared with the site console
 	started time.Time
 	wake    chan struct{} // 1-buffered: a site may have a replay due
 
@@ -73,18 +82,35 @@ type Center struct {
 	pending  []*deferred
 	syncWake chan struct{} // 1-buffered: pending has work
 	sites    map[string]*site
-	byCSeq   []cref // every stored event in center seq order (resume)
-	clients  map[*client]bool
-	noticeN  uint64
-	damaged  int
-	brokerUp bool
+	// ring is the recent window of stored events in center seq order
+	// (resume), at most recentAll; every event above ringFloor is in it,
+	// older ones are read from the journal.
+	ring      []cref
+	ringFloor uint64
+	clients   map[*client]bool
+	noticeN   uint64
+	damaged   int
+	brokerUp  bool
+	addr      net.Addr // the console's listen address, once listening
 }
 
-// cref names a stored event by center seq.
+// cref is a stored event by center seq.
 type cref struct {
 	cseq uint64
-	site *site
-	seq  uint64
+	site string
+	raw  json.RawMessage
+}
+
+// recentAll bounds the ring of recent events (resume without the journal).
+const recentAll = 4096
+
+// remember adds a stored event to the ring. Under mu.
+func (c *Center) remember(cseq uint64, site string, raw json.RawMessage) {
+	c.ring = append(c.ring, cref{cseq, site, raw})
+	if len(c.ring) > 2*recentAll {
+		c.ringFloor = c.ring[len(c.ring)-recentAll-1].cseq
+		c.ring = append(c.ring[:0], c.ring[len(c.ring)-recentAll:]...)
+	}
 }
 
 // New checks cfg (a [center] config) and builds the center; it does no I/O.
@@ -130,6 +156,9 @@ func New(cfg *configs.Config, opts Options) (*Center, error) {
 		return nil, fmt.Errorf("center: metrics: %w", err)
 	}
 	c.m = m
+	if c.guard, err = console.NewGuard(opts.Limits, cfg.Console.Listen, cfg.Console.Hosts, c.log, c.now, c.reg); err != nil {
+		return nil, fmt.Errorf("center: metrics: %w", err)
+	}
 	if c.client, err = c.newClient(); err != nil {
 		return nil, err
 	}
@@ -208,16 +237,21 @@ func (c *Center) Registry() *prometheus.Registry { return c.reg }
 func (c *Center) open() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	j, damaged, err := openJournal(c.cfg.Store.Dir, func(cseq uint64, r record) {
+	j, damaged, err := openJournal(c.cfg.Store.Dir, c.journalOptions(), func(cseq uint64, r record) {
 		s := c.site(r.Site, r.Prefix)
 		switch r.Kind {
+		case kindSite:
+			var st siteState
+			if json.Unmarshal(r.Raw, &st) == nil {
+				s.restore(st)
+			}
 		case kindEvent:
 			var ev alarms.Event
 			if json.Unmarshal(r.Raw, &ev) != nil || s.has(ev.Seq) {
 				return
 			}
 			s.store(cseq, ev, r.Raw)
-			c.byCSeq = append(c.byCSeq, cref{cseq, s, ev.Seq})
+			c.remember(cseq, s.id, r.Raw)
 		case kindLost:
 			s.markLost(r.From, r.To)
 		case kindNotice:
@@ -232,11 +266,45 @@ func (c *Center) open() error {
 	if err != nil {
 		return err
 	}
+	j.heads, j.evicted, j.consumed = c.heads, c.evicted, c.consumed
 	c.j, c.damaged = j, damaged
+	c.synced = j.seq // what the journal holds at start is on disk: shown to clients (hello, resume)
 	if damaged > 0 {
 		c.log.Error("center journal damaged: the damaged records are lost (their sites' gaps will be asked again)", "records", damaged)
 	}
 	return nil
+}
+
+// journalOptions are the journal's bounds from [store] (SPEC §3, as at a
+// site): segments small against journal_max_bytes, since retention
+// deletes whole segments.
+func (c *Center) journalOptions() journalOptions {
+	maxBytes := int64(c.cfg.Store.JournalMaxBytes)
+	seg := int64(16 << 20)
+	if maxBytes > 0 {
+		seg = min(seg, maxBytes/8)
+	}
+	return journalOptions{SegmentBytes: seg, MaxBytes: maxBytes, Keep: time.Duration(c.cfg.Store.JournalKeep), Now: c.now}
+}
+
+// heads are the records that open a journal segment: every site's state.
+// Under mu (the journal rolls in write).
+func (c *Center) heads() []record {
+	out := make([]record, 0, len(c.sites))
+	for _, id := range slices.Sorted(maps.Keys(c.sites)) {
+		s := c.sites[id]
+		raw, _ := json.Marshal(s.state())
+		out = append(out, record{Kind: kindSite, Site: id, Prefix: s.prefix, Raw: raw})
+	}
+	return out
+}
+
+// evicted logs and counts a segment that journal_max_bytes deleted before
+// journal_keep was over or before InfluxDB took it. Under mu.
+func (c *Center) evicted(s *segment, expired, consumed bool) {
+	c.m.evicted.Add(float64(s.n))
+	c.log.Error("center journal: store.journal_max_bytes reached: records deleted before store.journal_keep or before InfluxDB took them",
+		"first", s.first, "last", s.last, "records", s.n, "expired", expired, "consumed", consumed)
 }
 
 // site returns the site, created when new. Under mu.
@@ -422,10 +490,11 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 	s := c.site(id, prefix)
 	s.seen(now)
 	var recs []record
-	// A replay answered from further on than asked (the site's journal no
-	// longer holds the start): the seqs before are lost for good.
-	if s.replayOpen && ev.Seq > s.hwm+1 && ev.Seq <= s.maxSeen && ev.Seq <= s.lowestPending() {
-		recs = append(recs, record{Kind: kindLost, Site: id, Prefix: prefix, From: s.hwm + 1, To: ev.Seq - 1})
+	// Two replay answers starting further on than asked (the site's
+	// journal no longer holds the start): the seqs before are lost for
+	// good (site.answer).
+	if from, to, lost := s.answer(ev.Seq); lost {
+		recs = append(recs, record{Kind: kindLost, Site: id, Prefix: prefix, From: from, To: to})
 	}
 	dup := s.has(ev.Seq)
 	if !dup {
@@ -434,6 +503,9 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 	if len(recs) == 0 {
 		c.m.duplicates.Inc()
 		s.dups++
+		if s.missing() {
+			c.poke() // answer may want the replay asked again at once
+		}
 		return true
 	}
 	first, err := c.j.write(recs...)
@@ -453,6 +525,7 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 	if dup {
 		c.m.duplicates.Inc()
 		s.dups++
+		c.feedStore(s, nil) // the lost seqs moved hwm: what waited above them goes on
 		c.broadcastSite(s)
 		return true
 	}
@@ -462,10 +535,10 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 		c.log.Warn("gap in a site's seq: asking for a replay", "site", id, "after", s.maxSeen, "got", ev.Seq)
 	}
 	s.store(first, ev, payload)
-	c.byCSeq = append(c.byCSeq, cref{first, s, ev.Seq})
+	c.remember(first, id, payload)
 	c.m.events.Inc()
 	if c.stores != nil {
-		c.storeEvent(ev)
+		c.feedStore(s, &ev)
 	}
 	c.broadcast(frame{Type: "alarm", Seq: first, Site: id, Alarm: json.RawMessage(payload)})
 	c.broadcastSite(s)
@@ -473,15 +546,6 @@ func (c *Center) alarm(prefix, id string, payload []byte, now time.Time) bool {
 		c.poke()
 	}
 	return true
-}
-
-// lowestPending is the lowest seq stored above hwm (maxSeen when none).
-func (s *site) lowestPending() uint64 {
-	low := s.maxSeen
-	for q := range s.pending {
-		low = min(low, q)
-	}
-	return low
 }
 
 // Run opens the journal, connects to the broker and serves the console
@@ -501,6 +565,9 @@ func (c *Center) Run(ctx context.Context) error {
 	c.mu.Lock()
 	c.stCtx = stCtx
 	c.mu.Unlock()
+	if c.stores != nil {
+		c.startStores()
+	}
 	c.client.Connect() // retries in the background (SetConnectRetry)
 	srvErr := make(chan error, 1)
 	sctx, stopSrv := context.WithCancel(context.Background())
@@ -588,7 +655,7 @@ func (c *Center) logSummary() {
 		}
 		missing += int(s.maxSeen - s.hwm - uint64(len(s.pending)))
 		lost += int(s.lost)
-		events += len(s.events)
+		events += s.count
 	}
 	c.log.Info("center summary", "sites", len(c.sites), "online", online, "offline", offline,
 		"events", events, "missing", missing, "lost", lost, "seq", c.j.seq, "broker_up", c.brokerUp)
@@ -647,37 +714,189 @@ func (c *Center) newStore(id string) (*store.Store, error) {
 	if id == "check" {
 		reg = nil
 	}
-	st, err := store.New(&sc, store.Options{Log: c.log.With("site", id), Registerer: reg, Now: c.now})
+	st, err := store.New(&sc, store.Options{Log: c.log.With("site", id), Registerer: reg, Now: c.now,
+		Journal: siteJournal{c, id}})
 	if err != nil {
 		return nil, fmt.Errorf("center: %w", err)
 	}
 	return st, nil
 }
 
-// storeEvent hands ev to its site's store, started at the site's first
-// event. Under mu; never blocks (the store queues events, then its outbox
-// keeps them on disk until InfluxDB took them).
-func (c *Center) storeEvent(ev alarms.Event) {
-	st := c.stores[ev.Site]
-	if st == nil && c.stCtx == nil {
-		return // shutting down: the event is in the journal
+// feedStore hands the site's store the events it lacks up to hwm, in site
+// seq order (a store skips an event below one it already took, so an
+// event that fills a gap waits until every seq before it is stored or
+// lost); ev is the event just stored, taken as is when it is next. Under
+// mu; never blocks (the store queues events, then its outbox keeps them on
+// disk until InfluxDB took them). Older events than the recent window are
+// read from the journal (a large gap filled, or a catch-up at start).
+func (c *Center) feedStore(s *site, ev *alarms.Event) {
+	if c.stores == nil || s.fed >= s.hwm {
+		return
 	}
+	st := c.startStore(s.id)
 	if st == nil {
-		var err error
-		if st, err = c.newStore(ev.Site); err != nil {
-			c.log.Error("center: no InfluxDB store for a site", "site", ev.Site, "err", err)
-			return
-		}
-		c.stores[ev.Site] = st
-		c.stWG.Add(1)
-		go func() {
-			defer c.stWG.Done()
-			if err := st.Run(c.stCtx); err != nil {
-				c.log.Error("center: InfluxDB store stopped", "site", ev.Site, "err", err)
-			}
-		}()
+		return
 	}
-	st.Event(ev)
+	// push hands one event over; false once past hwm (events come in
+	// site seq order: the rest waits for its gap).
+	push := func(raw json.RawMessage) bool {
+		var e alarms.Event
+		if json.Unmarshal(raw, &e) != nil {
+			return true // validated before it was journaled: cannot happen
+		}
+		if e.Seq > s.hwm {
+			return false
+		}
+		st.Event(e)
+		s.fed = e.Seq
+		return true
+	}
+	if ev != nil && ev.Seq == s.fed+1 {
+		st.Event(*ev)
+		s.fed = ev.Seq
+	}
+	for s.fed < s.hwm && s.fed < s.floor {
+		const batch = 1024
+		raws, err := siteEvents(c.segsOf(s.id, s.fed), s.id, s.fed, batch)
+		if err != nil {
+			c.log.Error("center: reading the journal for InfluxDB", "site", s.id, "err", err)
+			return // tried again at the site's next event
+		}
+		more := len(raws) == batch
+		for _, raw := range raws {
+			if !push(raw) {
+				more = false
+				break
+			}
+		}
+		if !more {
+			// Every stored event up to floor (or hwm) was handed over: the
+			// seqs left below are lost ones.
+			s.fed = max(s.fed, min(s.floor, s.hwm))
+			break
+		}
+	}
+	i, _ := slices.BinarySearchFunc(s.events, s.fed+1, func(x stored, seq uint64) int { return cmp.Compare(x.Seq, seq) })
+	for ; i < len(s.events) && s.events[i].Seq <= s.hwm; i++ {
+		push(s.events[i].Raw)
+	}
+	s.fed = s.hwm // what is left below hwm is lost seqs
+}
+
+// startStore returns site id's InfluxDB store, started (Run) when new; nil
+// while shutting down. Under mu.
+//
+// A store takes its site's events from the center journal (siteJournal)
+// after its durable mark (the last event in its outbox): events journaled
+// here but still in its memory queue when the center was killed are
+// copied at the next start, which Run makes at once for every site with a
+// store directory. A store's first start (no mark) copies what the
+// journal holds of its site.
+func (c *Center) startStore(id string) *store.Store {
+	st := c.stores[id]
+	if st != nil || c.stCtx == nil {
+		return st
+	}
+	st, err := c.newStore(id)
+	if err != nil {
+		c.log.Error("center: no InfluxDB store for a site", "site", id, "err", err)
+		return nil
+	}
+	c.stores[id] = st
+	c.stWG.Add(1)
+	ctx := c.stCtx
+	go func() {
+		defer c.stWG.Done()
+		if err := st.Run(ctx); err != nil {
+			c.log.Error("center: InfluxDB store stopped", "site", id, "err", err)
+		}
+	}()
+	return st
+}
+
+// startStores starts the store of every site that has a store directory
+// (Run, at start): each copies from the journal what its outbox lacks.
+func (c *Center) startStores() {
+	ents, err := os.ReadDir(filepath.Join(c.cfg.Store.Dir, "influx"))
+	if err != nil {
+		return // none yet
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.sites {
+		s.fed = s.hwm // a site without a store yet: from its next event on
+	}
+	for _, e := range ents {
+		s := c.sites[e.Name()]
+		if !e.IsDir() || s == nil {
+			continue
+		}
+		st := c.startStore(s.id)
+		if st == nil {
+			continue
+		}
+		// A mark: the store copies mark..hwm from the journal itself
+		// (siteJournal). None (a first run killed before its outbox
+		// took anything): the center hands it the site's journal.
+		if mark, ok := st.EventsMark(); ok && mark == 0 {
+			s.fed = 0
+			c.feedStore(s, nil)
+		}
+	}
+}
+
+// siteJournal is the center journal as one site's store.Journal: the
+// site's events in its own seq (the seq a store marks).
+type siteJournal struct {
+	c  *Center
+	id string
+}
+
+var _ store.Journal = siteJournal{}
+
+// Events returns the site's events after seq `after`, oldest first (the
+// store's Run goroutine, without mu).
+func (j siteJournal) Events(after uint64, limit int) ([]alarms.Event, error) {
+	j.c.mu.Lock()
+	var hwm uint64
+	if s := j.c.sites[j.id]; s != nil {
+		hwm = s.hwm // above it, events wait for their gap (feedStore)
+	}
+	j.c.mu.Unlock()
+	raws, err := j.c.siteEventsAfter(j.id, after, limit)
+	if err != nil && !errors.Is(err, errUnknownSite) {
+		return nil, err
+	}
+	out := make([]alarms.Event, 0, len(raws))
+	for _, raw := range raws {
+		var ev alarms.Event
+		if json.Unmarshal(raw, &ev) == nil && ev.Seq <= hwm {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// Seq is where a store without a mark starts: 0, so that it takes every
+// event feedStore hands it (store.New calls it, under mu: no lock).
+func (siteJournal) Seq() uint64 { return 0 }
+
+// consumed reports whether every event of seg is in its site's outbox (the
+// stores' marks): retention by journal_keep deletes only those. Under mu.
+func (c *Center) consumed(seg *segment) bool {
+	if c.stores == nil {
+		return true
+	}
+	for id, x := range seg.sites {
+		st := c.stores[id]
+		if st == nil {
+			return false
+		}
+		if mark, ok := st.EventsMark(); ok && mark < x.Max {
+			return false
+		}
+	}
+	return true
 }
 
 // syncer is the group commit: it makes the journal durable for every

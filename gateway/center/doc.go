@@ -13,32 +13,51 @@
 //     (paho moves to the next when one dies). Messages are acknowledged by
 //     hand, after the journal made them durable: a center killed between
 //     the two gets the message again, and drops it as a duplicate.
-//   - The journal (journal.go): one store/wal file of records (event,
-//     lost, notice, ack) in center seq order, with group commit: the
-//     syncer goroutine fsyncs once for every message handled since its
-//     last round, then shows their frames and acknowledges them. Every
-//     site's de-duplication state (the seqs stored, by (site, seq)), alarm
-//     table, gaps, lost seqs and notices are rebuilt from it at start.
+//
+//   - The journal (journal.go): store/wal segments
+//     (center-FIRSTSEQ.log) of records (event, lost, notice, ack, and
+//     site: a site's state, one per site at the head of every segment) in
+//     center seq order, with group commit: the syncer goroutine fsyncs
+//     once for every message handled since its last round, then shows
+//     their frames and acknowledges them. Each segment has an index (the
+//     sites and site seq ranges of its events). Every site's state is
+//     rebuilt from the segments at start. Retention (store.journal_keep,
+//     journal_max_bytes) deletes the oldest segments at a roll; a forced
+//     deletion is logged and counted.
+//
 //   - Sites (sites.go): per site the seqs stored (hwm: every seq up to it
 //     stored or lost; pending above it), the alarm table at each alarm's
 //     latest event whatever order a replay brings them in, the latest
-//     sample of each point, the status (online; offline on an `offline`
+//     sample of each point, a window of the most recent events (older
+//     ones are read from the journal), the status (online; offline on an `offline`
 //     status or offline_after of silence) and the summary of the `site`
 //     frame. A site's prefix is the topic minus its suffix; the prefix's
 //     last level must be the payload's `site` (refused and counted
 //     otherwise).
+//
 //   - Gaps and replay: a seq beyond the highest stored + 1 (or a first
 //     contact above 1) is a gap: PREFIX/replay {"after": hwm} is published
 //     at once and again with backoff (1 s doubling to 30 s) until filled.
-//     While one is open, an event arriving above hwm+1 but not beyond what
-//     is stored means the site answered from its oldest event: the seqs
-//     before are lost for good (journaled as such, counted, shown).
+//     A site answers from its oldest event when it no longer holds hwm+1;
+//     two answers in a row starting at the same seq beyond hwm+1 (the
+//     first makes the center ask again at once: a single message may be a
+//     broker redelivery) mean the seqs before are lost for good
+//     (site.answer; journaled as such, counted, shown).
+//
 //   - The console (api.go, web/): GET /api/sites, /api/sites/{id}/alarms,
 //     /events?after=, /samples, /notices; POST /api/sites/{id}/notices
 //     (commander); /ws with hello, snapshot (sites), site, alarm (with
 //     site and the center seq), samples (with site), notice, and resume
 //     from a center seq; /metrics; the district page. Tokens and roles as
-//     SPEC §7 (console.ParseRole), the Host check of SPEC §8.
+//     SPEC §7 (console.ParseRole); the site console's SPEC §8 hardening
+//     through console.Guard (connection caps on the listener, timeouts,
+//     Host check, wrong-token throttle).
+//
+//   - InfluxDB (optional): one store.Store per site, fed in site seq
+//     order up to the site's hwm (feedStore), with the center journal as
+//     its store.Journal (siteJournal): events a kill took from a store's
+//     memory queue are copied after the restart (Run starts every site's
+//     store at once).
 //
 // # Concurrency
 //
@@ -54,7 +73,11 @@
 // bounded: a full queue cuts the client off (it reconnects and resumes);
 // the message path never waits on a client. The loop goroutine checks
 // offline_after and due replays every tick and publishes replay requests
-// outside mu. HTTP handlers read under mu. A notice is published outside mu
+// outside mu. HTTP handlers read under mu;
+// events older than a site's window are read from the journal's segments
+// outside mu (segments are append-only; one deleted meanwhile reads as
+// empty), a resume from before the ring under mu. Stores run in their own
+// goroutines; siteJournal.Events takes mu briefly. A notice is published outside mu
 // and journaled once the broker acknowledged it.
 //
 // # Shutdown

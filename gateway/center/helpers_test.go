@@ -188,7 +188,17 @@ type testCenter struct {
 
 func centerConfig(t testing.TB, urls []string, dir string, extra string) *configs.Config {
 	t.Helper()
-	doc := fmt.Sprintf(`
+	cfg, err := configs.Parse("center.toml", []byte(centerDoc(strings.ReplaceAll(t.Name(), "/", "-"), urls, dir, extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// centerDoc is the test center's config: extra goes into [center]; name
+// makes the broker client id.
+func centerDoc(name string, urls []string, dir string, extra string) string {
+	return fmt.Sprintf(`
 [center]
 id = "DISTRICT"
 name = "Test district"
@@ -215,12 +225,7 @@ dir = %q
 name = "district"
 url = %q
 client_id = "center-test-%s"
-`, extra, dir, strings.Join(urls, ","), strings.ReplaceAll(t.Name(), "/", "-"))
-	cfg, err := configs.Parse("center.toml", []byte(doc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+`, extra, dir, strings.Join(urls, ","), name)
 }
 
 func startCenter(t testing.TB, cfg *configs.Config) *testCenter {

@@ -8,7 +8,7 @@ import (
 // BenchmarkJournalAppend: one event record, one fsync (the cost of each
 // site message at the center).
 func BenchmarkJournalAppend(b *testing.B) {
-	j, _, err := openJournal(b.TempDir(), func(uint64, record) {})
+	j, _, err := openJournal(b.TempDir(), journalOptions{}, func(uint64, record) {})
 	if err != nil {
 		b.Fatal(err)
 	}

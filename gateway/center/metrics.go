@@ -13,6 +13,7 @@ type metrics struct {
 	refused    *prometheus.CounterVec // reason: malformed | site | foreign | journal
 	notices    *prometheus.CounterVec // kind: sent | acked
 	dropped    prometheus.Counter     // websocket clients cut off (slow)
+	evicted    prometheus.Counter     // journal records deleted by journal_max_bytes before keep or before InfluxDB took them
 }
 
 func newMetrics(reg prometheus.Registerer, sites func() float64) (*metrics, error) {
@@ -33,8 +34,9 @@ func newMetrics(reg prometheus.Registerer, sites func() float64) (*metrics, erro
 		notices: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "hazardgw_center_notices_total",
 			Help: "Notices sent to sites, and acknowledgements received."}, []string{"kind"}),
 		dropped: c("ws_dropped_total", "Websocket clients cut off because their queue was full (they must resume)."),
+		evicted: c("journal_evicted_total", "Center journal records deleted because store.journal_max_bytes forced it, before store.journal_keep was over or before InfluxDB took them."),
 	}
-	for _, col := range []prometheus.Collector{m.sites, m.events, m.duplicates, m.gaps, m.replays, m.lost, m.refused, m.notices, m.dropped} {
+	for _, col := range []prometheus.Collector{m.sites, m.events, m.duplicates, m.gaps, m.replays, m.lost, m.refused, m.notices, m.dropped, m.evicted} {
 		if err := reg.Register(col); err != nil {
 			return nil, err
 		}

@@ -1,8 +1,10 @@
 package center
 
 import (
+	"cmp"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 
 	"hazardgw/alarms"
@@ -36,8 +38,24 @@ type site struct {
 	replayAfter   uint64
 	replayAt      time.Time
 	replayBackoff time.Duration
+	// Reading the answers (answer): ansWait is set when a request is
+	// published (the next message above hwm that does not continue the
+	// current run starts its answer); ansNext continues the current run
+	// of consecutive seqs; cand is where the last answer started when
+	// that was beyond hwm+1 (lost only if the next answer agrees).
+	ansWait bool
+	ansNext uint64
+	cand    uint64
 
-	events  []stored                      // stored events, in site seq order
+	// events is the recent window: the latest recentEvents stored, in
+	// site seq order. Every stored event with a seq above floor is in it;
+	// older ones are read from the journal. count is every event stored.
+	events []stored
+	floor  uint64
+	count  int
+	// fed: every stored seq up to it was handed to the site's InfluxDB
+	// store (feedStore), in order.
+	fed     uint64
 	alarms  map[string]alarms.Event       // alarms not normal, by id
 	latest  map[string]uint64             // every alarm's latest seq (normal ones too: a replayed older event must not revive it)
 	samples map[string]drivers.SampleJSON // latest sample per point
@@ -50,11 +68,77 @@ type site struct {
 	notices []*notice
 }
 
-// stored is one event of the journal: center seq and the event.
+// recentEvents is the size of a site's window of recent events (memory
+// per site: about 700 bytes an event).
+const recentEvents = 256
+
+// stored is one event of the journal: center seq, site seq, the event as
+// published.
 type stored struct {
-	CSeq uint64
-	Ev   alarms.Event
-	Raw  json.RawMessage
+	CSeq, Seq uint64
+	Raw       json.RawMessage
+}
+
+// siteState is a site at the head of a journal segment (kindSite): what
+// rebuilding it needs when older segments are gone.
+type siteState struct {
+	Prefix  string                        `json:"prefix"`
+	HWM     uint64                        `json:"hwm"`
+	MaxSeen uint64                        `json:"max_seen"`
+	Pending []uint64                      `json:"pending,omitempty"`
+	Lost    uint64                        `json:"lost,omitempty"`
+	Gaps    uint64                        `json:"gaps,omitempty"`
+	Replays uint64                        `json:"replays,omitempty"`
+	Dups    uint64                        `json:"dups,omitempty"`
+	Count   int                           `json:"count"`
+	Alarms  []alarms.Event                `json:"alarms,omitempty"`
+	Latest  map[string]uint64             `json:"latest,omitempty"`
+	Samples map[string]drivers.SampleJSON `json:"samples,omitempty"`
+	Notices []*notice                     `json:"notices,omitempty"`
+}
+
+// state is the site's siteState.
+func (s *site) state() siteState {
+	st := siteState{Prefix: s.prefix, HWM: s.hwm, MaxSeen: s.maxSeen, Lost: s.lost, Gaps: s.gaps, Replays: s.replays,
+		Dups: s.dups, Count: s.count, Latest: s.latest, Samples: s.samples, Notices: s.notices}
+	for q := range s.pending {
+		st.Pending = append(st.Pending, q)
+	}
+	slices.Sort(st.Pending)
+	for _, ev := range s.alarms {
+		st.Alarms = append(st.Alarms, ev)
+	}
+	slices.SortFunc(st.Alarms, func(a, b alarms.Event) int { return strings.Compare(a.ID, b.ID) })
+	return st
+}
+
+// restore sets the site to st (journal rebuild). The window keeps what the
+// rebuild put in it; events up to st.MaxSeen that are not there are read
+// from the journal.
+func (s *site) restore(st siteState) {
+	if st.Prefix != "" {
+		s.prefix = st.Prefix
+	}
+	s.hwm, s.maxSeen, s.lost, s.gaps, s.replays, s.dups, s.count = st.HWM, st.MaxSeen, st.Lost, st.Gaps, st.Replays, st.Dups, st.Count
+	s.pending = map[uint64]bool{}
+	for _, q := range st.Pending {
+		s.pending[q] = true
+	}
+	s.alarms = map[string]alarms.Event{}
+	for _, ev := range st.Alarms {
+		s.alarms[ev.ID] = ev
+	}
+	s.latest, s.samples = st.Latest, st.Samples
+	if s.latest == nil {
+		s.latest = map[string]uint64{}
+	}
+	if s.samples == nil {
+		s.samples = map[string]drivers.SampleJSON{}
+	}
+	s.notices = st.Notices
+	if len(s.events) == 0 {
+		s.floor = max(s.floor, st.MaxSeen)
+	}
 }
 
 // notice is a notice the center sent, and its acknowledgement.
@@ -80,16 +164,14 @@ func (s *site) has(seq uint64) bool { return seq <= s.hwm || s.pending[seq] }
 // It keeps events in site seq order and the alarm table at each alarm's
 // latest event, whatever order the replay delivers them in.
 func (s *site) store(cseq uint64, ev alarms.Event, raw json.RawMessage) {
-	i, _ := slices.BinarySearchFunc(s.events, ev.Seq, func(x stored, seq uint64) int {
-		switch {
-		case x.Ev.Seq < seq:
-			return -1
-		case x.Ev.Seq > seq:
-			return 1
-		}
-		return 0
-	})
-	s.events = slices.Insert(s.events, i, stored{CSeq: cseq, Ev: ev, Raw: raw})
+	i, _ := slices.BinarySearchFunc(s.events, ev.Seq, func(x stored, seq uint64) int { return cmp.Compare(x.Seq, seq) })
+	s.events = slices.Insert(s.events, i, stored{CSeq: cseq, Seq: ev.Seq, Raw: raw})
+	if len(s.events) > recentEvents {
+		s.floor = max(s.floor, s.events[0].Seq)
+		s.events[0] = stored{}
+		s.events = s.events[1:]
+	}
+	s.count++
 	if ev.Seq > s.maxSeen {
 		s.maxSeen = ev.Seq
 	}
@@ -110,15 +192,62 @@ func (s *site) store(cseq uint64, ev alarms.Event, raw json.RawMessage) {
 	s.alarms[ev.ID] = ev
 }
 
-// markLost records seqs from..to as never to come.
+// markLost records seqs from..to as never to come (those stored ahead of
+// the gap are not counted).
 func (s *site) markLost(from, to uint64) {
 	if to < from || to <= s.hwm {
 		return
 	}
 	from = max(from, s.hwm+1)
 	s.lost += to - from + 1
+	for q := range s.pending {
+		if q >= from && q <= to {
+			s.lost--
+			delete(s.pending, q)
+		}
+	}
 	s.hwm = to
 	s.advance()
+}
+
+// forceReplay is a replayAfter no hwm equals: the next replayDue asks at once.
+const forceReplay = ^uint64(0)
+
+// answer reads an alarm message of seq while a replay is open, before it
+// is stored, and reports the seqs the site's answers show lost for good.
+//
+// A site answers a request {"after": hwm} with its journal's events after
+// hwm, in order (one run of consecutive seqs), from its oldest event when
+// it no longer holds hwm+1. A single message above hwm+1 is no proof of
+// that: the broker may redeliver an old message while the request is out.
+// So an answer starting at F > hwm+1 makes F a candidate and asks again at
+// once; the seqs hwm+1..F-1 are lost only when the next answer starts at F
+// too. An answer starting at hwm+1 clears the candidate.
+func (s *site) answer(seq uint64) (from, to uint64, lost bool) {
+	if seq == s.ansNext {
+		s.ansNext++ // the current run goes on
+		return 0, 0, false
+	}
+	s.ansNext = seq + 1
+	if !s.replayOpen {
+		s.cand = 0
+		return 0, 0, false
+	}
+	if !s.ansWait || seq <= s.hwm {
+		return 0, 0, false
+	}
+	s.ansWait = false
+	switch {
+	case seq == s.hwm+1:
+		s.cand = 0
+	case seq == s.cand:
+		s.cand = 0
+		return s.hwm + 1, seq - 1, true
+	default:
+		s.cand = seq
+		s.replayAfter = forceReplay // ask again at once: does the next answer agree?
+	}
+	return 0, 0, false
 }
 
 // advance moves hwm over the pending seqs that follow it.
@@ -159,6 +288,7 @@ func (s *site) replayDue(now time.Time) (after uint64, due bool) {
 		s.replayBackoff = min(2*s.replayBackoff, replayMax)
 	}
 	s.replayAfter, s.replayAt = s.hwm, now
+	s.ansWait = true
 	s.replays++
 	return s.hwm, true
 }
@@ -227,7 +357,7 @@ func tstr(t time.Time) *string {
 func (s *site) summary() Summary {
 	sum := Summary{Site: s.id, Prefix: s.prefix, Status: s.status, Since: tstr(s.since), LastSeen: tstr(s.lastSeen),
 		Seq: s.hwm, MaxSeq: s.maxSeen, Missing: s.maxSeen - s.hwm - uint64(len(s.pending)), Lost: s.lost,
-		Gaps: s.gaps, Replays: s.replays, Events: len(s.events),
+		Gaps: s.gaps, Replays: s.replays, Events: s.count,
 		Active: map[string]int{"urgent": 0, "high": 0, "medium": 0, "low": 0}, Escalated: []string{}}
 	var worst *alarms.Event
 	for _, ev := range s.alarms {

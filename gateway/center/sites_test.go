@@ -64,8 +64,8 @@ func TestSiteSeqs(t *testing.T) {
 				}
 			}
 			for i := 1; i < len(s.events); i++ {
-				if s.events[i-1].Ev.Seq >= s.events[i].Ev.Seq {
-					t.Fatalf("events out of site seq order: %d then %d", s.events[i-1].Ev.Seq, s.events[i].Ev.Seq)
+				if s.events[i-1].Seq >= s.events[i].Seq {
+					t.Fatalf("events out of site seq order: %d then %d", s.events[i-1].Seq, s.events[i].Seq)
 				}
 			}
 		})
@@ -113,5 +113,64 @@ func TestOffline(t *testing.T) {
 	s.setStatus(Online, t0.Add(34*time.Second))
 	if s.status != Online {
 		t.Fatalf("status %s after online", s.status)
+	}
+}
+
+// TestReplayAnswers drives the reading of replay answers as data: the
+// messages of a site's alarm topic (new, replayed or redelivered) and the
+// requests the center publishes, then what the site is found to have lost.
+// A seq is lost only when two answers in a row start beyond it.
+func TestReplayAnswers(t *testing.T) {
+	t0 := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	const ask = 0 // a step that publishes the due replay request
+	for _, tc := range []struct {
+		name     string
+		steps    []uint64 // a seq arriving, or ask
+		lost     uint64
+		hwm      uint64
+		requests int
+	}{
+		{"gap filled by the answer", []uint64{1, 2, 3, 10, ask, 4, 5, 6, 7, 8, 9, 10}, 0, 10, 1},
+		{"a redelivered old message while the request is out is not an answer",
+			// 10 again (the broker redelivers it): asked again at once; the
+			// site still holds 4..9 and answers them.
+			[]uint64{1, 2, 3, 10, ask, 10, ask, 4, 5, 6, 7, 8, 9, 10, 4, 5, 6, 7, 8, 9, 10}, 0, 10, 2},
+		{"two answers from the site's oldest: lost for good",
+			[]uint64{1, 2, 3, 10, ask, 7, 8, 9, 10, ask, 7, 8, 9, 10}, 3, 10, 2},
+		{"first contact above 1, the site's journal starts at 4",
+			[]uint64{6, 7, ask, 4, 5, 6, 7, ask, 4, 5, 6, 7}, 3, 7, 2},
+		{"live events during the request do not start an answer",
+			[]uint64{1, 2, 3, 10, ask, 11, 12, 4, 5, 6, 7, 8, 9, 10, 11, 12}, 0, 12, 1},
+		{"answers that disagree: asked until two agree",
+			[]uint64{1, 2, 3, 10, ask, 8, 9, 10, ask, 6, 7, 8, 9, 10, ask, 6, 7, 8, 9, 10}, 2, 10, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSite("S", "hazard/S")
+			requests := 0
+			for i, seq := range tc.steps {
+				now := t0.Add(time.Duration(i) * time.Millisecond) // within the 1 s backoff: only a forced re-ask is due
+				if seq == ask {
+					after, due := s.replayDue(now)
+					if !due || after != s.hwm {
+						t.Fatalf("step %d: no request due (due %v after %d, hwm %d)", i, due, after, s.hwm)
+					}
+					requests++
+					continue
+				}
+				if from, to, lost := s.answer(seq); lost {
+					s.markLost(from, to)
+				}
+				if !s.has(seq) {
+					s.store(uint64(i+1), alarms.Event{Seq: seq, ID: "P:hi", State: alarms.Unack, Priority: alarms.High}, json.RawMessage(`{}`))
+				}
+			}
+			if _, due := s.replayDue(t0.Add(time.Duration(len(tc.steps)) * time.Millisecond)); due {
+				requests++
+			}
+			if s.lost != tc.lost || s.hwm != tc.hwm || requests != tc.requests {
+				t.Fatalf("lost %d hwm %d requests %d, want lost %d hwm %d requests %d",
+					s.lost, s.hwm, requests, tc.lost, tc.hwm, tc.requests)
+			}
+		})
 	}
 }
