@@ -111,8 +111,8 @@ func Start(ctx context.Context, opt Options) (_ *District, err error) {
 const nodes = 3
 
 // startCluster starts the nodes; when one could not listen (a port picked
-// free was taken meanwhile: outgoing connections share the ephemeral
-// range) the cluster starts again on other ports, three times at most.
+// free was taken meanwhile) the cluster starts again on other ports,
+// three times at most.
 func (d *District) startCluster(ctx context.Context) error {
 	for attempt := 1; ; attempt++ {
 		err := d.tryCluster(ctx)
@@ -374,9 +374,9 @@ func (d *District) startSites(ctx context.Context) error {
 }
 
 // startSite picks the site's console and Modbus ports, writes its config
-// and starts it, waiting for its console. A port taken meanwhile (by an
-// outgoing connection of the processes already running: they share the
-// ephemeral range) makes it try again with others.
+// and starts it, waiting for its console. A port taken meanwhile (by
+// another process listening: freePort keeps clear of outgoing
+// connections) makes it try again with others.
 func (d *District) startSite(ctx context.Context, s *Site) error {
 	for attempt := 1; ; attempt++ {
 		ps, err := ports(2)

@@ -1,15 +1,3 @@
-// Command district runs a loopback district (docs/DISTRICT.md): a 3-node
-// NATS cluster (routes, JetStream, MQTT), N site gateways as real
-// `gateway run` processes with simulated plants that keep alarming, one
-// `gateway center`; it measures site alarm → district websocket latency
-// and the processes' CPU and memory, runs the faults of an incident
-// (center killed, a broker node killed, a site cut off), checks at the
-// center that nothing was lost and order was kept, and prints the figures.
-//
-//	go run ./gateway/district -sites 100
-//
-// Exit status 0: every check passed; 1: a check failed (each problem is
-// printed); 2: the district could not run.
 package main
 
 import (
@@ -25,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"hazardgw/gateway/center/natstest"
 )
 
 func main() {
@@ -70,7 +60,7 @@ func run(args []string, out io.Writer) int {
 			return 2
 		}
 	}
-	nats, err := natsServer()
+	nats, err := natstest.Path()
 	if err != nil {
 		say("district: %v", err)
 		return 2
@@ -172,24 +162,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
-// natsServer finds nats-server on PATH or in GOPATH/bin (scripts/test
-// installs it there).
-func natsServer() (string, error) {
-	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p, nil
-	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		home, _ := os.UserHomeDir()
-		gopath = filepath.Join(home, "go")
-	}
-	p := filepath.Join(gopath, "bin", "nats-server")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("nats-server not found (go install github.com/nats-io/nats-server/v2@v2.15.2): %w", err)
-	}
-	return p, nil
-}
 
 type usages struct{ center, sites, nodes Usage }
 

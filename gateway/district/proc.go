@@ -168,14 +168,32 @@ func (p *Proc) portTaken() bool {
 	return strings.Contains(string(b), "address already in use")
 }
 
-// freePort asks the kernel for a free loopback TCP port.
+// Listening ports are taken below the kernel's ephemeral range (32768
+// and up on Linux: the outgoing connections of a hundred gateways take
+// ports there, and could take one between our check and a child's
+// listen). nextPort walks them from a point that depends on the process,
+// so that two districts on one machine seldom meet.
+var (
+	portMu   sync.Mutex
+	nextPort = 20000 + os.Getpid()%10000
+)
+
+// freePort returns a loopback TCP port below 32768 that nobody listens on.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	portMu.Lock()
+	defer portMu.Unlock()
+	for range 12768 {
+		p := nextPort
+		if nextPort++; nextPort >= 32768 {
+			nextPort = 20000
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			l.Close()
+			return p, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return 0, fmt.Errorf("no free loopback port in 20000-32767")
 }
 
 // waitOK polls url until it answers 200, p exits, or ctx ends.

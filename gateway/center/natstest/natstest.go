@@ -59,13 +59,22 @@ func (c *Cluster) URLs() []string {
 	return out
 }
 
-// Binary finds nats-server on PATH or in GOPATH/bin (scripts/test installs
-// it there with go install). It fails the test when it is missing: no test
-// passes by skipping.
+// Binary finds nats-server as Path does. It fails the test when it is
+// missing: no test passes by skipping.
 func Binary(t testing.TB) string {
 	t.Helper()
+	p, err := Path()
+	if err != nil {
+		t.Fatalf("natstest: %v", err)
+	}
+	return p
+}
+
+// Path finds nats-server on PATH or in GOPATH/bin (scripts/test installs
+// it there with go install); gateway/district uses it too.
+func Path() (string, error) {
 	if p, err := exec.LookPath("nats-server"); err == nil {
-		return p
+		return p, nil
 	}
 	gopath := os.Getenv("GOPATH")
 	if gopath == "" {
@@ -74,9 +83,9 @@ func Binary(t testing.TB) string {
 	}
 	p := filepath.Join(gopath, "bin", "nats-server")
 	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("natstest: nats-server not found (go install github.com/nats-io/nats-server/v2@v2.15.2; scripts/test does): %v", err)
+		return "", fmt.Errorf("nats-server not found (go install github.com/nats-io/nats-server/v2@v2.15.2; scripts/test does): %w", err)
 	}
-	return p
+	return p, nil
 }
 
 // Start runs n routed nodes (n >= 1) and waits until every MQTT listener
