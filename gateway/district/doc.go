@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command district runs a loopback district (docs/DISTRICT.md, issue #17):
 // a 3-node NATS cluster (routes, JetStream, MQTT; configs from
 // gateway/center/natstest.Config), N site gateways as real `gateway run`
@@ -29,6 +31,8 @@
 //     after every reconnect and records each alarm frame's arrival.
 //   - Faults (faults.go) and Verify (verify.go): the fault sequence, and
 //     the comparison of every site's own journal with the center.
+//
+// Linux only (/proc, process groups).
 //
 // # Concurrency
 //
