@@ -204,9 +204,23 @@ func (c *Center) newClient() (paho.Client, error) {
 				filters[f+s] = 1
 			}
 		}
-		t := cl.SubscribeMultiple(filters, nil)
-		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-			c.log.Error("center subscribe failed", "err", t.Error())
+		// The broker is "up" only once every filter is granted: paho
+		// reports a refused filter (0x80) in the token's result, not as an
+		// error, and a center connected but deaf to its sites must not say
+		// it is up. Retried while this connection lasts.
+		wait := time.Second
+		for {
+			err := subscribeAll(cl, filters)
+			if err == nil {
+				break
+			}
+			c.m.subscribeFailed.Inc()
+			c.log.Error("center subscribe failed; retrying", "err", err, "in", wait)
+			time.Sleep(wait)
+			if !cl.IsConnectionOpen() {
+				return // the next connection subscribes again
+			}
+			wait = min(2*wait, 30*time.Second)
 		}
 		c.mu.Lock()
 		c.brokerUp = true
@@ -221,6 +235,33 @@ func (c *Center) newClient() (paho.Client, error) {
 		c.log.Warn("center lost the broker", "err", err)
 	})
 	return paho.NewClient(o), nil
+}
+
+// subscribeAll subscribes to filters at their QoS and reports a timeout,
+// an error or a filter the broker refused.
+func subscribeAll(cl paho.Client, filters map[string]byte) error {
+	t := cl.SubscribeMultiple(filters, nil)
+	if !t.WaitTimeout(10 * time.Second) {
+		return errors.New("no SUBACK within 10 s")
+	}
+	if err := t.Error(); err != nil {
+		return err
+	}
+	st, ok := t.(*paho.SubscribeToken)
+	if !ok {
+		return nil
+	}
+	var refused []string
+	for f, code := range st.Result() {
+		if code == 0x80 {
+			refused = append(refused, f)
+		}
+	}
+	if len(refused) > 0 {
+		slices.Sort(refused)
+		return fmt.Errorf("broker refused %s", strings.Join(refused, ", "))
+	}
+	return nil
 }
 
 func (c *Center) poke() {
