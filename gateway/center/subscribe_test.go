@@ -2,7 +2,6 @@ package center
 
 import (
 	"bytes"
-	"context"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -58,15 +57,7 @@ func TestSubscribeRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("center Run: %v", err)
-		}
-	})
+	runCenter(t, c)
 	up := func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
