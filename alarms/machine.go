@@ -324,15 +324,13 @@ func (m *Machine) AdvanceTo(now, input time.Time) {
 	for {
 		c := len(m.timers) > 0 && m.timers[0].at <= n
 		i := len(m.inTimers) > 0 && m.inTimers[0].at <= in
-		switch {
-		case c && (!i || m.timers[0].at <= m.inTimers[0].at):
+		if c && (!i || m.timers[0].at <= m.inTimers[0].at) {
 			m.fire(m.timers.pop(), now)
-			continue
-		case i:
+		} else if i {
 			m.fire(m.inTimers.pop(), now)
-			continue
+		} else {
+			break
 		}
-		break
 	}
 	if in >= m.nextScan {
 		m.nextScan = in + int64(time.Second)
