@@ -22,8 +22,10 @@ func documentedACL(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, after, ok := strings.Cut(string(doc), "Mosquitto (`acl_file`):\n\n```\n")
+	_, after, ok := strings.Cut(string(doc), "Mosquitto (`acl_file`")
+	_, after, ok1 := strings.Cut(after, "```\n")
 	acl, _, ok2 := strings.Cut(after, "```")
+	ok = ok && ok1
 	if !ok || !ok2 {
 		t.Fatal("docs/DISTRICT.md: no Mosquitto acl_file block")
 	}
