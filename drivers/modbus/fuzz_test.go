@@ -38,8 +38,7 @@ func FuzzRTUReply(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, reply []byte) {
 		tr := &rtuTransport{open: func() (conn, error) { return &byteConn{bytes.NewReader(reply)}, nil }, timeout: time.Second}
-		d := &device{id: "F", unit: 1, timeout: time.Second, badAddr: map[*request]bool{}}
-		d.client = gmb.NewClient2(h, tr)
+		d := &device{id: "F", unit: 1, timeout: time.Second, fr: framer{unit: 1, rtu: true}}
 		b := &bus{tr: tr}
 		res, _, err := b.read(d, &request{kind: Holding, addr: 0, qty: 10})
 		if err == nil && len(res) != 20 {
@@ -81,12 +80,9 @@ func FuzzTCPReply(f *testing.F) {
 			}()
 		}
 	}()
-	h := &gmb.TCPClientHandler{}
-	h.SlaveId = 1
 	tr := &tcpTransport{addr: l.Addr().String(), timeout: 50 * time.Millisecond}
 	defer tr.Close()
-	d := &device{id: "F", unit: 1, timeout: 50 * time.Millisecond, badAddr: map[*request]bool{}}
-	d.client = gmb.NewClient2(h, tr)
+	d := &device{id: "F", unit: 1, timeout: 50 * time.Millisecond, fr: framer{unit: 1}}
 	b := &bus{tr: tr}
 	f.Fuzz(func(t *testing.T, reply []byte) {
 		r := append([]byte(nil), reply...)

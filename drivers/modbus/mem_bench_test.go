@@ -103,9 +103,10 @@ func holdingResponder(b *testing.B) string {
 			go func() {
 				defer c.Close()
 				var req [12]byte
+				var regs [250]byte
 				var rep [9 + 250]byte
 				for i := 0; i < 125; i++ {
-					binary.BigEndian.PutUint16(rep[9+2*i:], uint16(i))
+					binary.BigEndian.PutUint16(regs[2*i:], uint16(i))
 				}
 				for {
 					if _, err := io.ReadFull(c, req[:]); err != nil {
@@ -118,7 +119,8 @@ func holdingResponder(b *testing.B) string {
 					copy(rep[:4], req[:4]) // transaction and protocol id
 					binary.BigEndian.PutUint16(rep[4:], uint16(3+2*qty))
 					rep[6], rep[7], rep[8] = req[6], 3, byte(2*qty)
-					if _, err := c.Write(append(rep[:9:9], rep[9+2*addr:9+2*(addr+qty)]...)); err != nil {
+					copy(rep[9:], regs[2*addr:2*(addr+qty)])
+					if _, err := c.Write(rep[:9+2*qty]); err != nil {
 						return
 					}
 				}
