@@ -1,7 +1,6 @@
 package modbus
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -44,20 +43,33 @@ type Driver struct {
 	buses []*bus
 	devs  []*device // in config order
 	byDev map[string]*device
-	// points finds a point by id for Write: every point of devs, sorted
-	// by id (8 bytes a point, where a map took about 90).
+	// points finds a point by id for Write: the number (see pointRef)
+	// of every point of devs, sorted by id: 4 bytes a point, where a map
+	// took about 90.
 	points []pointRef
-	run    bool
-	ctx    context.Context // of Run, for the buses Reload starts
-	sink   drivers.Sink
-	wg     sync.WaitGroup // bus goroutines
+	// first is the number of each device's first point (by devs index).
+	first []pointRef
+	run   bool
+	ctx   context.Context // of Run, for the buses Reload starts
+	sink  drivers.Sink
+	wg    sync.WaitGroup // bus goroutines
 }
 
-// pointRef is a point of Driver.devs: devs[dev].ids[pt].
-type pointRef struct{ dev, pt uint32 }
+// pointRef numbers the points of Driver.devs: device by device in devs
+// order, each device's in plan order.
+type pointRef uint32
 
-// id is the point's id; drv.mu held.
-func (drv *Driver) id(r pointRef) drivers.PointID { return drv.devs[r.dev].ids[r.pt] }
+// at is the device of point r and the point's index in it; drv.mu held.
+func (drv *Driver) at(r pointRef) (*device, int) {
+	i := sort.Search(len(drv.first), func(i int) bool { return drv.first[i] > r }) - 1
+	return drv.devs[i], int(r - drv.first[i])
+}
+
+// id is point r's id; drv.mu held.
+func (drv *Driver) id(r pointRef) drivers.PointID {
+	d, i := drv.at(r)
+	return d.ids[i]
+}
 
 // lookup finds point id; drv.mu held.
 func (drv *Driver) lookup(id drivers.PointID) (*device, int, bool) {
@@ -67,8 +79,8 @@ func (drv *Driver) lookup(id drivers.PointID) (*device, int, bool) {
 	if !ok {
 		return nil, 0, false
 	}
-	r := drv.points[i]
-	return drv.devs[r.dev], int(r.pt), true
+	d, pt := drv.at(drv.points[i])
+	return d, pt, true
 }
 
 // DeviceStats is a device's health beyond drivers.Health.
@@ -101,6 +113,13 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 // build is New with the metrics already registered (Reload builds again).
 func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Driver, error) {
 	drv := &Driver{opts: opts, log: log, m: m, byDev: map[string]*device{}}
+	n := 0
+	for i := range cfg.Devices {
+		if cfg.Devices[i].Driver == "modbus" {
+			n += len(cfg.Devices[i].Points)
+		}
+	}
+	drv.points = make([]pointRef, 0, n)
 	var shapes shaper
 	byKey := map[string]*bus{}
 	type serialCfg struct {
@@ -189,13 +208,14 @@ func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Dr
 		sum := sha256.Sum256(append([]byte(b.sig), dsig[:]...))
 		b.sig = string(sum[:])
 		b.devices = append(b.devices, d)
-		for i := range d.ids {
-			drv.points = append(drv.points, pointRef{dev: uint32(len(drv.devs)), pt: uint32(i)})
+		drv.first = append(drv.first, pointRef(len(drv.points)))
+		for range d.ids {
+			drv.points = append(drv.points, pointRef(len(drv.points)))
 		}
 		drv.devs = append(drv.devs, d)
 		drv.byDev[d.id] = d
 	}
-	// Sorted by id, a point id's first occurrence (in config order) first:
+	// Sorted by id, a point id's first occurrence (in devs order) first:
 	// the others are duplicates.
 	slices.SortStableFunc(drv.points, func(a, b pointRef) int { return strings.Compare(string(drv.id(a)), string(drv.id(b))) })
 	var dups []pointRef
@@ -204,14 +224,14 @@ func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Dr
 			dups = append(dups, drv.points[i])
 		}
 	}
-	slices.SortFunc(dups, func(a, b pointRef) int { return cmp.Or(cmp.Compare(a.dev, b.dev), cmp.Compare(a.pt, b.pt)) })
+	slices.Sort(dups)
 	for _, r := range dups {
-		errs = append(errs, fmt.Errorf("modbus %s: point %s: duplicate point id", drv.devs[r.dev].id, drv.id(r)))
+		d, i := drv.at(r)
+		errs = append(errs, fmt.Errorf("modbus %s: point %s: duplicate point id", d.id, d.ids[i]))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	drv.points = slices.Clip(drv.points)
 	for _, b := range drv.buses {
 		if len(b.devices) == 1 {
 			// Alone on its connection, a dead device delays nobody: probe

@@ -48,8 +48,8 @@ func (drv *Driver) Reload(cfg *configs.Config) error {
 		}
 	}
 	// A kept device has the same ids in the same plan order as the one it
-	// stands for (their signatures are equal), so nd.points, which refers
-	// to devices by their place in nd.devs, stays right.
+	// stands for (their signatures are equal), so nd.points and nd.first,
+	// which number points by their device's place in nd.devs, stay right.
 	for i, d := range nd.devs {
 		if od := keptDev[d]; od != nil {
 			nd.devs[i] = od
@@ -69,7 +69,7 @@ func (drv *Driver) Reload(cfg *configs.Config) error {
 			<-b.done
 		}
 	}
-	drv.buses, drv.devs, drv.byDev, drv.points = nd.buses, nd.devs, nd.byDev, nd.points
+	drv.buses, drv.devs, drv.byDev, drv.points, drv.first = nd.buses, nd.devs, nd.byDev, nd.points, nd.first
 	started := 0
 	if drv.run && drv.ctx.Err() == nil {
 		for _, b := range drv.buses {
