@@ -89,45 +89,30 @@ func BenchmarkDriverRetained(b *testing.B) {
 // loopback connection with register i = i, from one reused buffer: it
 // allocates nothing per request, so -benchmem counts the driver only.
 func holdingResponder(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { l.Close() })
-	go func() {
+	return serveLoopback(b, func(c net.Conn) {
+		var req [12]byte
+		var regs [250]byte
+		var rep [9 + 250]byte
+		for i := 0; i < 125; i++ {
+			binary.BigEndian.PutUint16(regs[2*i:], uint16(i))
+		}
 		for {
-			c, err := l.Accept()
-			if err != nil {
+			if _, err := io.ReadFull(c, req[:]); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				var req [12]byte
-				var regs [250]byte
-				var rep [9 + 250]byte
-				for i := 0; i < 125; i++ {
-					binary.BigEndian.PutUint16(regs[2*i:], uint16(i))
-				}
-				for {
-					if _, err := io.ReadFull(c, req[:]); err != nil {
-						return
-					}
-					addr, qty := int(binary.BigEndian.Uint16(req[8:])), int(binary.BigEndian.Uint16(req[10:]))
-					if req[7] != 3 || qty < 1 || addr+qty > 125 {
-						return
-					}
-					copy(rep[:4], req[:4]) // transaction and protocol id
-					binary.BigEndian.PutUint16(rep[4:], uint16(3+2*qty))
-					rep[6], rep[7], rep[8] = req[6], 3, byte(2*qty)
-					copy(rep[9:], regs[2*addr:2*(addr+qty)])
-					if _, err := c.Write(rep[:9+2*qty]); err != nil {
-						return
-					}
-				}
-			}()
+			addr, qty := int(binary.BigEndian.Uint16(req[8:])), int(binary.BigEndian.Uint16(req[10:]))
+			if req[7] != 3 || qty < 1 || addr+qty > 125 {
+				return
+			}
+			copy(rep[:4], req[:4]) // transaction and protocol id
+			binary.BigEndian.PutUint16(rep[4:], uint16(3+2*qty))
+			rep[6], rep[7], rep[8] = req[6], 3, byte(2*qty)
+			copy(rep[9:], regs[2*addr:2*(addr+qty)])
+			if _, err := c.Write(rep[:9+2*qty]); err != nil {
+				return
+			}
 		}
-	}()
-	return l.Addr().String()
+	})
 }
 
 // BenchmarkPollSteady is one steady-state poll of a bench device (100
