@@ -101,7 +101,8 @@ func (p *point) setOOS(oos bool) {
 const maxKinds = 9
 
 // pconf is what a point takes from its config, shared by every point of
-// the same shape on the same device (Machine.confs).
+// the same shape (Machine.confs). A point's device is where its index
+// falls in Machine.devEnd.
 type pconf struct {
 	hi, hihi, lo, lolo float64 // NaN: no such limit
 	deadband, roc      float64
@@ -109,7 +110,6 @@ type pconf struct {
 	onDelay, offDelay, faultDelay, stale int32
 	rule                                 *rule // a vote, deviation or linkage (rules.go); nil for a point a driver feeds
 	commAfter                            uint16
-	dev                                  uint16 // Machine.devs
 	unit                                 uint16 // Machine.units
 	n, nproc                             uint8  // alarms; process alarms
 	tier                                 uint8  // tier of the `on` alarm
@@ -318,7 +318,7 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			c := pconf{
 				unit: m.unit(pc.Unit), tier: uint8(min(max(pc.Tier, 0), 255)), hi: nanOr(pc.Hi), hihi: nanOr(pc.HiHi), lo: nanOr(pc.Lo), lolo: nanOr(pc.LoLo),
 				deadband: pc.Deadband, onDelay: toMS(pc.OnDelay), offDelay: toMS(pc.OffDelay), faultDelay: toMSp(pc.FaultDelay, 4*time.Second),
-				stale: toMS(pc.Stale), dev: uint16(di), latch: pc.Latch,
+				stale: toMS(pc.Stale), latch: pc.Latch,
 				commAfter: uint16(min(max(d.CommAfter, 0), 1<<16-1)),
 			}
 			p := point{value: math.NaN(), lastGood: t0, first: nalarms}
@@ -369,6 +369,7 @@ func NewMachine(cfg *configs.Config, start time.Time) (*Machine, error) {
 			ids.add(pc.ID)
 			names.add(pc.Name)
 		}
+		m.devEnd = append(m.devEnd, int32(len(m.points)))
 	}
 	if err := m.addRules(cfg, t0, &nalarms, &ids, &names); err != nil {
 		return nil, err
@@ -458,12 +459,13 @@ func tierOf(a *alarm, c *pconf) int {
 	return 0
 }
 
-// device is the device an event names: the point's, a linkage's, or none.
-func (m *Machine) device(c *pconf) string {
+// device is the device an event names: point pi's, a linkage's, or none.
+func (m *Machine) device(pi int32, c *pconf) string {
 	if c.rule != nil {
 		return c.rule.device
 	}
-	return m.devs[c.dev]
+	d, _ := slices.BinarySearch(m.devEnd, pi+1) // the first device ending after pi
+	return m.devs[d]
 }
 
 // event builds the current view of alarm ai (seq not set).
@@ -479,7 +481,7 @@ func (m *Machine) event(ai int32, t int64, now time.Time) Event {
 		Active: a.st.active(), Acked: !a.st.unacked(), Latched: a.latched(),
 		OOS: a.flags&fOOS != 0, Stage: int(a.stage), Value: p.value, Limit: limit(a, c),
 		Unit: m.units[c.unit], Quality: p.quality.String(), Time: time.Unix(0, t).UTC(), Emitted: now.UTC(),
-		Site: m.site, Device: m.device(c), Name: strings.Clone(m.name(a.pt)), Flood: m.flood.on,
+		Site: m.site, Device: m.device(a.pt, c), Name: strings.Clone(m.name(a.pt)), Flood: m.flood.on,
 		Notify: m.notify[ai],
 	}
 	if a.activated != 0 {

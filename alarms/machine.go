@@ -32,6 +32,7 @@ type Machine struct {
 	confs     []pconf     // point.conf indexes it: what points of one shape share
 	wins      []rocWindow // point.win-1 indexes it
 	devs      []string
+	devEnd    []int32  // by device: where its points end in points (Machine.device)
 	ids       strtab   // every point's id (Machine.id)
 	names     strtab   // every point's name (events only; Machine.name)
 	units     []string // pconf.unit indexes it; [0] is ""
@@ -542,7 +543,7 @@ func (m *Machine) service(pi int32, in input, t int64, now time.Time, c *Command
 	p.commCount = 0
 	p.lastGood = now.UnixNano()
 	if p.win != 0 {
-		m.wins[p.win-1] = rocWindow{}
+		m.wins[p.win-1] = rocWindow{} // forget the samples
 	}
 	if !p.oos() {
 		delete(m.oosSince, pi)
