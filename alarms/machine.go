@@ -20,8 +20,8 @@ import (
 //	                commands, timers; journal restore
 //	transitions.go  the ISA-18.2 state table (SPEC §5); every state change goes
 //	                through Machine.step
-//	alarm.go        what alarms a point has, the per-alarm and per-point state,
-//	                the event view
+//	alarm.go        what alarms a point has, the per-point state and its shared
+//	                config, the alarm rows (made on first change), the event view
 //	escalation.go   the escalation ladder and notify targets
 //	flood.go        the site-wide flood window
 //	roc.go          the rate-of-change window (Theil–Sen)
