@@ -83,7 +83,7 @@ type fieldStore struct {
 }
 
 func startField(tb testing.TB, cfg *configs.Config) *fieldStore {
-	s, err := New(cfg, Options{QueueSamples: 4 * fieldPoints})
+	s, err := New(cfg, Options{QueueSamples: 10 * fieldPoints}) // more than a benchmark pushes: none dropped
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func (f *fieldStore) waitWritten(tb testing.TB, n int64) {
 		select {
 		case <-f.wrote:
 		case <-deadline.C:
-			tb.Fatalf("InfluxDB took %d samples of %d", f.written.Load(), n)
+			tb.Fatalf("InfluxDB took %d samples of %d (health %+v)", f.written.Load(), n, f.Health())
 		}
 	}
 }
