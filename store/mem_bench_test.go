@@ -73,12 +73,14 @@ func influx204(tb testing.TB) string {
 }
 
 // fieldStore runs a store of fieldConfig against url; written counts the
-// samples InfluxDB took, wrote is signalled after every write.
+// samples InfluxDB took, writes the sample writes, wrote is signalled after
+// every write.
 type fieldStore struct {
 	*Store
 	cancel  context.CancelFunc
 	done    chan error
 	written atomic.Int64
+	writes  atomic.Int64
 	wrote   chan struct{}
 }
 
@@ -91,6 +93,7 @@ func startField(tb testing.TB, cfg *configs.Config) *fieldStore {
 	s.onWrite = func(k Kind, n int) {
 		if k == Samples {
 			f.written.Add(int64(n))
+			f.writes.Add(1)
 		}
 		select {
 		case f.wrote <- struct{}{}:
