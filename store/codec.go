@@ -8,7 +8,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 	"unsafe"
 
 	"hazardgw/alarms"
@@ -125,21 +124,39 @@ func decodeDict(p []byte) (idx uint32, point, device []byte, err error) {
 // device, interned in devs. No pointer per entry: at 100,000 points it
 // holds about 2 MB where a slice of string pairs held 5.5.
 //
-// The entries decodeBlock hands out point into names, so names is only
-// appended to, and reset begins a new one (the old one lives on while a
-// batch still points into it).
+// The entries decodeBlock hands out are indexes into it, resolved through
+// a dictView a batch keeps, so refs and names are only appended to (a
+// view sees what was defined when it was taken), devs is never cut, and
+// reset begins new refs and names (the old ones live on while a batch
+// still holds a view of them).
 type readDict struct {
 	refs   []dictRef
 	names  []byte
-	devs   []string
+	devs   []devName
 	devIdx map[string]uint32
+	gen    uint64 // counts resets: a view of another gen is another dictionary
 }
 
-// dictRef is one dictionary entry: point id names[off:off+n] (n 0: no
-// entry, or one lost to damage) of device devs[dev].
+// dictRef is one dictionary entry: point id names[off:off+n&^escRef] (n 0:
+// no entry, or one lost to damage) of device devs[dev]; n&escRef when the
+// id needs escaping as a tag value or field key.
 type dictRef struct {
 	off, n, dev uint32
 }
+
+// escRef marks a dictRef whose point id holds a character line protocol
+// escapes in tags and field keys.
+const escRef = 1 << 31
+
+// devName is an interned device and whether it needs escaping as a tag.
+type devName struct {
+	name string
+	esc  bool
+}
+
+// needsEscape reports whether s holds a character line protocol escapes in
+// a tag value or field key.
+func needsEscape(s string) bool { return strings.ContainsAny(s, ", =\n") }
 
 // maxDict bounds a dictionary index (a record that checks yet names an
 // absurd index must not make the reader allocate without bound).
@@ -149,7 +166,7 @@ const maxDict = 1 << 20
 // leaves a hole (its samples do not decode) and the later ones keep their
 // index.
 func (d *readDict) define(idx uint32, point, device []byte) {
-	if idx >= maxDict || len(point) == 0 {
+	if idx >= maxDict || len(point) == 0 || len(point) >= escRef {
 		return
 	}
 	if int(idx) >= len(d.refs) {
@@ -161,29 +178,59 @@ func (d *readDict) define(idx uint32, point, device []byte) {
 			d.devIdx = map[string]uint32{}
 		}
 		dev = uint32(len(d.devs))
-		d.devs = append(d.devs, string(device))
-		d.devIdx[d.devs[dev]] = dev
+		name := string(device)
+		d.devs = append(d.devs, devName{name: name, esc: needsEscape(name)})
+		d.devIdx[name] = dev
 	}
-	d.refs[idx] = dictRef{off: uint32(len(d.names)), n: uint32(len(point)), dev: dev}
+	n := uint32(len(point))
+	if needsEscape(string(point)) {
+		n |= escRef
+	}
+	d.refs[idx] = dictRef{off: uint32(len(d.names)), n: n, dev: dev}
 	d.names = append(d.names, point...)
 }
 
-// lookup returns entry idx; ok false when there is none.
-func (d *readDict) lookup(idx uint64) (drivers.PointID, string, bool) {
-	if idx >= uint64(len(d.refs)) || d.refs[idx].n == 0 {
-		return "", "", false
-	}
-	r := d.refs[idx]
-	return drivers.PointID(unsafe.String(&d.names[r.off], int(r.n))), d.devs[r.dev], true
+// has reports whether entry idx is defined.
+func (d *readDict) has(idx uint64) bool { return idx < uint64(len(d.refs)) && d.refs[idx].n != 0 }
+
+// view is what the dictionary holds now, for a batch to resolve its
+// entries with.
+func (d *readDict) view() dictView {
+	return dictView{refs: d.refs, names: d.names, devs: d.devs, gen: d.gen}
 }
 
 // reset empties the dictionary for a new segment, keeping the room it
-// took (a segment's dictionary is usually the previous one's points). The
-// devices stay interned.
+// took (a segment's dictionary is usually the previous one's points) in
+// new arrays: views of the old one stay valid. The devices stay interned.
 func (d *readDict) reset() {
-	d.refs = d.refs[:0]
+	d.refs = make([]dictRef, 0, cap(d.refs))
 	d.names = make([]byte, 0, cap(d.names))
+	d.gen++
 }
+
+// dictView is a readDict as it was when a batch decoded entries with it.
+type dictView struct {
+	refs  []dictRef
+	names []byte
+	devs  []devName
+	gen   uint64
+}
+
+// point returns entry ref's point id (no copy: it points into names) and
+// whether it needs escaping.
+func (v *dictView) point(ref uint32) (string, bool) {
+	r := v.refs[ref]
+	return unsafe.String(&v.names[r.off], int(r.n&^escRef)), r.n&escRef != 0
+}
+
+// appendPoint appends entry ref's point id as a tag value or field key.
+func (v *dictView) appendPoint(b []byte, ref uint32) []byte {
+	p, esc := v.point(ref)
+	return appendEscaped(b, p, esc)
+}
+
+// device returns entry ref's device.
+func (v *dictView) device(ref uint32) *devName { return &v.devs[v.refs[ref].dev] }
 
 // encodeBlock appends an 'S' payload for samples whose dictionary indexes
 // are idx[i].
@@ -204,10 +251,16 @@ func encodeBlock(dst []byte, batch []drivers.Sample, idx []uint32) []byte {
 	return dst
 }
 
-// entry is one decoded sample with its device.
+// entry is one sample Next hands out, pointer-free (24 bytes, nothing for
+// the garbage collector to scan): its point is entry ref of the batch's
+// dictionary dicts[dict] (Batch.Sample resolves it), its time Unix ns.
 type entry struct {
-	drivers.Sample
-	Device string
+	Value   float64
+	Time    int64
+	ref     uint32
+	dict    uint16
+	Quality drivers.Quality
+	Cause   drivers.Cause
 }
 
 // blockCount returns the number of samples in an 'S' payload.
@@ -220,8 +273,9 @@ func blockCount(p []byte) (int, error) {
 }
 
 // decodeBlock appends the samples of an 'S' payload from index skip on to
-// dst, resolving indexes through dict.
-func decodeBlock(dst []entry, p []byte, skip, max int, dict *readDict) ([]entry, error) {
+// dst, checking their indexes against dict, which is the batch's
+// dictionary number d.
+func decodeBlock(dst []entry, p []byte, skip, max int, dict *readDict, d uint16) ([]entry, error) {
 	p = p[1:]
 	n, k := binary.Uvarint(p)
 	if k <= 0 || n > maxBlock {
@@ -253,12 +307,10 @@ func decodeBlock(dst []entry, p []byte, skip, max int, dict *readDict) ([]entry,
 		if len(dst) >= max {
 			break
 		}
-		point, device, ok := dict.lookup(idx)
-		if !ok {
+		if !dict.has(idx) {
 			return dst, fmt.Errorf("%w: unknown point index %d", errCorrupt, idx)
 		}
-		dst = append(dst, entry{Sample: drivers.Sample{Point: point, Value: v, Quality: drivers.Quality(qc >> 4),
-			Cause: drivers.Cause(qc & 0x0f), Time: time.Unix(0, t)}, Device: device})
+		dst = append(dst, entry{Value: v, Time: t, ref: uint32(idx), dict: d, Quality: drivers.Quality(qc >> 4), Cause: drivers.Cause(qc & 0x0f)})
 	}
 	return dst, nil
 }
@@ -294,21 +346,56 @@ func appendStr(b []byte, s string) []byte {
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
-// sampleLine writes `sample,device=D,point=P,site=S quality="good",value=1.5 TS`.
-// A NaN or infinite value omits the value field and keeps quality.
-func sampleLine(b []byte, site string, e entry) []byte {
-	b = append(b, "sample"...)
-	b = appendTag(b, "device", e.Device)
-	b = appendTag(b, "point", string(e.Point))
+// appendEscaped appends a tag value or field key, escaped when esc.
+func appendEscaped(b []byte, s string, esc bool) []byte {
+	if esc {
+		return append(b, tagEscaper.Replace(s)...)
+	}
+	return append(b, s...)
+}
+
+// appendFloat appends v as line protocol's float: what
+// strconv.AppendFloat(v, 'g', -1) writes, byte for byte, with a shortcut for
+// the whole numbers below a million most registers read (printed as digits
+// by both).
+func appendFloat(b []byte, v float64) []byte {
+	if i := int64(v); float64(i) == v && i > -1e6 && i < 1e6 && (i != 0 || !math.Signbit(v)) {
+		return strconv.AppendInt(b, i, 10)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
+}
+
+// appendQuality appends quality's string field value (no character of
+// any quality's name needs escaping).
+func appendQuality(b []byte, q drivers.Quality) []byte {
+	b = append(b, '"')
+	b = append(b, q.String()...)
+	return append(b, '"')
+}
+
+// sampleLine writes `sample,device=D,point=P,site=S quality="good",value=1.5 TS`
+// for entry e of batch bt. A NaN or infinite value omits the value field
+// and keeps quality.
+func sampleLine(b []byte, site string, bt *Batch, e entry) []byte {
+	v := &bt.dicts[e.dict]
+	dev := v.device(e.ref)
+	b = append(b, "sample,device="...)
+	if dev.name == "" {
+		b = append(b, "none"...) // InfluxDB rejects an empty tag value
+	} else {
+		b = appendEscaped(b, dev.name, dev.esc)
+	}
+	b = append(b, ",point="...)
+	b = v.appendPoint(b, e.ref)
 	b = appendTag(b, "site", site)
 	b = append(b, " quality="...)
-	b = appendStr(b, e.Quality.String())
+	b = appendQuality(b, e.Quality)
 	if finite(e.Value) {
 		b = append(b, ",value="...)
-		b = strconv.AppendFloat(b, e.Value, 'g', -1, 64)
+		b = appendFloat(b, e.Value)
 	}
 	b = append(b, ' ')
-	return strconv.AppendInt(b, e.Time.UnixNano(), 10)
+	return strconv.AppendInt(b, e.Time, 10)
 }
 
 func appendBool(b []byte, v bool) []byte {
@@ -343,11 +430,11 @@ func eventLine(b []byte, site string, ev alarms.Event) []byte {
 	b = appendBool(b, ev.Acked)
 	if finite(ev.Value) {
 		b = append(b, ",value="...)
-		b = strconv.AppendFloat(b, ev.Value, 'g', -1, 64)
+		b = appendFloat(b, ev.Value)
 	}
 	if finite(ev.Limit) {
 		b = append(b, ",limit="...)
-		b = strconv.AppendFloat(b, ev.Limit, 'g', -1, 64)
+		b = appendFloat(b, ev.Limit)
 	}
 	b = append(b, ",by="...)
 	b = appendStr(b, ev.By)
@@ -357,27 +444,21 @@ func eventLine(b []byte, site string, ev alarms.Event) []byte {
 	return strconv.AppendInt(b, ev.Time.UnixNano(), 10)
 }
 
-var fieldKeyEscaper = strings.NewReplacer(",", `\,`, " ", `\ `, "=", `\=`, "\n", `\n`)
-
-func appendFieldKey(b []byte, k string) []byte {
-	if strings.ContainsAny(k, ", =\n") {
-		return append(b, fieldKeyEscaper.Replace(k)...)
-	}
-	return append(b, k...)
-}
-
-// deviceRun returns how many entries from the start of es share the first
-// one's device and time: one line of the device layout.
-func deviceRun(es []entry) int {
+// deviceRun returns how many entries from the start of es (entries of
+// batch bt) share the first one's device and time: one line of the device
+// layout. Devices are interned across segments, so equal devices have
+// equal indexes.
+func deviceRun(bt *Batch, es []entry) int {
+	dev, t := bt.dicts[es[0].dict].refs[es[0].ref].dev, es[0].Time
 	n := 1
-	for n < len(es) && es[n].Device == es[0].Device && es[n].Time.Equal(es[0].Time) {
+	for n < len(es) && es[n].Time == t && bt.dicts[es[n].dict].refs[es[n].ref].dev == dev {
 		n++
 	}
 	return n
 }
 
-// deviceLine writes the device layout's line for es, entries of one device
-// and one poll (SPEC §9):
+// deviceLine writes the device layout's line for es, entries of batch bt of
+// one device and one poll (SPEC §9):
 //
 //	device_sample,device=D,site=S P1=1.5,P2=2,P3.quality="bad/comm" TS
 //
@@ -385,32 +466,40 @@ func deviceRun(es []entry) int {
 // ("quality" or "quality/cause") only for points that are not good. A
 // point without a finite value and with good quality writes
 // ID.quality="good", so a line always has a field.
-func deviceLine(b []byte, site string, es []entry) []byte {
-	b = append(b, "device_sample"...)
-	b = appendTag(b, "device", es[0].Device)
+func deviceLine(b []byte, site string, bt *Batch, es []entry) []byte {
+	dev := bt.dicts[es[0].dict].device(es[0].ref)
+	b = append(b, "device_sample,device="...)
+	if dev.name == "" {
+		b = append(b, "none"...) // InfluxDB rejects an empty tag value
+	} else {
+		b = appendEscaped(b, dev.name, dev.esc)
+	}
 	b = appendTag(b, "site", site)
 	sep := byte(' ')
-	for _, e := range es {
+	for i := range es {
+		e := &es[i]
+		v := &bt.dicts[e.dict]
 		fin := finite(e.Value)
 		if fin {
 			b = append(b, sep)
 			sep = ','
-			b = appendFieldKey(b, string(e.Point))
+			b = v.appendPoint(b, e.ref)
 			b = append(b, '=')
-			b = strconv.AppendFloat(b, e.Value, 'g', -1, 64)
+			b = appendFloat(b, e.Value)
 		}
 		if e.Quality != drivers.Good || !fin {
 			b = append(b, sep)
 			sep = ','
-			b = appendFieldKey(b, string(e.Point))
-			b = append(b, ".quality="...)
-			q := e.Quality.String()
+			b = v.appendPoint(b, e.ref)
+			b = append(b, ".quality=\""...)
+			b = append(b, e.Quality.String()...)
 			if e.Cause != drivers.CauseNone {
-				q += "/" + e.Cause.String()
+				b = append(b, '/')
+				b = append(b, e.Cause.String()...)
 			}
-			b = appendStr(b, q)
+			b = append(b, '"')
 		}
 	}
 	b = append(b, ' ')
-	return strconv.AppendInt(b, es[0].Time.UnixNano(), 10)
+	return strconv.AppendInt(b, es[0].Time, 10)
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"math"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,11 +17,11 @@ func TestLineProtocol(t *testing.T) {
 		line string
 		want string
 	}{
-		{"good sample", string(sampleLine(nil, "SQ-COLD-01", entry{drivers.Sample{Point: "NH3-101", Value: 61.5, Time: ts}, "GC-ROOM1"})),
+		{"good sample", pointLine("SQ-COLD-01", decoded{drivers.Sample{Point: "NH3-101", Value: 61.5, Time: ts}, "GC-ROOM1"}),
 			`sample,device=GC-ROOM1,point=NH3-101,site=SQ-COLD-01 quality="good",value=61.5 1795852801250000000`},
-		{"NaN value keeps quality", string(sampleLine(nil, "S", entry{drivers.Sample{Point: "P", Value: math.NaN(), Quality: drivers.Bad, Cause: drivers.CauseComm, Time: ts}, "D"})),
+		{"NaN value keeps quality", pointLine("S", decoded{drivers.Sample{Point: "P", Value: math.NaN(), Quality: drivers.Bad, Cause: drivers.CauseComm, Time: ts}, "D"}),
 			`sample,device=D,point=P,site=S quality="bad" 1795852801250000000`},
-		{"escaped tags", string(sampleLine(nil, "my site", entry{drivers.Sample{Point: "A", Value: 1e6, Quality: drivers.Uncertain, Time: ts}, "d,1=x"})),
+		{"escaped tags", pointLine("my site", decoded{drivers.Sample{Point: "A", Value: 1e6, Quality: drivers.Uncertain, Time: ts}, "d,1=x"}),
 			`sample,device=d\,1\=x,point=A,site=my\ site quality="uncertain",value=1e+06 1795852801250000000`},
 		{"alarm event", string(eventLine(nil, "SQ-COLD-01", alarms.Event{Seq: 1042, Point: "NH3-101", Cond: "hihi", Tier: 2,
 			Priority: alarms.High, State: alarms.Unack, Active: true, Value: 61.5, Limit: 60, Time: ts, By: "", Comment: ""})),
@@ -51,7 +52,8 @@ func TestBlockCodec(t *testing.T) {
 	if err != nil || n != len(rec) {
 		t.Fatal(err)
 	}
-	got, err := decodeBlock(nil, p, 1, 10, dict)
+	es, err := decodeBlock(nil, p, 1, 10, dict, 0)
+	got := decodeAll(&Batch{Samples: es, dicts: []dictView{dict.view()}})
 	if err != nil || len(got) != 2 {
 		t.Fatalf("decode: %v %d", err, len(got))
 	}
@@ -61,7 +63,8 @@ func TestBlockCodec(t *testing.T) {
 	if !math.IsInf(got[1].Value, 1) || !got[1].Time.Equal(in[2].Time) {
 		t.Fatalf("got %+v", got[1])
 	}
-	all, _ := decodeBlock(nil, p, 0, 10, dict)
+	es, _ = decodeBlock(nil, p, 0, 10, dict, 0)
+	all := decodeAll(&Batch{Samples: es, dicts: []dictView{dict.view()}})
 	if !math.IsNaN(all[0].Value) || all[0].Cause != drivers.CauseStale {
 		t.Fatalf("NaN lost: %+v", all[0])
 	}
@@ -112,6 +115,12 @@ func TestHistory(t *testing.T) {
 	}
 }
 
+// pointLine is the point layout's line of one sample.
+func pointLine(site string, d decoded) string {
+	b := batchOf(d)
+	return string(sampleLine(nil, site, b, b.Samples[0]))
+}
+
 // dictOf is a reader's dictionary of point, device pairs, indexes 0, 1, ...
 func dictOf(pairs ...string) *readDict {
 	var d readDict
@@ -119,4 +128,20 @@ func dictOf(pairs ...string) *readDict {
 		d.define(uint32(i/2), []byte(pairs[i]), []byte(pairs[i+1]))
 	}
 	return &d
+}
+
+// TestAppendFloat: the line protocol's floats are what
+// strconv.AppendFloat(v, 'g', -1) writes, byte for byte, for the whole
+// numbers appendFloat writes as integers and around their edges.
+func TestAppendFloat(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, -1, 65535, -32768, 99999, 100000, -100000, 999999, -999999, 1e6, -1e6,
+		1e6 - 0.5, 123456.75, 0.5, -0.25, 61.5, 1e-5, 1e21, math.MaxInt64, math.MinInt64, 1 << 53, math.SmallestNonzeroFloat64}
+	for i := -70000; i <= 70000; i += 7 {
+		vals = append(vals, float64(i), float64(i)/4, float64(i)*13)
+	}
+	for _, v := range vals {
+		if got, want := string(appendFloat(nil, v)), strconv.FormatFloat(v, 'g', -1, 64); got != want {
+			t.Errorf("%v: got %s, want %s", v, got, want)
+		}
+	}
 }

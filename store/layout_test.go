@@ -13,34 +13,36 @@ import (
 
 func TestDeviceLine(t *testing.T) {
 	ts := time.Date(2026, 11, 28, 8, 0, 1, 250_000_000, time.UTC)
-	e := func(p string, v float64, q drivers.Quality, c drivers.Cause, dev string) entry {
-		return entry{drivers.Sample{Point: drivers.PointID(p), Value: v, Quality: q, Cause: c, Time: ts}, dev}
+	e := func(p string, v float64, q drivers.Quality, c drivers.Cause, dev string) decoded {
+		return decoded{drivers.Sample{Point: drivers.PointID(p), Value: v, Quality: q, Cause: c, Time: ts}, dev}
 	}
 	for _, tc := range []struct {
 		name string
-		es   []entry
+		es   []decoded
 		want string
 	}{
-		{"all good", []entry{e("NH3-101", 61.5, drivers.Good, 0, "GC-ROOM1"), e("NH3-102", 2, drivers.Good, 0, "GC-ROOM1")},
+		{"all good", []decoded{e("NH3-101", 61.5, drivers.Good, 0, "GC-ROOM1"), e("NH3-102", 2, drivers.Good, 0, "GC-ROOM1")},
 			`device_sample,device=GC-ROOM1,site=SQ-COLD-01 NH3-101=61.5,NH3-102=2 1795852801250000000`},
-		{"quality only for points not good", []entry{e("A", 1, drivers.Good, 0, "D"), e("B", math.NaN(), drivers.Bad, drivers.CauseComm, "D"),
+		{"quality only for points not good", []decoded{e("A", 1, drivers.Good, 0, "D"), e("B", math.NaN(), drivers.Bad, drivers.CauseComm, "D"),
 			e("C", 104, drivers.Uncertain, drivers.CauseRange, "D"), e("E", 5, drivers.Uncertain, 0, "D")},
 			`device_sample,device=D,site=SQ-COLD-01 A=1,B.quality="bad/comm",C=104,C.quality="uncertain/range",E=5,E.quality="uncertain" 1795852801250000000`},
-		{"good without a finite value keeps a field", []entry{e("A", math.Inf(1), drivers.Good, 0, "D")},
+		{"good without a finite value keeps a field", []decoded{e("A", math.Inf(1), drivers.Good, 0, "D")},
 			`device_sample,device=D,site=SQ-COLD-01 A.quality="good" 1795852801250000000`},
-		{"escaped keys", []entry{e("a b,c=d", 1, drivers.Good, 0, "d,1")},
+		{"escaped keys", []decoded{e("a b,c=d", 1, drivers.Good, 0, "d,1")},
 			`device_sample,device=d\,1,site=SQ-COLD-01 a\ b\,c\=d=1 1795852801250000000`},
 	} {
-		if got := string(deviceLine(nil, "SQ-COLD-01", tc.es)); got != tc.want {
+		b := batchOf(tc.es...)
+		if got := string(deviceLine(nil, "SQ-COLD-01", b, b.Samples)); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
 	}
 	// deviceRun splits on a new device or a new poll time.
-	es := []entry{e("A", 1, 0, 0, "D1"), e("B", 1, 0, 0, "D1"), e("C", 1, 0, 0, "D2"), e("D", 1, 0, 0, "D2")}
+	es := []decoded{e("A", 1, 0, 0, "D1"), e("B", 1, 0, 0, "D1"), e("C", 1, 0, 0, "D2"), e("D", 1, 0, 0, "D2")}
 	es[3].Time = ts.Add(time.Second)
 	var runs []int
-	for rest := es; len(rest) > 0; {
-		n := deviceRun(rest)
+	b := batchOf(es...)
+	for rest := b.Samples; len(rest) > 0; {
+		n := deviceRun(b, rest)
 		runs = append(runs, n)
 		rest = rest[n:]
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -718,7 +719,9 @@ func (o *Outbox) makeRoom() {
 // Batch is what Next hands out: entries of one queue, in order, and the
 // position after them for Ack.
 type Batch struct {
-	Kind    Kind
+	Kind Kind
+	// Samples are pointer-free: each names its point by an index into
+	// dicts (Sample resolves it).
 	Samples []entry
 	Events  []alarms.Event
 	// Skipped counts entries of valid records that did not decode (a
@@ -727,6 +730,30 @@ type Batch struct {
 	Skipped int
 	end     pos
 	counts  []segCount // entries per segment
+	dicts   []dictView // the dictionaries of the segments Samples came from
+}
+
+// Sample returns entry e of the batch as a drivers.Sample and its device
+// (the point id points into the batch's dictionary: no copy).
+func (b *Batch) Sample(e entry) (drivers.Sample, string) {
+	v := &b.dicts[e.dict]
+	p, _ := v.point(e.ref)
+	return drivers.Sample{Point: drivers.PointID(p), Value: e.Value, Quality: e.Quality, Cause: e.Cause,
+		Time: time.Unix(0, e.Time)}, v.device(e.ref).name
+}
+
+// dict returns the number of q's reader dictionary among the batch's,
+// adding it when the reader began another since; ok false when the batch
+// holds as many as an entry can name.
+func (b *Batch) dict(d *readDict) (uint16, bool) {
+	if n := len(b.dicts); n > 0 && b.dicts[n-1].gen == d.gen {
+		return uint16(n - 1), true
+	}
+	if len(b.dicts) > math.MaxUint16 {
+		return 0, false
+	}
+	b.dicts = append(b.dicts, d.view())
+	return uint16(len(b.dicts) - 1), true
 }
 
 // segCount is how many entries of a batch came from segment seg.
@@ -742,14 +769,26 @@ func (b *Batch) Len() int { return len(b.Samples) + len(b.Events) + b.Skipped }
 // Next returns up to max entries of queue k after the read head and moves
 // the head past them. The entries stay in the outbox until Ack(b). An empty
 // batch means nothing is waiting.
-func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
+func (o *Outbox) Next(k Kind, max int) (*Batch, error) { return o.next(k, max, nil) }
+
+// next is Next filling reuse (a batch of queue k acknowledged or given
+// up, whose entries nobody reads any more) instead of a new one: the
+// sender's batches need no allocation once the first is big enough.
+func (o *Outbox) next(k Kind, max int, reuse *Batch) (*Batch, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	q := o.q[k]
-	b := &Batch{Kind: k}
-	if k == Samples {
-		b.Samples = make([]entry, 0, min(max, q.unread()))
+	b := reuse
+	if b == nil || b.Kind != k {
+		b = &Batch{Kind: k}
+	} else {
+		clear(b.dicts) // let go of old dictionaries
+		*b = Batch{Kind: k, Samples: b.Samples[:0], counts: b.counts[:0], dicts: b.dicts[:0]}
 	}
+	if want := min(max, q.unread()); k == Samples && cap(b.Samples) < want {
+		b.Samples = make([]entry, 0, want)
+	}
+read:
 	for b.Len() < max && !o.closed {
 		s := q.seg(q.rd.seg)
 		if s == nil {
@@ -787,7 +826,12 @@ func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
 			q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
 		case recSample:
 			cnt, _ := blockCount(p)
-			b.Samples, err = decodeBlock(b.Samples, p, q.rd.skip, len(b.Samples)+max-before, &q.rdict)
+			d, ok := b.dict(&q.rdict)
+			if !ok {
+				break read // the batch ends here; the next one goes on
+			}
+			b.Samples, err = decodeBlock(b.Samples, p, q.rd.skip, len(b.Samples)+max-before, &q.rdict, d)
+			b.dicts[d] = q.rdict.view() // with the entries defined since it was added
 			taken := b.Len() - before
 			if err != nil || q.rd.skip+taken >= cnt {
 				if err != nil {

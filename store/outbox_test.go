@@ -43,8 +43,37 @@ func open(t *testing.T, dir string, opts OutboxOptions) *Outbox {
 	return o
 }
 
+// decoded is a sample the outbox handed out, with its device.
+type decoded struct {
+	drivers.Sample
+	Device string
+}
+
+// decodeAll resolves the samples of b.
+func decodeAll(b *Batch) []decoded {
+	out := make([]decoded, len(b.Samples))
+	for i, e := range b.Samples {
+		out[i].Sample, out[i].Device = b.Sample(e)
+	}
+	return out
+}
+
+// batchOf is a batch of the samples ds as Next hands them out: their
+// points and devices in one dictionary.
+func batchOf(ds ...decoded) *Batch {
+	var d readDict
+	b := &Batch{Kind: Samples}
+	for _, x := range ds {
+		i := uint32(len(d.refs))
+		d.define(i, []byte(x.Point), []byte(x.Device))
+		b.Samples = append(b.Samples, entry{Value: x.Value, Time: x.Time.UnixNano(), ref: i, Quality: x.Quality, Cause: x.Cause})
+	}
+	b.dicts = []dictView{d.view()}
+	return b
+}
+
 // drain reads everything of queue k, acknowledging when ack is set.
-func drain(t *testing.T, o *Outbox, k Kind, ack bool) (es []entry, evs []alarms.Event) {
+func drain(t *testing.T, o *Outbox, k Kind, ack bool) (es []decoded, evs []alarms.Event) {
 	t.Helper()
 	for {
 		b, err := o.Next(k, 777)
@@ -54,7 +83,7 @@ func drain(t *testing.T, o *Outbox, k Kind, ack bool) (es []entry, evs []alarms.
 		if b.Len() == 0 {
 			return es, evs
 		}
-		es, evs = append(es, b.Samples...), append(evs, b.Events...)
+		es, evs = append(es, decodeAll(b)...), append(evs, b.Events...)
 		if ack {
 			if err := o.Ack(b); err != nil {
 				t.Fatal(err)

@@ -64,7 +64,7 @@ func (w *writer) run(ctx context.Context, ob *Outbox) {
 	s := w.s
 	tick := time.NewTicker(s.flush)
 	defer tick.Stop()
-	var pend [2]*Batch
+	var pend, spare [2]*Batch // spare: the last batch acknowledged, refilled by the next
 	due := false
 	for {
 	drain:
@@ -75,12 +75,14 @@ func (w *writer) run(ctx context.Context, ob *Outbox) {
 						if k == Samples && !due && ob.Unread(Samples) < s.sendMax {
 							break
 						}
-						b, err := ob.Next(k, s.nextMax(k))
+						b, err := ob.next(k, s.nextMax(k), spare[k])
+						spare[k] = nil
 						if ob.Damaged(k) > w.damage[k] {
 							w.damage[k] = ob.Damaged(k)
 							s.signal(s.damageWake) // Run's goroutine handles it
 						}
 						if err != nil || b.Len() == 0 {
+							spare[k] = b // nothing in it: refilled next time
 							break
 						}
 						pend[k] = b
@@ -114,7 +116,7 @@ func (w *writer) run(ctx context.Context, ob *Outbox) {
 						}
 					}
 					w.succeeded(pend[k])
-					pend[k] = nil
+					pend[k], spare[k] = nil, pend[k]
 					if k == Samples && ob.Unread(Events) > 0 {
 						continue drain
 					}
@@ -146,15 +148,15 @@ func (w *writer) send(ctx context.Context, b *Batch) error {
 	}
 	if w.s.layout == configs.LayoutDevice {
 		for es := b.Samples; len(es) > 0; {
-			n := deviceRun(es)
-			w.buf = deviceLine(w.buf, w.s.site, es[:n])
+			n := deviceRun(b, es)
+			w.buf = deviceLine(w.buf, w.s.site, b, es[:n])
 			w.ends = append(w.ends, len(w.buf))
 			w.buf = append(w.buf, '\n')
 			es = es[n:]
 		}
 	} else {
 		for _, e := range b.Samples {
-			w.buf = sampleLine(w.buf, w.s.site, e)
+			w.buf = sampleLine(w.buf, w.s.site, b, e)
 			w.ends = append(w.ends, len(w.buf))
 			w.buf = append(w.buf, '\n')
 		}
