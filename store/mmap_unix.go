@@ -2,7 +2,10 @@
 
 package store
 
-import "syscall"
+import (
+	"os"
+	"syscall"
+)
 
 // mapAnon maps n bytes of anonymous memory outside the Go heap (the GC does
 // not scan it; it is released with unmapAnon).
@@ -11,3 +14,11 @@ func mapAnon(n int) ([]byte, error) {
 }
 
 func unmapAnon(m []byte) { _ = syscall.Munmap(m) }
+
+// mapFile maps n bytes of f from off (a multiple of the page size)
+// read-only; unmapFile releases them.
+func mapFile(f *os.File, off int64, n int) ([]byte, error) {
+	return syscall.Mmap(int(f.Fd()), off, n, syscall.PROT_READ, syscall.MAP_SHARED)
+}
+
+func unmapFile(m []byte) { _ = syscall.Munmap(m) }

@@ -167,7 +167,16 @@ type queue struct {
 	rf      *os.File
 	rfSeg   uint64
 	rdict   readDict // dictionary of segment rd.seg up to rd.off
-	rbuf    []byte   // a record read from disk (reused)
+	// rmap maps bytes [rmapOff, rmapOff+len(rmap)) of segment rfSeg
+	// read-only when that segment was sealed (no longer written) as the
+	// reader opened it, rsize its file's size (0: not mapped, read with
+	// pread): a reader behind the tail decodes records in place instead
+	// of copying them out of the page cache. One window of readWindow
+	// bytes (or one record, when larger) at a time.
+	rmap    []byte
+	rmapOff int64
+	rsize   int64
+	rbuf    []byte // a record read from disk (reused)
 	cut     int64
 	total   int64  // bytes of segs
 	wseq    uint64 // wal seq of the next record written
@@ -187,6 +196,9 @@ type queue struct {
 // two flush intervals at 250,000 samples/s. When InfluxDB is down the
 // reader falls behind and reads from disk anyway.
 const tailMax = 4 << 20
+
+// readWindow is how much of a sealed segment the reader maps at a time.
+const readWindow = 8 << 20
 
 // eventsTail is the events queue's tail (events are few and small).
 const eventsTail = 64 << 10
@@ -560,10 +572,79 @@ func (q *queue) close() {
 		_ = q.w.Close()
 		q.w = nil
 	}
+	q.closeReader()
+}
+
+// closeReader closes the reader's file and mapping.
+func (q *queue) closeReader() {
+	if q.rmap != nil {
+		unmapFile(q.rmap)
+		q.rmap = nil
+	}
+	q.rsize = 0
 	if q.rf != nil {
 		_ = q.rf.Close()
 		q.rf = nil
 	}
+}
+
+// window returns bytes [off, off+n) of the mapped segment, mapping another
+// window when they are not in this one. ok false when they are not in the
+// file, or when mapping failed (then rsize is 0: read with pread).
+func (q *queue) window(off, n int64) ([]byte, bool) {
+	if off < 0 || off+n > q.rsize {
+		return nil, false
+	}
+	if q.rmap == nil || off < q.rmapOff || off+n > q.rmapOff+int64(len(q.rmap)) {
+		if q.rmap != nil {
+			unmapFile(q.rmap)
+			q.rmap = nil
+		}
+		start := off &^ (int64(os.Getpagesize()) - 1)
+		end := min(max(start+readWindow, off+n), q.rsize)
+		m, err := mapFile(q.rf, start, int(end-start))
+		if err != nil {
+			q.rsize = 0
+			return nil, false
+		}
+		q.rmap, q.rmapOff = m, start
+	}
+	return q.rmap[off-q.rmapOff : off+n-q.rmapOff], true
+}
+
+// errUnmapped: the reader's segment could not be mapped (read it with
+// pread).
+var errUnmapped = errors.New("segment not mapped")
+
+// mappedRecord is readRecord from the mapped segment: the record's
+// payload (aliasing the mapping: use it before the next read) and framed
+// length; errCorrupt when it does not check or is not in the file,
+// errUnmapped when mapping failed.
+func (q *queue) mappedRecord(off int64) ([]byte, int, error) {
+	h, ok := q.window(off, wal.RecordHeader)
+	if !ok {
+		return nil, 0, q.unmappedOr(errCorrupt)
+	}
+	l := int64(binary.LittleEndian.Uint32(h))
+	if l == 0 || l > wal.MaxRecord {
+		return nil, 0, errCorrupt
+	}
+	b, ok := q.window(off, wal.RecordHeader+l)
+	if !ok {
+		return nil, 0, q.unmappedOr(errCorrupt)
+	}
+	if _, pl, ok := wal.Record(b); ok {
+		return pl, len(b), nil
+	}
+	return nil, 0, errCorrupt
+}
+
+// unmappedOr returns errUnmapped when mapping failed, else err.
+func (q *queue) unmappedOr(err error) error {
+	if q.rsize == 0 {
+		return errUnmapped
+	}
+	return err
 }
 
 // AppendSamples writes batch, resolving each point's device tag with
@@ -904,21 +985,27 @@ func (q *queue) index(s *segment) int {
 // dictionary up to p) when the head moved to a new one.
 func (q *queue) readAt(p pos) ([]byte, int, error) {
 	if q.rf == nil || q.rfSeg != p.seg {
-		if q.rf != nil {
-			_ = q.rf.Close()
-			q.rf = nil
-		}
+		q.closeReader()
 		f, err := os.Open(filepath.Join(q.dir, segName(p.seg)))
 		if err != nil {
 			return nil, 0, err
 		}
 		q.rf, q.rfSeg = f, p.seg
 		q.rdict.reset()
+		if s := q.seg(p.seg); s != nil && s != q.last() {
+			if fi, err := f.Stat(); err == nil {
+				q.rsize = fi.Size() // sealed: map it
+			}
+		}
 		// Load the dictionary defined before p (valid records only).
 		if p.off > 0 {
-			buf := make([]byte, p.off)
-			n, _ := f.ReadAt(buf, 0)
-			wal.Scan(buf[:n], 0, func(_ int64, _ uint64, pl []byte) {
+			buf, ok := q.window(0, min(p.off, q.rsize))
+			if !ok {
+				buf = make([]byte, p.off)
+				n, _ := f.ReadAt(buf, 0)
+				buf = buf[:n]
+			}
+			wal.Scan(buf, 0, func(_ int64, _ uint64, pl []byte) {
 				if len(pl) > 0 && pl[0] == recDict {
 					if idx, pt, dev, err := decodeDict(pl); err == nil {
 						q.rdict.define(idx, pt, dev)
@@ -929,6 +1016,11 @@ func (q *queue) readAt(p pos) ([]byte, int, error) {
 	}
 	if pl, n, ok := q.fromTail(p); ok {
 		return pl, n, nil
+	}
+	if q.rsize > 0 {
+		if pl, n, err := q.mappedRecord(p.off); err != errUnmapped {
+			return pl, n, err
+		}
 	}
 	pl, n, buf, err := readRecord(q.rf, p.off, q.rbuf)
 	q.rbuf = buf
@@ -994,10 +1086,7 @@ func (o *Outbox) Rewind(k Kind) {
 	defer o.mu.Unlock()
 	q := o.q[k]
 	q.rd = q.ack
-	if q.rf != nil {
-		_ = q.rf.Close()
-		q.rf = nil
-	}
+	q.closeReader()
 	for _, s := range q.segs {
 		s.nread = s.nacked
 	}
