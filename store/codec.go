@@ -373,10 +373,28 @@ func appendQuality(b []byte, q drivers.Quality) []byte {
 	return append(b, '"')
 }
 
+// lineSite is what the sample lines of one site share: its tag, escaped
+// once, and the last timestamp formatted (the lines of a poll share one).
+type lineSite struct {
+	tag []byte // ",site=S"
+	t   int64
+	ts  []byte // " " and t in decimal; empty: none yet
+}
+
+func newLineSite(site string) *lineSite { return &lineSite{tag: appendTag(nil, "site", site)} }
+
+// stamp appends the timestamp t, with the space before it.
+func (l *lineSite) stamp(b []byte, t int64) []byte {
+	if t != l.t || len(l.ts) == 0 {
+		l.t, l.ts = t, strconv.AppendInt(append(l.ts[:0], ' '), t, 10)
+	}
+	return append(b, l.ts...)
+}
+
 // sampleLine writes `sample,device=D,point=P,site=S quality="good",value=1.5 TS`
 // for entry e of batch bt. A NaN or infinite value omits the value field
 // and keeps quality.
-func sampleLine(b []byte, site string, bt *Batch, e entry) []byte {
+func sampleLine(b []byte, site *lineSite, bt *Batch, e entry) []byte {
 	v := &bt.dicts[e.dict]
 	dev := v.device(e.ref)
 	b = append(b, "sample,device="...)
@@ -387,15 +405,14 @@ func sampleLine(b []byte, site string, bt *Batch, e entry) []byte {
 	}
 	b = append(b, ",point="...)
 	b = v.appendPoint(b, e.ref)
-	b = appendTag(b, "site", site)
+	b = append(b, site.tag...)
 	b = append(b, " quality="...)
 	b = appendQuality(b, e.Quality)
 	if finite(e.Value) {
 		b = append(b, ",value="...)
 		b = appendFloat(b, e.Value)
 	}
-	b = append(b, ' ')
-	return strconv.AppendInt(b, e.Time, 10)
+	return site.stamp(b, e.Time)
 }
 
 func appendBool(b []byte, v bool) []byte {
@@ -466,7 +483,7 @@ func deviceRun(bt *Batch, es []entry) int {
 // ("quality" or "quality/cause") only for points that are not good. A
 // point without a finite value and with good quality writes
 // ID.quality="good", so a line always has a field.
-func deviceLine(b []byte, site string, bt *Batch, es []entry) []byte {
+func deviceLine(b []byte, site *lineSite, bt *Batch, es []entry) []byte {
 	dev := bt.dicts[es[0].dict].device(es[0].ref)
 	b = append(b, "device_sample,device="...)
 	if dev.name == "" {
@@ -474,7 +491,7 @@ func deviceLine(b []byte, site string, bt *Batch, es []entry) []byte {
 	} else {
 		b = appendEscaped(b, dev.name, dev.esc)
 	}
-	b = appendTag(b, "site", site)
+	b = append(b, site.tag...)
 	sep := byte(' ')
 	for i := range es {
 		e := &es[i]
@@ -500,6 +517,5 @@ func deviceLine(b []byte, site string, bt *Batch, es []entry) []byte {
 			b = append(b, '"')
 		}
 	}
-	b = append(b, ' ')
-	return strconv.AppendInt(b, es[0].Time, 10)
+	return site.stamp(b, es[0].Time)
 }

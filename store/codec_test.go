@@ -118,7 +118,7 @@ func TestHistory(t *testing.T) {
 // pointLine is the point layout's line of one sample.
 func pointLine(site string, d decoded) string {
 	b := batchOf(d)
-	return string(sampleLine(nil, site, b, b.Samples[0]))
+	return string(sampleLine(nil, newLineSite(site), b, b.Samples[0]))
 }
 
 // dictOf is a reader's dictionary of point, device pairs, indexes 0, 1, ...
@@ -142,6 +142,31 @@ func TestAppendFloat(t *testing.T) {
 	for _, v := range vals {
 		if got, want := string(appendFloat(nil, v)), strconv.FormatFloat(v, 'g', -1, 64); got != want {
 			t.Errorf("%v: got %s, want %s", v, got, want)
+		}
+	}
+}
+
+// TestLineSiteStamp: lines written one after the other with one lineSite
+// carry each its own timestamp (the last one formatted is reused only for
+// the same time).
+func TestLineSiteStamp(t *testing.T) {
+	ts := time.Date(2026, 11, 28, 8, 0, 1, 250_000_000, time.UTC)
+	b := batchOf(decoded{drivers.Sample{Point: "A", Value: 1, Time: ts}, "D"}, decoded{drivers.Sample{Point: "B", Value: 2, Time: ts}, "D"},
+		decoded{drivers.Sample{Point: "A", Value: 3, Time: ts.Add(time.Second)}, "D"}, decoded{drivers.Sample{Point: "B", Value: 4, Time: ts}, "D"})
+	site := newLineSite("S")
+	var got []string
+	for _, e := range b.Samples {
+		got = append(got, string(sampleLine(nil, site, b, e)))
+	}
+	want := []string{
+		`sample,device=D,point=A,site=S quality="good",value=1 1795852801250000000`,
+		`sample,device=D,point=B,site=S quality="good",value=2 1795852801250000000`,
+		`sample,device=D,point=A,site=S quality="good",value=3 1795852802250000000`,
+		`sample,device=D,point=B,site=S quality="good",value=4 1795852801250000000`,
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("line %d:\n got %s\nwant %s", i, got[i], want[i])
 		}
 	}
 }

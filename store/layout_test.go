@@ -32,7 +32,7 @@ func TestDeviceLine(t *testing.T) {
 			`device_sample,device=d\,1,site=SQ-COLD-01 a\ b\,c\=d=1 1795852801250000000`},
 	} {
 		b := batchOf(tc.es...)
-		if got := string(deviceLine(nil, "SQ-COLD-01", b, b.Samples)); got != tc.want {
+		if got := string(deviceLine(nil, newLineSite("SQ-COLD-01"), b, b.Samples)); got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
 		}
 	}

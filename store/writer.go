@@ -25,6 +25,7 @@ type writer struct {
 	client  influxdb2.Client
 	api     api.WriteAPIBlocking
 	backoff drivers.Backoff
+	site    *lineSite // the site's tag and the last timestamp, for sample lines
 	buf     []byte    // the body being sent: lines separated by '\n'
 	ends    []int     // end of every line in buf
 	damage  [2]uint64 // outbox damage already signalled, by Kind
@@ -36,7 +37,7 @@ type writer struct {
 func newWriter(s *Store) *writer {
 	opts := influxdb2.DefaultOptions().SetUseGZip(useGzip(s.db.URL)).SetBatchSize(uint(s.batch)).SetHTTPRequestTimeout(10)
 	c := influxdb2.NewClientWithOptions(s.db.URL, s.db.Token, opts)
-	return &writer{s: s, client: c, api: c.WriteAPIBlocking(s.db.Org, s.db.Bucket),
+	return &writer{s: s, client: c, api: c.WriteAPIBlocking(s.db.Org, s.db.Bucket), site: newLineSite(s.site),
 		backoff: drivers.Backoff{Min: 200 * time.Millisecond, Max: 5 * time.Second}}
 }
 
@@ -149,14 +150,14 @@ func (w *writer) send(ctx context.Context, b *Batch) error {
 	if w.s.layout == configs.LayoutDevice {
 		for es := b.Samples; len(es) > 0; {
 			n := deviceRun(b, es)
-			w.buf = deviceLine(w.buf, w.s.site, b, es[:n])
+			w.buf = deviceLine(w.buf, w.site, b, es[:n])
 			w.ends = append(w.ends, len(w.buf))
 			w.buf = append(w.buf, '\n')
 			es = es[n:]
 		}
 	} else {
 		for _, e := range b.Samples {
-			w.buf = sampleLine(w.buf, w.s.site, b, e)
+			w.buf = sampleLine(w.buf, w.site, b, e)
 			w.ends = append(w.ends, len(w.buf))
 			w.buf = append(w.buf, '\n')
 		}
