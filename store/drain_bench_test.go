@@ -30,7 +30,7 @@ const drainPolls = 30
 // (what is left waits for the flush tick). Reported: samples/s, CPU-ns per
 // sample (the process's user+system time: the writer, the store's
 // goroutines and the server reading the bodies), samples/s per core, and
-// heap allocations per write. One op is one whole drain; run with
+// heap allocations and bytes allocated per write (the whole process's). One op is one whole drain; run with
 // -benchtime=3x or so.
 func BenchmarkDrainDisk(b *testing.B) {
 	for _, layout := range []string{configs.LayoutDevice, configs.LayoutPoint} {
@@ -42,7 +42,7 @@ func benchDrainDisk(b *testing.B, layout string) {
 	const total = drainPolls * fieldPoints
 	var timed int64 // the full writes: the rest waits for the flush tick
 	var wall, cpu time.Duration
-	var mallocs, writes uint64
+	var mallocs, allocBytes, writes uint64
 	for b.Loop() {
 		b.StopTimer()
 		url, open, arrived := influxGated(b)
@@ -71,6 +71,7 @@ func benchDrainDisk(b *testing.B, layout string) {
 		cpu += cpuTime(b) - c0
 		runtime.ReadMemStats(&m1)
 		mallocs += m1.Mallocs - m0.Mallocs
+		allocBytes += m1.TotalAlloc - m0.TotalAlloc
 		writes += uint64(f.writes.Load())
 		f.waitWritten(b, total)
 		f.stop(b)
@@ -81,6 +82,7 @@ func benchDrainDisk(b *testing.B, layout string) {
 	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/sample")
 	b.ReportMetric(n/cpu.Seconds(), "samples/s/core")
 	b.ReportMetric(float64(mallocs)/float64(writes), "allocs/write")
+	b.ReportMetric(float64(allocBytes)/float64(writes), "B/write")
 }
 
 // fillOutbox writes polls field polls into cfg's outbox as the store's pump
