@@ -30,8 +30,8 @@ const drainPolls = 30
 // (what is left waits for the flush tick). Reported: samples/s, CPU-ns per
 // sample (the process's user+system time: the writer, the store's
 // goroutines and the server reading the bodies), samples/s per core, and
-// heap allocations and bytes allocated per write (the whole process's). One op is one whole drain; run with
-// -benchtime=3x or so.
+// heap allocations and bytes allocated per write (the whole process's).
+// One op is one whole drain; run with -benchtime=3x or so.
 func BenchmarkDrainDisk(b *testing.B) {
 	for _, layout := range []string{configs.LayoutDevice, configs.LayoutPoint} {
 		b.Run(layout, func(b *testing.B) { benchDrainDisk(b, layout) })
