@@ -21,7 +21,12 @@
 //     minutes and at the end of Run, and loaded at its start.
 //   - Per-point tables packed, pointer-free (names.go): the History's
 //     point slots, the store's device of every configured point (device
-//     names interned), the outbox reader's dictionary (readDict).
+//     names interned), the outbox reader's dictionary (readDict). The
+//     samples of a Batch are pointer-free too (24 bytes: value, Unix ns,
+//     dictionary index, quality, cause), resolved through the batch's
+//     views of the dictionaries they were read with (Batch.Sample; the
+//     line writers in codec.go), and the sender refills the batch it last
+//     had acknowledged instead of allocating one per write.
 //   - influxtest (subpackage): a real influxd 1.8.3 for tests.
 //
 // # Concurrency
@@ -40,8 +45,11 @@
 // with the blocking write API and acknowledges them; records it reads right
 // after they were written come from the outbox's in-memory tail (one ring
 // allocated at open, about two flush intervals of samples at the
-// configured rate, at most 4 MiB), not from disk. The Outbox is guarded
-// by one mutex. Health, History and metrics may be called from any
+// configured rate, at most 4 MiB), not from disk. A sender behind the tail
+// (catching up after an outage) reads a sealed segment through a
+// read-only mapping of the file, 8 MiB at a time, decoding records in
+// place (the segment being written is read with pread). The Outbox is
+// guarded by one mutex. Health, History and metrics may be called from any
 // goroutine.
 //
 // Trends (trend.go) reads a point's trend back from InfluxDB for the
