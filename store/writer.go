@@ -126,6 +126,10 @@ func (w *writer) run(ctx context.Context, ob *Outbox) {
 			break
 		}
 		due = false
+		// Idle until the next tick or wake-up: let the spare batch go (a
+		// drain refills it write after write; a store that keeps up
+		// should not hold 24 bytes per sample of sendMax between ticks).
+		spare = [2]*Batch{}
 		select {
 		case <-ctx.Done():
 			return
