@@ -92,15 +92,7 @@ func fillOutbox(tb testing.TB, cfg *configs.Config, polls int) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	dev := map[drivers.PointID]string{}
-	keyOf := map[drivers.PointID]int32{}
-	for _, d := range cfg.Devices {
-		for _, p := range d.Points {
-			dev[drivers.PointID(p.ID)] = d.ID
-			keyOf[drivers.PointID(p.ID)] = int32(len(keyOf))
-		}
-	}
-	device := func(p drivers.PointID) string { return dev[p] }
+	device, keyOf := fieldKeys(cfg)
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	block := make([]drivers.Sample, 0, maxBlock)
 	keys := make([]int32, 0, maxBlock)

@@ -61,6 +61,20 @@ func fieldPoll(cfg *configs.Config, polls [][]drivers.Sample, t time.Time, i int
 	return polls
 }
 
+// fieldKeys returns the device of every point of cfg and a dense key per
+// point (config order), as the store's pump gives them to the outbox.
+func fieldKeys(cfg *configs.Config) (device func(drivers.PointID) string, keyOf map[drivers.PointID]int32) {
+	dev := map[drivers.PointID]string{}
+	keyOf = map[drivers.PointID]int32{}
+	for _, d := range cfg.Devices {
+		for _, p := range d.Points {
+			dev[drivers.PointID(p.ID)] = d.ID
+			keyOf[drivers.PointID(p.ID)] = int32(len(keyOf))
+		}
+	}
+	return func(p drivers.PointID) string { return dev[p] }, keyOf
+}
+
 // influx204 is an InfluxDB that takes every write (204), reading the body:
 // the gateway's own cost, without a database's.
 func influx204(tb testing.TB) string {
@@ -171,15 +185,7 @@ func BenchmarkOutboxPoll(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer o.Close()
-	dev := map[drivers.PointID]string{}
-	keyOf := map[drivers.PointID]int32{}
-	for _, d := range cfg.Devices {
-		for _, p := range d.Points {
-			dev[drivers.PointID(p.ID)] = d.ID
-			keyOf[drivers.PointID(p.ID)] = int32(len(keyOf))
-		}
-	}
-	device := func(p drivers.PointID) string { return dev[p] }
+	device, keyOf := fieldKeys(cfg)
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	polls := fieldPoll(cfg, nil, t0, 0)
 	block := make([]drivers.Sample, 0, maxBlock)
