@@ -107,6 +107,16 @@ func BenchmarkHubSamples(b *testing.B) {
 				h.clients[c] = struct{}{}
 			}
 			batches := fieldBatches(cfg, time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC))
+			for _, batch := range batches { // every shape seen once: start-up, not steady state
+				s.Samples(batch)
+				h.drainSamples()
+			}
+			h.flush()
+			if c != nil {
+				for len(c.samples) > 0 {
+					<-c.samples
+				}
+			}
 			frames := 0
 			b.ReportAllocs()
 			for i := 0; b.Loop(); i++ {
