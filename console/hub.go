@@ -26,12 +26,12 @@ type hub struct {
 	clients  map[*client]struct{}
 	alarms   map[string]alarms.Event
 	seq      uint64
-	ring     []alarms.Event       // the last events, oldest first, consecutive seqs
-	latest   latest               // the latest sample of every row of s.table
-	pending  [][]drivers.Sample   // batches since the last flush (read-only, shared)
-	pendingN int                  // samples in pending
-	frame    []drivers.SampleJSON // the samples frame being built
-	batches  drivers.ShapeCache   // point indexes per batch shape (reset at a reload)
+	ring     []alarms.Event     // the last events, oldest first, consecutive seqs
+	latest   latest             // the latest sample of every row of s.table
+	pending  [][]drivers.Sample // batches since the last flush (read-only, shared)
+	pendingN int                // samples in pending
+	frame    framer             // the samples frame being built
+	batches  drivers.ShapeCache // point indexes per batch shape (reset at a reload)
 	// framesBuilt counts samples frames built (tests: none without a client).
 	framesBuilt int
 }
@@ -183,9 +183,9 @@ func (h *hub) lookup(p drivers.PointID) int32 {
 func (h *hub) flush() {
 	if len(h.clients) > 0 {
 		for _, b := range h.pending {
-			for _, s := range b {
-				h.frame = append(h.frame, s.JSON())
-				if len(h.frame) == flushAt {
+			for k := range b {
+				h.frame.add(&b[k])
+				if h.frame.n == flushAt {
 					h.sendSamples()
 				}
 			}
@@ -197,11 +197,10 @@ func (h *hub) flush() {
 }
 
 func (h *hub) sendSamples() {
-	if len(h.frame) == 0 {
+	frame := h.frame.frame()
+	if frame == nil {
 		return
 	}
-	frame := mustJSON(samplesFrame{Type: "samples", Samples: h.frame})
-	h.frame = h.frame[:0]
 	h.framesBuilt++
 	for c := range h.clients {
 		select {
