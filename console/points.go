@@ -15,9 +15,8 @@ import (
 // in config order, as the overview shows it. It is built once from the
 // config (New, Reload) and never modified: a reload replaces it whole.
 //
-// It is packed for a large site (100,000 points in about 20 bytes each
-// besides the point ids' text): the ids and names are one string and
-// offsets into it, what points share (device, area, unit, range) is
+// It is packed for a large site (16 bytes a point besides the text of its
+// id and name): the ids and names are one string and offsets into it, what points share (device, area, unit, range) is
 // interned once per distinct combination, and the few points with a
 // presentation (states, decimals, fire, plan, limits) keep it in a map.
 // No slice of rows holds a pointer, so the table costs the garbage
