@@ -310,3 +310,102 @@ func BenchmarkMachineRetained(b *testing.B) {
 	}
 	runtime.KeepAlive(keep)
 }
+
+// fieldConfig is the whole-binary bench's site (shared/bench/gateway/gen.go):
+// devices x per uint16 holding registers, ids dev0001-r0 .., no name, no
+// unit, no range and no alarm configured: only the implicit comm and
+// stale handling of SPEC §4.
+func fieldConfig(devices, per int) *configs.Config {
+	cfg := &configs.Config{Site: configs.Site{ID: "BENCH"}}
+	for d := 1; d <= devices; d++ {
+		dev := configs.Device{ID: fmt.Sprintf("dev%04d", d), Driver: "modbus", Interval: configs.Duration(time.Second)}
+		for r := 0; r < per; r++ {
+			addr := r
+			dev.Points = append(dev.Points, configs.Point{ID: fmt.Sprintf("dev%04d-r%d", d, r), Register: "holding",
+				Address: &addr, Type: "uint16"})
+		}
+		cfg.Devices = append(cfg.Devices, dev)
+	}
+	cfg.SetDefaults()
+	return cfg
+}
+
+// BenchmarkFieldRetained reports the heap a Machine of the field bench's
+// 100,000 points (1000 devices x 100 registers, no alarms configured)
+// keeps alive once its config is no longer referenced, and what its first
+// scan adds (the batch shapes, the alarm state the samples touch).
+func BenchmarkFieldRetained(b *testing.B) {
+	const devices, per = 1000, 100
+	var keep *Machine
+	for b.Loop() {
+		runtime.GC()
+		var before, built, scanned runtime.MemStats
+		runtime.ReadMemStats(&before)
+		cfg := fieldConfig(devices, per)
+		m, err := NewMachine(cfg, scenarioStart)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg = nil
+		runtime.GC()
+		runtime.ReadMemStats(&built)
+		scan := fieldScan(devices, per, scenarioStart.Add(time.Second))
+		for d := range scan {
+			m.Samples(scenarioStart.Add(time.Second), scan[d])
+		}
+		scan = nil
+		runtime.GC()
+		runtime.ReadMemStats(&scanned)
+		keep = m
+		b.ReportMetric(float64(built.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-built")
+		b.ReportMetric(float64(scanned.HeapAlloc-before.HeapAlloc)/(1<<20), "MiB-scanned")
+	}
+	runtime.KeepAlive(keep)
+}
+
+// fieldScan is one poll of every device of fieldConfig: one batch per
+// device, good uint16 values, point ids built as a driver builds them.
+func fieldScan(devices, per int, at time.Time) [][]drivers.Sample {
+	scan := make([][]drivers.Sample, devices)
+	for d := range scan {
+		scan[d] = make([]drivers.Sample, per)
+		for r := range scan[d] {
+			scan[d][r] = drivers.Sample{Point: drivers.PointID(fmt.Sprintf("dev%04d-r%d", d+1, r)),
+				Value: float64(r), Quality: drivers.Good, Time: at}
+		}
+	}
+	return scan
+}
+
+// BenchmarkFieldBatch is Machine.Samples over the field bench's polls
+// (1000 devices x 100 registers, one batch per device, the same point ids
+// at every poll), with AdvanceTo once a second as the engine runs it. One
+// op = one sample; steady state: no event, 0 allocs.
+func BenchmarkFieldBatch(b *testing.B) {
+	const devices, per, n = 1000, 100, 100000
+	m, err := NewMachine(fieldConfig(devices, per), scenarioStart)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := scenarioStart.Add(time.Second)
+	scan := fieldScan(devices, per, now)
+	for d := range scan {
+		m.Samples(now, scan[d])
+	}
+	m.AdvanceTo(now, now)
+	m.Take()
+	steadyLoop(b, m, func(i int) {
+		if i%per != 0 {
+			return
+		}
+		d := (i / per) % devices
+		if d == 0 {
+			now = now.Add(time.Second)
+			m.AdvanceTo(now, now)
+		}
+		for j := range scan[d] {
+			scan[d][j].Time = now
+		}
+		m.Samples(now, scan[d])
+	})
+}

@@ -58,7 +58,7 @@ func (m *Machine) holds(ai int32, now int64) bool {
 // has stayed gone for chatterWindow since goneSince, the alarm clears.
 func (m *Machine) fireChatter(tm timer, now time.Time) {
 	c := m.chatter[tm.alarm]
-	a := &m.alarms[tm.alarm]
+	a := m.row(tm.alarm)
 	if c == nil || c.goneSince != tm.base || a.flags&(fCond|fPendOn) != 0 {
 		return // the condition came back (or went again later): not this timer's
 	}
@@ -71,7 +71,7 @@ func (m *Machine) fireChatter(tm timer, now time.Time) {
 // console.max_oos (tm.base: the oos event's time).
 func (m *Machine) fireOOS(tm timer, now time.Time) {
 	p := &m.points[tm.alarm]
-	if !p.oos || m.oosSince[tm.alarm] != tm.base {
+	if !p.oos() || m.oosSince[tm.alarm] != tm.base {
 		return
 	}
 	m.returnToService(tm.alarm, tm.at, now)

@@ -16,9 +16,16 @@
 //     flood.go, roc.go, timers.go (the timer heaps: engine clock and input
 //     watermark), index.go (point ids; a batch's points resolve through
 //     drivers.ShapeCache in Machine.Samples). The Machine keeps no pointer
-//     into the config (limits, delays, priority in its own compact point
-//     state; names and units in side slices), so the config is collected
-//     after start.
+//     into the config, so the config is collected after start. Its
+//     memory, per point: 32 bytes of state without pointers (value, last
+//     good time, quality, comm count, flags, an index into Machine.confs,
+//     the limits, delays and priorities points of one shape share), its
+//     id and name as offsets into one string each, 4 bytes per alarm
+//     number (Machine.slot) and an alarm row (alarm.go, 32 bytes) only
+//     once that alarm changed: a point without limits has comm and stale
+//     alarms, and no row for them while they are pristine (normal, never
+//     activated, no flag), which is what Machine.view reads from the
+//     config.
 //   - Rule points (rules.go, SPEC §11): each [[vote]], [[deviation]] and
 //     [[linkage]] is one point of the Machine that no driver feeds, with
 //     one alarm: ID:vote (k of n member alarms active; with bad_votes a

@@ -43,7 +43,7 @@ func (m *Machine) escalates(a *alarm) bool { return a.prio >= m.minPrio && len(m
 // startEscalation puts the stage-0 targets on the alarm and arms stage 1
 // from base (engine time of the annunciation).
 func (m *Machine) startEscalation(ai int32, base int64) {
-	a := &m.alarms[ai]
+	a := m.row(ai)
 	if !m.escalates(a) {
 		return
 	}
@@ -57,7 +57,7 @@ func (m *Machine) armStage(ai int32, base int64, stage int) {
 	if stage >= len(m.ladder) {
 		return
 	}
-	a := &m.alarms[ai]
+	a := m.row(ai)
 	m.timers.push(timer{at: base + m.ladder[stage].after, base: base, alarm: ai,
 		what: tEscalate, gen: a.gen, stage: uint8(stage)})
 }
@@ -66,7 +66,7 @@ func (m *Machine) armStage(ai int32, base int64, stage int) {
 // of an alarm acknowledged, shelved or out of service since, or of a stage
 // already passed does nothing.
 func (m *Machine) escalate(tm timer, now time.Time) {
-	a := &m.alarms[tm.alarm]
+	a := m.row(tm.alarm)
 	if a.gen != tm.gen || !a.st.unacked() || a.flags&(fShelved|fOOS) != 0 || int(a.stage) != int(tm.stage)-1 {
 		return
 	}
@@ -83,7 +83,7 @@ func (m *Machine) escalate(tm timer, now time.Time) {
 // (rtn_unack, or a snapshot view without seq) the activation is the best
 // known.
 func (m *Machine) resumeEscalation(ai int32, ev Event) {
-	a := &m.alarms[ai]
+	a := m.row(ai)
 	if !a.st.unacked() || a.flags&(fShelved|fOOS) != 0 || !m.escalates(a) ||
 		int(a.stage)+1 >= len(m.ladder) || a.activated == 0 {
 		return

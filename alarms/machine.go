@@ -20,8 +20,8 @@ import (
 //	                commands, timers; journal restore
 //	transitions.go  the ISA-18.2 state table (SPEC §5); every state change goes
 //	                through Machine.step
-//	alarm.go        what alarms a point has, the per-alarm and per-point state,
-//	                the event view
+//	alarm.go        what alarms a point has, the per-point state and its shared
+//	                config, the alarm rows (made on first change), the event view
 //	escalation.go   the escalation ladder and notify targets
 //	flood.go        the site-wide flood window
 //	roc.go          the rate-of-change window (Theil–Sen)
@@ -29,11 +29,16 @@ import (
 type Machine struct {
 	site      string
 	points    []point
+	confs     []pconf     // point.conf indexes it: what points of one shape share
+	wins      []rocWindow // point.win-1 indexes it
 	devs      []string
-	names     string   // every point's name, one after the other (events only; point stays hot)
-	nameEnd   []uint32 // by point: where its name ends in names (Machine.name)
-	units     []string // point.unit indexes it; [0] is ""
-	alarms    []alarm
+	devEnd    []int32  // by device: where its points end in points (Machine.device)
+	ids       strtab   // every point's id (Machine.id)
+	names     strtab   // every point's name (events only; Machine.name)
+	units     []string // pconf.unit indexes it; [0] is ""
+	slot      []int32  // by alarm number: its row in rows + 1; 0: pristine, no row (Machine.row)
+	rows      [][]alarm
+	nrows     int32
 	byID      pointIndex
 	shapes    drivers.ShapeCache          // Samples: point indexes per batch shape
 	lookup    func(drivers.PointID) int32 // byID for shapes (-1: unknown), built once: no closure per batch
@@ -113,7 +118,7 @@ func (m *Machine) Samples(now time.Time, b []drivers.Sample) {
 // Sample evaluates one sample at engine time now. A sample of a point out
 // of service, or of an unknown point, changes nothing.
 func (m *Machine) Sample(now time.Time, s drivers.Sample) {
-	pi, ok := m.byID.find(m.points, string(s.Point))
+	pi, ok := m.byID.find(&m.ids, string(s.Point))
 	if !ok {
 		m.Unknown++
 		return
@@ -124,11 +129,12 @@ func (m *Machine) Sample(now time.Time, s drivers.Sample) {
 // sample evaluates s, a sample of point pi.
 func (m *Machine) sample(now time.Time, pi int32, s drivers.Sample) {
 	p := &m.points[pi]
-	if p.rule != nil {
+	c := m.conf(p)
+	if c.rule != nil {
 		m.Unknown++ // a vote, deviation or linkage: no driver feeds it
 		return
 	}
-	if p.oos {
+	if p.oos() {
 		return
 	}
 	n := now.UnixNano()
@@ -147,27 +153,27 @@ func (m *Machine) sample(now time.Time, pi int32, s drivers.Sample) {
 		// above its span is in alarm (DOMAIN §6), not merely faulty.
 		p.value = s.Value
 		p.lastGood = n
-		m.answered(p, t, now, false)
-		if a := &m.alarms[p.staleIdx()]; a.flags&fCond != 0 {
-			m.setCond(p.staleIdx(), false, t, 0, 0, now)
+		m.answered(p, c, t, now, false)
+		if si := m.staleIdx(p); m.flagsOf(si)&fCond != 0 {
+			m.setCond(si, false, t, 0, 0, now)
 		}
-		m.evalProcess(p, s.Value, t, now)
+		m.evalProcess(p, c, s.Value, t, now)
 	case s.Cause == drivers.CauseRange:
 		// bad/range: a failed sensor. fault (after fault_delay); limit
 		// alarms keep their state.
 		p.value = s.Value
-		m.answered(p, t, now, true)
+		m.answered(p, c, t, now, true)
 	case s.Cause == drivers.CauseComm:
 		// bad/decode is not comm (SPEC §4): a malformed message proves
 		// nothing about the connection; only stale can follow it.
 		if p.commCount < 1<<16-1 {
 			p.commCount++
 		}
-		if p.commCount >= p.commAfter {
-			m.setCond(p.commIdx(), true, t, 0, 0, now)
+		if p.commCount >= c.commAfter {
+			m.setCond(m.commIdx(p), true, t, 0, 0, now)
 		}
 	}
-	if p.hasDeps || len(m.dirty) > 0 {
+	if p.hasDeps() || len(m.dirty) > 0 {
 		for _, r := range m.deps[pi] {
 			m.dirty = append(m.dirty, dirty{r, t})
 		}
@@ -177,48 +183,49 @@ func (m *Machine) sample(now time.Time, pi int32, s drivers.Sample) {
 
 // answered handles a sample that proves the device answered: comm clears,
 // fault follows the sample's range quality.
-func (m *Machine) answered(p *point, t int64, now time.Time, fault bool) {
+func (m *Machine) answered(p *point, c *pconf, t int64, now time.Time, fault bool) {
 	p.commCount = 0
-	if ci := p.commIdx(); m.alarms[ci].flags&fCond != 0 {
+	if ci := m.commIdx(p); m.flagsOf(ci)&fCond != 0 {
 		m.setCond(ci, false, t, 0, 0, now)
 	}
-	if p.hasFault {
-		fi := p.faultIdx()
-		if a := &m.alarms[fi]; fault || a.flags&(fCond|fPendOn|fPendOff) != 0 {
-			m.setCond(fi, fault, t, ms(p.faultDelay), 0, now)
+	if c.hasFault {
+		fi := m.faultIdx(p)
+		if fault || m.flagsOf(fi)&(fCond|fPendOn|fPendOff) != 0 {
+			m.setCond(fi, fault, t, ms(c.faultDelay), 0, now)
 		}
 	}
 }
 
-func (m *Machine) evalProcess(p *point, v float64, t int64, now time.Time) {
-	if p.nproc == 0 || v != v { // a NaN "good" value decides nothing
+func (m *Machine) evalProcess(p *point, c *pconf, v float64, t int64, now time.Time) {
+	if c.nproc == 0 || v != v { // a NaN "good" value decides nothing
 		return
 	}
 	var rate float64
-	if p.win != nil {
-		rate = p.win.add(t, v)
+	if p.win != 0 {
+		rate = m.wins[p.win-1].add(t, v)
 	}
-	for i := p.first; i < p.first+int32(p.nproc); i++ {
-		a := &m.alarms[i]
-		on := a.flags&fCond != 0
+	for k := range c.nproc {
+		i := p.first + int32(k)
+		flags := m.flagsOf(i)
+		on := flags&fCond != 0
 		var cond bool
-		switch a.kind {
+		switch c.kinds[k] {
 		case kHiHi:
-			cond = v >= p.hihi || (on && v >= p.hihi-p.deadband)
+			cond = v >= c.hihi || (on && v >= c.hihi-c.deadband)
 		case kHi:
-			cond = v >= p.hi || (on && v >= p.hi-p.deadband)
+			cond = v >= c.hi || (on && v >= c.hi-c.deadband)
 		case kLo:
-			cond = v <= p.lo || (on && v <= p.lo+p.deadband)
+			cond = v <= c.lo || (on && v <= c.lo+c.deadband)
 		case kLoLo:
-			cond = v <= p.lolo || (on && v <= p.lolo+p.deadband)
+			cond = v <= c.lolo || (on && v <= c.lolo+c.deadband)
 		case kROC:
 			r := math.Abs(rate)
-			cond = r >= p.win.roc || (on && r >= rocClear*p.win.roc)
+			cond = r >= c.roc || (on && r >= rocClear*c.roc)
 		case kOn:
-			cond = (v != 0) == p.alarmOn
+			cond = (v != 0) == c.alarmOn
 		}
-		if cond != on || a.flags&(fPendOn|fPendOff) != 0 {
-			m.setCond(i, cond, t, ms(p.onDelay), ms(p.offDelay), now)
+		if cond != on || flags&(fPendOn|fPendOff) != 0 {
+			m.setCond(i, cond, t, ms(c.onDelay), ms(c.offDelay), now)
 		}
 	}
 }
@@ -228,7 +235,7 @@ func (m *Machine) evalProcess(p *point, v float64, t int64, now time.Time) {
 // off-delay; a delay restarts when the condition flips back). What gets
 // through is the input activate or clear of the state table.
 func (m *Machine) setCond(ai int32, cond bool, t, onDelay, offDelay int64, now time.Time) {
-	a := &m.alarms[ai]
+	a := m.row(ai)
 	if a.flags&(fPendOn|fPendOff) != 0 && a.due <= t {
 		m.fireDelay(ai, now)
 	}
@@ -267,14 +274,14 @@ func (m *Machine) setCond(ai int32, cond bool, t, onDelay, offDelay int64, now t
 // as the sample was: a device clock behind the gateway's must not make a
 // delay elapse before it was observed (a one-sample spike would raise).
 func (m *Machine) pushDelay(ai int32, t int64, now time.Time) {
-	a := &m.alarms[ai]
+	a := m.row(ai)
 	m.inTimers.push(timer{at: a.due + max(now.UnixNano()-t, 0), base: a.due, alarm: ai, what: tDelay})
 }
 
 // fireDelay ends alarm ai's pending delay: the activation or the clearing
 // happens at the time the delay elapsed.
 func (m *Machine) fireDelay(ai int32, now time.Time) {
-	a := &m.alarms[ai]
+	a := m.row(ai)
 	switch {
 	case a.flags&fPendOn != 0:
 		a.flags &^= fPendOn
@@ -336,11 +343,12 @@ func (m *Machine) AdvanceTo(now, input time.Time) {
 		m.nextScan = in + int64(time.Second)
 		for i := range m.points {
 			p := &m.points[i]
-			if p.rule != nil || p.oos || in-p.lastGood < ms(p.stale) {
+			c := m.conf(p)
+			if c.rule != nil || p.oos() || in-p.lastGood < ms(c.stale) {
 				continue
 			}
-			if si := p.staleIdx(); m.alarms[si].flags&fCond == 0 {
-				m.goStale(int32(i), p.lastGood+ms(p.stale), now)
+			if si := m.staleIdx(p); m.flagsOf(si)&fCond == 0 {
+				m.goStale(int32(i), p.lastGood+ms(c.stale), now)
 			}
 		}
 		m.flood.update(n)
@@ -354,11 +362,12 @@ func (m *Machine) AdvanceTo(now, input time.Time) {
 func (m *Machine) goStale(pi int32, at int64, now time.Time) {
 	p := &m.points[pi]
 	p.quality = drivers.Bad
-	m.setCond(p.staleIdx(), true, at, 0, 0, now)
+	m.setCond(m.staleIdx(p), true, at, 0, 0, now)
 	// The point itself is bad/stale from then on: every output (console,
 	// store, uplink) learns it from this sample, as it learns any other
-	// quality.
-	m.stale = append(m.stale, drivers.Sample{Point: drivers.PointID(p.id), Value: math.NaN(),
+	// quality. Outputs keep samples: the id is a copy, not a piece of
+	// Machine.ids.
+	m.stale = append(m.stale, drivers.Sample{Point: drivers.PointID(strings.Clone(m.id(pi))), Value: math.NaN(),
 		Quality: drivers.Bad, Cause: drivers.CauseStale, Time: time.Unix(0, at)})
 	for _, r := range m.deps[pi] {
 		m.dirty = append(m.dirty, dirty{r, at})
@@ -378,9 +387,9 @@ func (m *Machine) Force(now time.Time, id string, holds bool, value float64) err
 	if err != nil {
 		return err
 	}
-	a := &m.alarms[ai]
+	a := m.row(ai)
 	p := &m.points[a.pt]
-	if p.oos {
+	if p.oos() {
 		return fmt.Errorf("%s: point out of service: %w", id, ErrRefused)
 	}
 	if !math.IsNaN(value) {
@@ -429,7 +438,7 @@ func (m *Machine) fire(tm timer, now time.Time) {
 		m.fireOOS(tm, now)
 		return
 	}
-	a := &m.alarms[tm.alarm]
+	a := m.row(tm.alarm)
 	switch tm.what {
 	case tDelay:
 		if a.flags&(fPendOn|fPendOff) != 0 && a.due == tm.base {
@@ -459,12 +468,12 @@ func (m *Machine) command(now time.Time, c Command) (Event, error) {
 	n := now.UnixNano()
 	start := len(m.out)
 	if c.Op == OpOOS || c.Op == OpIOS {
-		pi, ok := m.byID.find(m.points, c.Point)
+		pi, ok := m.byID.find(&m.ids, c.Point)
 		if !ok {
 			return Event{}, fmt.Errorf("point %q: %w", c.Point, ErrUnknown)
 		}
 		p := &m.points[pi]
-		if p.rule != nil {
+		if m.conf(p).rule != nil {
 			return Event{}, fmt.Errorf("%s %s: a vote, deviation or linkage is not a point: %w", c.Op, c.Point, ErrUnknown)
 		}
 		in := inIOS
@@ -472,11 +481,11 @@ func (m *Machine) command(now time.Time, c Command) (Event, error) {
 			if strings.TrimSpace(c.Comment) == "" {
 				return Event{}, fmt.Errorf("oos %s: a reason is required: %w", c.Point, ErrInvalid)
 			}
-			if p.oos {
+			if p.oos() {
 				return Event{}, fmt.Errorf("oos %s: already out of service: %w", c.Point, ErrRefused)
 			}
 			in = inOOS
-		} else if !p.oos {
+		} else if !p.oos() {
 			return Event{}, fmt.Errorf("ios %s: not out of service: %w", c.Point, ErrRefused)
 		}
 		m.service(int32(pi), in, n, now, &c)
@@ -491,8 +500,8 @@ func (m *Machine) command(now time.Time, c Command) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	a := &m.alarms[ai]
-	if a.flags&fOOS != 0 {
+	flags := m.flagsOf(ai)
+	if flags&fOOS != 0 {
 		return Event{}, fmt.Errorf("%s %s: point out of service: %w", c.Op, c.Alarm, ErrRefused)
 	}
 	var in input
@@ -512,7 +521,7 @@ func (m *Machine) command(now time.Time, c Command) (Event, error) {
 		}
 		in = inShelve
 	case OpUnshelve:
-		if a.flags&fShelved == 0 {
+		if flags&fShelved == 0 {
 			return Event{}, fmt.Errorf("unshelve %s: not shelved: %w", c.Alarm, ErrRefused)
 		}
 		in = inUnshelve
@@ -530,16 +539,16 @@ func (m *Machine) command(now time.Time, c Command) (Event, error) {
 // underneath).
 func (m *Machine) service(pi int32, in input, t int64, now time.Time, c *Command) {
 	p := &m.points[pi]
-	p.oos = in == inOOS
+	p.setOOS(in == inOOS)
 	p.commCount = 0
 	p.lastGood = now.UnixNano()
-	if p.win != nil {
-		p.win.reset()
+	if p.win != 0 {
+		m.wins[p.win-1] = rocWindow{} // forget the samples
 	}
-	if !p.oos {
+	if !p.oos() {
 		delete(m.oosSince, pi)
 	}
-	for i := p.first; i < p.first+int32(p.n); i++ {
+	for i := p.first; i < p.first+int32(m.conf(p).n); i++ {
 		m.step(i, in, t, now, c)
 	}
 }
@@ -550,18 +559,19 @@ var oosExpired = Command{Op: OpIOS, Comment: "out of service expired (console.ma
 // returnToService ends point pi's out of service when max_oos elapsed.
 func (m *Machine) returnToService(pi int32, t int64, now time.Time) {
 	c := oosExpired
-	c.Point = m.points[pi].id
+	c.Point = strings.Clone(m.id(pi))
 	m.service(pi, inIOS, t, now, &c)
 }
 
 func (m *Machine) find(id string) (int32, error) {
 	i := strings.LastIndexByte(id, ':')
 	if i > 0 {
-		if pi, ok := m.byID.find(m.points, id[:i]); ok {
+		if pi, ok := m.byID.find(&m.ids, id[:i]); ok {
 			p := &m.points[pi]
-			for ai := p.first; ai < p.first+int32(p.n); ai++ {
-				if kindNames[m.alarms[ai].kind] == id[i+1:] {
-					return ai, nil
+			c := m.conf(p)
+			for k := range c.n {
+				if kindNames[c.kinds[k]] == id[i+1:] {
+					return p.first + int32(k), nil
 				}
 			}
 		}
@@ -585,7 +595,7 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 	if err != nil {
 		return
 	}
-	a := &m.alarms[ai]
+	a := m.row(ai)
 	p := &m.points[a.pt]
 	if ev.Active && !a.st.active() && ev.Activated != nil && ev.Activated.Equal(ev.Time) {
 		at := ev.Emitted
@@ -640,13 +650,13 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 		p.value = ev.Value
 	}
 	_ = p.quality.UnmarshalText([]byte(ev.Quality))
-	p.oos = ev.OOS
+	p.setOOS(ev.OOS)
 	if ev.OOS && m.oosSince[a.pt] != ev.Time.UnixNano() {
 		m.oosSince[a.pt] = ev.Time.UnixNano()
 		m.timers.push(timer{at: ev.Time.UnixNano() + m.maxOOS, base: ev.Time.UnixNano(), alarm: a.pt, what: tOOS})
 	}
 	if a.kind == kComm && ev.Active {
-		p.commCount = p.commAfter
+		p.commCount = m.conf(p).commAfter
 	}
 	a.gen++
 	m.resumeEscalation(ai, ev)
@@ -655,9 +665,9 @@ func (m *Machine) Restore(ev Event, now time.Time) {
 // Current returns every alarm not normal, as events without seq.
 func (m *Machine) Current(now time.Time) []Event {
 	var out []Event
-	for i := range m.alarms {
-		if m.alarms[i].state() != Normal {
-			out = append(out, m.event(int32(i), now.UnixNano(), now))
+	for ai := range m.slot { // in alarm order; a pristine alarm is normal
+		if a := m.peek(int32(ai)); a != nil && a.state() != Normal {
+			out = append(out, m.event(int32(ai), now.UnixNano(), now))
 		}
 	}
 	return out

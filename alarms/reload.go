@@ -52,19 +52,29 @@ func (m *Machine) Reload(cfg *configs.Config, current map[string]Event, now time
 	n := now.UnixNano()
 	for i := range nm.points {
 		np := &nm.points[i]
-		oi, ok := m.byID.find(m.points, np.id)
+		oi, ok := m.byID.find(&m.ids, nm.id(int32(i)))
 		if !ok {
 			continue
 		}
 		op := &m.points[oi]
-		np.value, np.quality, np.lastGood, np.commCount, np.oos = op.value, op.quality, op.lastGood, op.commCount, op.oos
-		for ai := np.first; ai < np.first+int32(np.n); ai++ {
-			na := &nm.alarms[ai]
-			for oj := op.first; oj < op.first+int32(op.n); oj++ {
-				oa := &m.alarms[oj]
-				if oa.kind != na.kind {
+		np.value, np.quality, np.lastGood, np.commCount = op.value, op.quality, op.lastGood, op.commCount
+		np.setOOS(op.oos())
+		nc, oc := nm.conf(np), m.conf(op)
+		for k := range nc.n {
+			ai := np.first + int32(k)
+			for ko := range oc.n {
+				if oc.kinds[ko] != nc.kinds[k] {
 					continue
 				}
+				oj := op.first + int32(ko)
+				oa := m.peek(oj)
+				if oa == nil && nm.peek(ai) == nil && m.chatter[oj] == nil {
+					continue // pristine in both: nothing to carry
+				}
+				if oa == nil {
+					oa = &alarm{} // pristine: no flag, no delay, never activated
+				}
+				na := nm.row(ai)
 				na.flags = na.flags&^carried | oa.flags&carried
 				na.due, na.activated = oa.due, oa.activated
 				if na.flags&(fPendOn|fPendOff) != 0 {

@@ -10,9 +10,9 @@ const rocClear = 0.9
 // Theil–Sen estimate: the median of the slopes between every pair of
 // samples, which one wild sample cannot move (it touches 4 of 10 slopes).
 // Samples more than rocSpan older than the newest are ignored; fewer than
-// rocN usable samples give rate 0.
+// rocN usable samples give rate 0. The threshold is the point's config
+// (pconf.roc); the zero window is empty.
 type rocWindow struct {
-	roc  float64 // alarm threshold, units per second
 	t    [rocN]int64
 	v    [rocN]float64
 	next uint8
@@ -64,6 +64,3 @@ func (w *rocWindow) add(t int64, v float64) float64 {
 	}
 	return (s[k/2-1] + s[k/2]) / 2
 }
-
-// reset forgets the samples (the point went out of or back into service).
-func (w *rocWindow) reset() { *w = rocWindow{roc: w.roc} }

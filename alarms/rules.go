@@ -3,7 +3,6 @@ package alarms
 import (
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"hazardgw/configs"
@@ -13,7 +12,7 @@ import (
 // Alarms over other alarms and points (SPEC §11): ID:vote (K out of N),
 // ID:dev (two redundant instruments disagree) and ID:linkage (a linkage
 // output failed). Each is one alarm of a rule point: a point of the
-// Machine that no driver feeds (p.rule != nil, one alarm, no comm or
+// Machine that no driver feeds (pconf.rule != nil, one alarm, no comm or
 // stale), so every change goes through Machine.step like any other alarm:
 // states, ack, shelving, escalation, flood, journal.
 //
@@ -30,6 +29,7 @@ type rule struct {
 	device   string  // linkage: its device; else ""
 	tier     int     // vote: configured; dev 1; linkage 2
 	members  []int32 // vote: member alarms
+	mpts     []int32 // vote: their points
 	badVotes bool
 	k        int
 	pts      [2]int32 // dev: the two points
@@ -44,8 +44,8 @@ type dirty struct {
 
 // addRules appends one rule point per vote, deviation and linkage of cfg.
 // Members are resolved by resolveRules once the point index is built.
-func (m *Machine) addRules(cfg *configs.Config, t0 int64, names *strings.Builder) error {
-	add := func(id, name, unit string, r *rule, prio string, def Priority) error {
+func (m *Machine) addRules(cfg *configs.Config, t0 int64, nalarms *int32, ids, names *strtabBuilder) error {
+	add := func(id, name, unit string, r *rule, prio string, def Priority, onDelay int32) error {
 		pr := def
 		if prio != "" {
 			var err error
@@ -53,12 +53,13 @@ func (m *Machine) addRules(cfg *configs.Config, t0 int64, names *strings.Builder
 				return fmt.Errorf("%s: priority: %w", id, err)
 			}
 		}
-		m.alarms = append(m.alarms, alarm{pt: int32(len(m.points)), kind: r.kind, prio: pr, st: Normal})
-		m.points = append(m.points, point{
-			id: id, unit: m.unit(unit), value: math.NaN(), lastGood: t0,
-			first: int32(len(m.alarms) - 1), n: 1, nproc: 1, rule: r,
-		})
-		m.addName(names, name)
+		c := pconf{unit: m.unit(unit), n: 1, nproc: 1, rule: r, onDelay: onDelay}
+		c.kinds[0], c.prios[0] = r.kind, pr
+		m.confs = append(m.confs, c) // its own: the rule is
+		m.points = append(m.points, point{value: math.NaN(), lastGood: t0, first: *nalarms, conf: uint32(len(m.confs) - 1)})
+		*nalarms++
+		ids.add(id)
+		names.add(name)
 		return nil
 	}
 	for i := range cfg.Votes {
@@ -71,7 +72,7 @@ func (m *Machine) addRules(cfg *configs.Config, t0 int64, names *strings.Builder
 		if tier == 0 {
 			tier = 2
 		}
-		if err := add(v.ID, fmt.Sprintf("%d out of %d", v.K, len(v.Alarms)), "", &rule{kind: kVote, tier: tier, badVotes: v.CountsBad(), k: v.K}, v.Priority, def); err != nil {
+		if err := add(v.ID, fmt.Sprintf("%d out of %d", v.K, len(v.Alarms)), "", &rule{kind: kVote, tier: tier, badVotes: v.CountsBad(), k: v.K}, v.Priority, def, 0); err != nil {
 			return err
 		}
 	}
@@ -83,14 +84,13 @@ func (m *Machine) addRules(cfg *configs.Config, t0 int64, names *strings.Builder
 				unit = p.Unit
 			}
 		}
-		if err := add(d.ID, "deviation", unit, &rule{kind: kDev, tier: 1, max: d.Max}, d.Priority, High); err != nil {
+		if err := add(d.ID, "deviation", unit, &rule{kind: kDev, tier: 1, max: d.Max}, d.Priority, High, toMS(d.OnDelay)); err != nil {
 			return err
 		}
-		m.points[len(m.points)-1].onDelay = toMS(d.OnDelay)
 	}
 	for i := range cfg.Linkages {
 		l := &cfg.Linkages[i]
-		if err := add(l.ID, "linkage", "", &rule{kind: kLinkage, tier: 2, device: l.Device}, l.Priority, High); err != nil {
+		if err := add(l.ID, "linkage", "", &rule{kind: kLinkage, tier: 2, device: l.Device}, l.Priority, High, 0); err != nil {
 			return err
 		}
 	}
@@ -100,7 +100,7 @@ func (m *Machine) addRules(cfg *configs.Config, t0 int64, names *strings.Builder
 // addDep makes rule point r dirty after every sample of point pi.
 func (m *Machine) addDep(pi, r int32) {
 	m.deps[pi] = appendOnce(m.deps[pi], r)
-	m.points[pi].hasDeps = true
+	m.points[pi].flags |= pDeps
 }
 
 // resolveRules links votes to their member alarms and deviations to their
@@ -109,21 +109,23 @@ func (m *Machine) resolveRules(cfg *configs.Config) error {
 	m.watch = map[int32][]int32{}
 	vi, di := 0, 0
 	for ri := range m.points {
-		p := &m.points[ri]
-		if p.rule == nil {
+		r := m.conf(&m.points[ri]).rule
+		if r == nil {
 			continue
 		}
-		r := p.rule
+		id := m.id(int32(ri))
 		switch r.kind {
 		case kVote:
 			for _, id := range cfg.Votes[vi].Alarms {
 				ai, err := m.find(id)
 				if err != nil {
-					return fmt.Errorf("vote %s: %w", p.id, err)
+					return fmt.Errorf("vote %s: %w", id, err)
 				}
+				pt := m.pointOf(ai)
 				r.members = append(r.members, ai)
+				r.mpts = append(r.mpts, pt)
 				m.watch[ai] = append(m.watch[ai], int32(ri))
-				if pt := m.alarms[ai].pt; m.points[pt].rule == nil {
+				if m.conf(&m.points[pt]).rule == nil {
 					m.addDep(pt, int32(ri))
 				}
 			}
@@ -131,12 +133,12 @@ func (m *Machine) resolveRules(cfg *configs.Config) error {
 		case kDev:
 			ids := cfg.Deviations[di].Points
 			if len(ids) != 2 {
-				return fmt.Errorf("deviation %s: want two points", p.id)
+				return fmt.Errorf("deviation %s: want two points", id)
 			}
-			for j, id := range ids {
-				pi, ok := m.byID.find(m.points, id)
-				if !ok || m.points[pi].rule != nil {
-					return fmt.Errorf("deviation %s: point %q: %w", p.id, id, ErrUnknown)
+			for j, pid := range ids {
+				pi, ok := m.byID.find(&m.ids, pid)
+				if !ok || m.conf(&m.points[pi]).rule != nil {
+					return fmt.Errorf("deviation %s: point %q: %w", id, pid, ErrUnknown)
 				}
 				r.pts[j] = pi
 				m.addDep(pi, int32(ri))
@@ -171,20 +173,21 @@ func (m *Machine) settle(now time.Time) {
 // evalRule recomputes the condition of rule point ri at time t.
 func (m *Machine) evalRule(ri int32, t int64, now time.Time) {
 	p := &m.points[ri]
-	r := p.rule
+	c := m.conf(p)
+	r := c.rule
 	switch r.kind {
 	case kVote:
 		// SPEC §11: a member counts while active (whatever its
 		// acknowledgement), shelving and out of service excepted; with
 		// bad_votes, also while its point is bad.
 		n := 0
-		for _, ai := range r.members {
-			a := &m.alarms[ai]
-			if a.flags&(fShelved|fOOS) != 0 {
+		for i, ai := range r.members {
+			a := m.peek(ai) // nil: pristine, normal
+			if a != nil && a.flags&(fShelved|fOOS) != 0 {
 				continue
 			}
-			mp := &m.points[a.pt]
-			if a.st.active() || (r.badVotes && mp.rule == nil && !mp.oos && mp.quality == drivers.Bad) {
+			mp := &m.points[r.mpts[i]]
+			if (a != nil && a.st.active()) || (r.badVotes && m.conf(mp).rule == nil && !mp.oos() && mp.quality == drivers.Bad) {
 				n++
 			}
 		}
@@ -192,11 +195,11 @@ func (m *Machine) evalRule(ri int32, t int64, now time.Time) {
 		m.setCond(p.first, n >= r.k, t, 0, 0, now)
 	case kDev:
 		a, b := &m.points[r.pts[0]], &m.points[r.pts[1]]
-		if a.quality == drivers.Bad || b.quality == drivers.Bad || a.oos || b.oos || a.value != a.value || b.value != b.value {
+		if a.quality == drivers.Bad || b.quality == drivers.Bad || a.oos() || b.oos() || a.value != a.value || b.value != b.value {
 			return // frozen: a bad point decides nothing
 		}
 		p.value = math.Abs(a.value - b.value)
-		m.setCond(p.first, p.value > r.max, t, ms(p.onDelay), 0, now)
+		m.setCond(p.first, p.value > r.max, t, ms(c.onDelay), 0, now)
 	}
 }
 
@@ -206,13 +209,13 @@ func (m *Machine) linkageCond(now time.Time, c Command, holds bool) (Event, erro
 	if err != nil {
 		return Event{}, err
 	}
-	a := &m.alarms[ai]
-	if a.kind != kLinkage {
+	if m.kindOf(ai) != kLinkage {
 		return Event{}, fmt.Errorf("%s %s: not a linkage alarm: %w", c.Op, c.Alarm, ErrInvalid)
 	}
-	if (a.flags&fCond != 0) == holds {
+	if (m.flagsOf(ai)&fCond != 0) == holds {
 		return Event{}, fmt.Errorf("%s %s: nothing to change: %w", c.Op, c.Alarm, ErrRefused)
 	}
+	a := m.row(ai)
 	start := len(m.out)
 	n := now.UnixNano()
 	if holds {

@@ -205,7 +205,7 @@ func (m *Machine) latches(a *alarm) latch {
 		}
 		return noLatch
 	}
-	if m.points[a.pt].latch && a.kind < kFault {
+	if m.conf(&m.points[a.pt]).latch && a.kind < kFault {
 		return latching
 	}
 	return noLatch
@@ -217,7 +217,7 @@ func (m *Machine) latches(a *alarm) latch {
 // timers); shelving reads its For, the event its By and Comment. It
 // returns an error wrapping ErrRefused when the table refuses.
 func (m *Machine) step(ai int32, in input, t int64, now time.Time, c *Command) error {
-	a := &m.alarms[ai]
+	a := m.row(ai)
 	l := m.latches(a)
 	switch {
 	case in == inReset && (a.st.active() || a.flags&(fCond|fPendOff) != 0):

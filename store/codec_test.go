@@ -45,7 +45,7 @@ func TestBlockCodec(t *testing.T) {
 		{Point: "A", Value: math.Inf(1), Time: t0.Add(time.Nanosecond)},
 	}
 	pl := encodeBlock(nil, in, []uint32{0, 1, 0})
-	dict := []dictEntry{{"A", "DA"}, {"B", "DB"}}
+	dict := dictOf("A", "DA", "B", "DB")
 	rec := frame(nil, pl)
 	p, n, err := unframe(rec)
 	if err != nil || n != len(rec) {
@@ -110,4 +110,13 @@ func TestHistory(t *testing.T) {
 	if h.Since("nope", time.Time{}) != nil {
 		t.Fatal("unknown point has history")
 	}
+}
+
+// dictOf is a reader's dictionary of point, device pairs, indexes 0, 1, ...
+func dictOf(pairs ...string) *readDict {
+	var d readDict
+	for i := 0; i+1 < len(pairs); i += 2 {
+		d.define(uint32(i/2), []byte(pairs[i]), []byte(pairs[i+1]))
+	}
+	return &d
 }

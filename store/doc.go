@@ -19,6 +19,9 @@
 //     store.history_bytes (one block allocated at start); without
 //     InfluxDB saved to store.dir/history.bin (history_file.go) every 5
 //     minutes and at the end of Run, and loaded at its start.
+//   - Per-point tables packed, pointer-free (names.go): the History's
+//     point slots, the store's device of every configured point (device
+//     names interned), the outbox reader's dictionary (readDict).
 //   - influxtest (subpackage): a real influxd 1.8.3 for tests.
 //
 // # Concurrency
@@ -35,8 +38,9 @@
 // journal); a second
 // goroutine (the sender) reads the outbox, events first, writes batches
 // with the blocking write API and acknowledges them; records it reads right
-// after they were written come from a bounded in-memory tail of the
-// outbox, not from disk. The Outbox is guarded
+// after they were written come from the outbox's in-memory tail (one ring
+// allocated at open, about two flush intervals of samples at the
+// configured rate, at most 4 MiB), not from disk. The Outbox is guarded
 // by one mutex. Health, History and metrics may be called from any
 // goroutine.
 //

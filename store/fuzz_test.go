@@ -34,7 +34,7 @@ func FuzzRecord(f *testing.F) {
 		case recDict:
 			decodeDict(p)
 		case recSample:
-			decodeBlock(nil, p, 0, maxBlock, []dictEntry{{"A", "D"}})
+			decodeBlock(nil, p, 0, maxBlock, dictOf("A", "D"))
 		}
 	})
 }

@@ -31,11 +31,11 @@ type History struct {
 	size  HistorySize
 
 	mu     sync.RWMutex
-	ids    map[drivers.PointID]int32 // point -> slot
-	meta   []trendMeta               // per slot
-	raw    []rawSample               // slot i: raw[i*size.Raw : (i+1)*size.Raw]
-	bucket []bucket                  // slot i: bucket[i*size.Buckets : ...]
-	used   int                       // slots assigned
+	ids    *names      // point -> slot: slot i is ids' index i
+	meta   []trendMeta // per slot
+	raw    []rawSample // slot i: raw[i*size.Raw : (i+1)*size.Raw]
+	bucket []bucket    // slot i: bucket[i*size.Buckets : ...]
+	used   int         // slots assigned
 	// Refused counts samples of points that found no free slot.
 	refused uint64
 }
@@ -69,7 +69,8 @@ const (
 	rawBytes    = int64(unsafe.Sizeof(rawSample{}))
 	bucketBytes = int64(unsafe.Sizeof(bucket{}))
 	// slotOverhead is what a point costs besides its samples: its meta and
-	// its entry in the id map (key, value, bucket share).
+	// its id in the id table (kept at the size the map it replaced took,
+	// so the shape of a budget, and of a saved file, did not change).
 	slotOverhead = int64(unsafe.Sizeof(trendMeta{})) + 48
 )
 
@@ -121,7 +122,7 @@ func NewHistorySized(span time.Duration, size HistorySize) *History {
 	}
 	nb := max(size.Buckets, 1)
 	h := &History{span: span, width: max(int64(span)/int64(nb), 1), size: size,
-		ids: make(map[drivers.PointID]int32, size.Points)}
+		ids: newNames(size.Points, 0)}
 	n := size.Points
 	h.meta, h.raw, h.bucket = allocSlabs(h, n, n*size.Raw, n*size.Buckets)
 	return h
@@ -162,9 +163,9 @@ func (h *History) Refused() uint64 {
 // seen for the first time; -1 when none is free.
 func (h *History) Slot(p drivers.PointID) int32 {
 	h.mu.RLock()
-	i, ok := h.ids[p]
+	i := h.ids.Find(p)
 	h.mu.RUnlock()
-	if ok {
+	if i >= 0 {
 		return i
 	}
 	h.mu.Lock()
@@ -173,16 +174,14 @@ func (h *History) Slot(p drivers.PointID) int32 {
 }
 
 func (h *History) slotLocked(p drivers.PointID) int32 {
-	if i, ok := h.ids[p]; ok {
+	if i := h.ids.Find(p); i >= 0 {
 		return i
 	}
 	if h.used >= h.size.Points {
 		return -1
 	}
-	i := int32(h.used)
 	h.used++
-	h.ids[p] = i
-	return i
+	return h.ids.Add(p)
 }
 
 // Add records samples (in time order per point).
@@ -273,8 +272,8 @@ func (h *History) toBucket(slot int32, m *trendMeta, r rawSample) {
 func (h *History) Since(p drivers.PointID, since time.Time) []drivers.Sample {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	slot, ok := h.ids[p]
-	if !ok {
+	slot := h.ids.Find(p)
+	if slot < 0 {
 		return nil
 	}
 	m := h.meta[slot]

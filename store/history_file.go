@@ -98,12 +98,9 @@ func asBytes[T trendMeta | rawSample | bucket](s []T) []byte {
 func (h *History) Save(path string) error {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	ids := make([]drivers.PointID, h.used)
-	for p, i := range h.ids {
-		ids[i] = p
-	}
 	var idb []byte
-	for _, p := range ids {
+	for i := range h.used {
+		p := h.ids.Name(int32(i))
 		idb = binary.AppendUvarint(idb, uint64(len(p)))
 		idb = append(idb, p...)
 	}
@@ -217,7 +214,7 @@ func (h *History) load(r io.Reader, size int64) (_ int, err error) {
 			for _, b := range secs {
 				clear(b)
 			}
-			clear(h.ids)
+			h.ids.Reset()
 		}
 	}()
 	if body := int64(hd.IDBytes) + int64(len(secs[0])+len(secs[1])+len(secs[2])); size != hsize+body {
@@ -255,10 +252,10 @@ func (h *History) load(r io.Reader, size int64) (_ int, err error) {
 		}
 		p := drivers.PointID(idb[k : k+int(l)])
 		idb = idb[k+int(l):]
-		if _, dup := h.ids[p]; dup {
+		if h.ids.Find(p) >= 0 {
 			return 0, fmt.Errorf("%w: point %s twice", errHistoryDamaged, p)
 		}
-		h.ids[p] = int32(i)
+		h.ids.Add(p)
 	}
 	if len(idb) != 0 {
 		return 0, fmt.Errorf("%w: %d bytes after the ids", errHistoryDamaged, len(idb))

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +37,12 @@ type OutboxOptions struct {
 	// append passes it, the oldest sample segments are deleted; alarm
 	// events are never deleted before InfluxDB took them. 0: unbounded.
 	MaxBytes int64
+	// TailBytes is the memory (one buffer, allocated at open) that keeps
+	// the last bytes written to the samples queue, so a reader that keeps
+	// up takes them from there instead of reading back what was just
+	// written: about two flush intervals of samples at the plant's rate is
+	// enough. Default and upper bound tailMax.
+	TailBytes int
 	// SegmentBytes is the size at which a segment file is closed and a new
 	// one begun (default min(64 MiB, MaxBytes/8), at least 4 KiB). It is
 	// the granularity of dropping samples. Every segment repeats the
@@ -145,12 +152,12 @@ type queue struct {
 	dir     string
 	segs    []*segment                 // oldest first; the last one is being written
 	w       *os.File                   // writer of the last segment
-	wdict   map[drivers.PointID]uint32 // dictionary of the segment being written, by point id
+	wdict   map[drivers.PointID]uint32 // dictionary of the segment being written: points without a key
 	wkey    []uint32                   // the same by the caller's key (AppendIndexed): index+1, 0 none
 	wn      uint32                     // entries in the dictionary being written
 	wbuf    []byte                     // framed records of one append
 	pbuf    []byte                     // one payload
-	added   []drivers.PointID
+	added   []drivers.PointID          // put into wdict by one append
 	segMax  int64
 	dirty   bool // written since the last Sync
 	ack     pos  // durable read cursor
@@ -158,68 +165,83 @@ type queue struct {
 	rd      pos  // read head (>= ack)
 	rf      *os.File
 	rfSeg   uint64
-	rdict   []dictEntry // dictionary of segment rd.seg up to rd.off (a lost entry: zero)
+	rdict   readDict // dictionary of segment rd.seg up to rd.off
+	rbuf    []byte   // a record read from disk (reused)
 	cut     int64
 	total   int64  // bytes of segs
 	wseq    uint64 // wal seq of the next record written
 	lost    uint64 // records lost to damage, counted as the reader meets them
-	// tail holds the payloads of the records written last, oldest first,
-	// so a reader that keeps up takes them from memory instead of reading
-	// back what was just written. Bounded by tailMax bytes (oldest out);
-	// records already behind the read head are let go as it passes.
-	tail      []tailRec
-	tailBytes int
+	// tail mirrors the bytes of the segment being written from tailLo to
+	// its end tailHi, at most len(tailBuf) of them, in a ring (offset x at
+	// tailBuf[x%len(tailBuf)]): a reader that keeps up takes the records
+	// just written from there instead of reading them back. One buffer,
+	// allocated at open; nothing per record.
+	tailBuf        []byte
+	tailSeg        uint64
+	tailLo, tailHi int64
+	tailBytes      int // tailHi - tailLo
 }
 
-// tailRec is one record written to segment seg at off.
-type tailRec struct {
-	seg     uint64
-	off     int64
-	n       int // framed length
-	payload []byte
-}
+// tailMax bounds the memory of a queue's tail of recent records: about
+// two flush intervals at 250,000 samples/s. When InfluxDB is down the
+// reader falls behind and reads from disk anyway.
+const tailMax = 4 << 20
 
-// tailMax bounds the memory of a queue's tail of recent records.
-const tailMax = 8 << 20
+// eventsTail is the events queue's tail (events are few and small).
+const eventsTail = 64 << 10
 
-// remember keeps the records of rec (framed, just written at off of the
-// last segment) in the tail.
+// remember copies rec (framed records just written at off of the last
+// segment) into the tail.
 func (q *queue) remember(rec []byte, off int64) {
-	seg := q.last().id
-	for len(rec) >= wal.RecordHeader {
-		l := int(binary.LittleEndian.Uint32(rec))
-		if l > len(rec)-wal.RecordHeader {
-			return
-		}
-		q.tail = append(q.tail, tailRec{seg: seg, off: off, n: wal.RecordHeader + l,
-			payload: append([]byte(nil), rec[wal.RecordHeader:wal.RecordHeader+l]...)})
-		q.tailBytes += l
-		rec, off = rec[wal.RecordHeader+l:], off+int64(wal.RecordHeader+l)
+	c := int64(len(q.tailBuf))
+	if c == 0 {
+		return
 	}
-	for q.tailBytes > tailMax && len(q.tail) > 0 {
-		q.dropTail()
+	if seg := q.last().id; seg != q.tailSeg || off != q.tailHi {
+		q.tailSeg, q.tailLo, q.tailHi = seg, off, off
+	}
+	if n := int64(len(rec)); n > c { // only its last c bytes fit
+		rec = rec[n-c:]
+		q.tailLo, q.tailHi = off+n-c, off+n-c
+	}
+	for len(rec) > 0 {
+		n := copy(q.tailBuf[q.tailHi%c:], rec)
+		rec, q.tailHi = rec[n:], q.tailHi+int64(n)
+	}
+	q.tailLo = max(q.tailLo, q.tailHi-c)
+	q.tailBytes = int(q.tailHi - q.tailLo)
+}
+
+// tailCopy copies the tail's bytes from offset off on into b.
+func (q *queue) tailCopy(b []byte, off int64) {
+	c := int64(len(q.tailBuf))
+	for len(b) > 0 {
+		n := copy(b, q.tailBuf[off%c:])
+		b, off = b[n:], off+int64(n)
 	}
 }
 
-func (q *queue) dropTail() {
-	q.tailBytes -= len(q.tail[0].payload)
-	q.tail[0].payload = nil
-	q.tail = q.tail[1:]
-	if len(q.tail) == 0 {
-		q.tail = nil // let the backing array go
-	}
-}
-
-// fromTail returns the record at p from the tail, letting go of the
-// records before it; ok false when it is not there (read it from disk).
+// fromTail returns the payload and framed length of the record at p when
+// the tail holds it whole; ok false when it does not (read it from disk).
+// The payload aliases the tail (or q.rbuf when it wraps around): use it
+// before the next append.
 func (q *queue) fromTail(p pos) (payload []byte, n int, ok bool) {
-	for len(q.tail) > 0 && (q.tail[0].seg < p.seg || q.tail[0].seg == p.seg && q.tail[0].off < p.off) {
-		q.dropTail()
+	c := int64(len(q.tailBuf))
+	if c == 0 || p.seg != q.tailSeg || p.off < q.tailLo || p.off+wal.RecordHeader > q.tailHi {
+		return nil, 0, false
 	}
-	if len(q.tail) > 0 && q.tail[0].seg == p.seg && q.tail[0].off == p.off {
-		return q.tail[0].payload, q.tail[0].n, true
+	var h [4]byte
+	q.tailCopy(h[:], p.off)
+	l := int64(binary.LittleEndian.Uint32(h[:]))
+	if p.off+wal.RecordHeader+l > q.tailHi {
+		return nil, 0, false
 	}
-	return nil, 0, false
+	if start := (p.off + wal.RecordHeader) % c; start+l <= c {
+		return q.tailBuf[start : start+l], wal.RecordHeader + int(l), true
+	}
+	q.rbuf = slices.Grow(q.rbuf[:0], int(l))[:l]
+	q.tailCopy(q.rbuf, p.off+wal.RecordHeader)
+	return q.rbuf, wal.RecordHeader + int(l), true
 }
 
 // OpenOutbox opens (creating if needed) the outbox in dir. A torn record at
@@ -250,7 +272,14 @@ func OpenOutbox(dir string, opts OutboxOptions) (*Outbox, error) {
 		o.migrated += n
 	}
 	for k := range o.q {
-		q, err := openQueue(filepath.Join(dir, Kind(k).String()), Kind(k), seg)
+		tail := eventsTail
+		if Kind(k) == Samples {
+			tail = tailMax
+			if opts.TailBytes > 0 {
+				tail = min(opts.TailBytes, tailMax)
+			}
+		}
+		q, err := openQueue(filepath.Join(dir, Kind(k).String()), Kind(k), seg, tail)
 		if err != nil {
 			for _, q := range o.q[:k] {
 				q.close()
@@ -264,11 +293,11 @@ func OpenOutbox(dir string, opts OutboxOptions) (*Outbox, error) {
 
 func segName(id uint64) string { return fmt.Sprintf("%020d.seg", id) }
 
-func openQueue(dir string, kind Kind, segMax int64) (*queue, error) {
+func openQueue(dir string, kind Kind, segMax int64, tail int) (*queue, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	q := &queue{kind: kind, dir: dir, segMax: segMax, wseq: 1}
+	q := &queue{kind: kind, dir: dir, segMax: segMax, wseq: 1, tailBuf: make([]byte, tail)}
 	names, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -572,7 +601,7 @@ func (o *Outbox) AppendIndexed(batch []drivers.Sample, keys []int32, device func
 			pkeys, keys = keys[:len(part)], keys[len(part):]
 		}
 		rec := q.wbuf[:0]
-		seq0 := q.wseq
+		seq0, wn0 := q.wseq, q.wn
 		idx = idx[:0]
 		added := q.added[:0]
 		for j, s := range part {
@@ -590,8 +619,10 @@ func (o *Outbox) AppendIndexed(batch []drivers.Sample, keys []int32, device func
 			if !ok {
 				i = q.wn
 				q.wn++
-				q.wdict[s.Point] = i
-				added = append(added, s.Point)
+				if k < 0 { // a keyed point is found by its key: no map entry
+					q.wdict[s.Point] = i
+					added = append(added, s.Point)
+				}
 				q.pbuf = encodeDict(q.pbuf[:0], i, s.Point, device(s.Point))
 				rec = q.frame(rec, q.pbuf)
 			}
@@ -613,7 +644,7 @@ func (o *Outbox) AppendIndexed(batch []drivers.Sample, keys []int32, device func
 			for _, p := range added {
 				delete(q.wdict, p)
 			}
-			q.wn -= uint32(len(added))
+			q.wn = wn0
 			for _, k := range pkeys {
 				if k >= 0 && q.wkey[k] > q.wn {
 					q.wkey[k] = 0 // pointed at an entry lost with the record
@@ -695,7 +726,13 @@ type Batch struct {
 	// not JSON): not handed out, they leave the outbox with the batch.
 	Skipped int
 	end     pos
-	counts  map[uint64]int // entries per segment
+	counts  []segCount // entries per segment
+}
+
+// segCount is how many entries of a batch came from segment seg.
+type segCount struct {
+	seg uint64
+	n   int
 }
 
 // Len is the number of entries the batch takes out of the outbox when
@@ -709,7 +746,10 @@ func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	q := o.q[k]
-	b := &Batch{Kind: k, counts: map[uint64]int{}}
+	b := &Batch{Kind: k}
+	if k == Samples {
+		b.Samples = make([]entry, 0, min(max, q.unread()))
+	}
 	for b.Len() < max && !o.closed {
 		s := q.seg(q.rd.seg)
 		if s == nil {
@@ -741,13 +781,13 @@ func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
 		lost := 0 // entries of a valid record that do not decode
 		switch p[0] {
 		case recDict:
-			if idx, d, err := decodeDict(p); err == nil {
-				q.define(idx, d)
+			if idx, pt, dev, err := decodeDict(p); err == nil {
+				q.rdict.define(idx, pt, dev)
 			}
 			q.rd = pos{seg: s.id, off: q.rd.off + int64(n)}
 		case recSample:
 			cnt, _ := blockCount(p)
-			b.Samples, err = decodeBlock(b.Samples, p, q.rd.skip, len(b.Samples)+max-before, q.rdict)
+			b.Samples, err = decodeBlock(b.Samples, p, q.rd.skip, len(b.Samples)+max-before, &q.rdict)
 			taken := b.Len() - before
 			if err != nil || q.rd.skip+taken >= cnt {
 				if err != nil {
@@ -775,28 +815,15 @@ func (o *Outbox) Next(k Kind, max int) (*Batch, error) {
 		b.Skipped += lost
 		if taken := b.Len() - before; taken > 0 {
 			s.nread += taken
-			b.counts[s.id] += taken
+			if c := len(b.counts); c > 0 && b.counts[c-1].seg == s.id {
+				b.counts[c-1].n += taken
+			} else {
+				b.counts = append(b.counts, segCount{s.id, taken})
+			}
 		}
 	}
 	b.end = q.rd
 	return b, nil
-}
-
-// maxDict bounds a dictionary index (a record that checks yet names an
-// absurd index must not make the reader allocate without bound).
-const maxDict = 1 << 20
-
-// define sets dictionary entry idx of the segment being read. Entries are
-// dense as written; one lost to damage leaves a hole (its samples do not
-// decode) and the later ones keep their index.
-func (q *queue) define(idx uint32, d dictEntry) {
-	if idx >= maxDict {
-		return
-	}
-	if int(idx) >= len(q.rdict) {
-		q.rdict = append(q.rdict, make([]dictEntry, int(idx)+1-len(q.rdict))...)
-	}
-	q.rdict[idx] = d
 }
 
 // resync records a damaged range of s found by the reader at off (a
@@ -841,15 +868,16 @@ func (q *queue) readAt(p pos) ([]byte, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		q.rf, q.rfSeg, q.rdict = f, p.seg, nil
+		q.rf, q.rfSeg = f, p.seg
+		q.rdict.reset()
 		// Load the dictionary defined before p (valid records only).
 		if p.off > 0 {
 			buf := make([]byte, p.off)
 			n, _ := f.ReadAt(buf, 0)
 			wal.Scan(buf[:n], 0, func(_ int64, _ uint64, pl []byte) {
 				if len(pl) > 0 && pl[0] == recDict {
-					if idx, d, err := decodeDict(pl); err == nil {
-						q.define(idx, d)
+					if idx, pt, dev, err := decodeDict(pl); err == nil {
+						q.rdict.define(idx, pt, dev)
 					}
 				}
 			})
@@ -858,29 +886,33 @@ func (q *queue) readAt(p pos) ([]byte, int, error) {
 	if pl, n, ok := q.fromTail(p); ok {
 		return pl, n, nil
 	}
-	return readRecord(q.rf, p.off)
+	pl, n, buf, err := readRecord(q.rf, p.off, q.rbuf)
+	q.rbuf = buf
+	return pl, n, err
 }
 
-// readRecord reads the wal record at off of f: its payload and framed
-// length, or errCorrupt when it does not check.
-func readRecord(f *os.File, off int64) ([]byte, int, error) {
+// readRecord reads the wal record at off of f into buf (grown as needed,
+// returned for reuse): its payload (in buf) and framed length, or
+// errCorrupt when it does not check.
+func readRecord(f *os.File, off int64, buf []byte) ([]byte, int, []byte, error) {
 	var h [wal.RecordHeader]byte
 	if _, err := f.ReadAt(h[:], off); err != nil {
-		return nil, 0, err
+		return nil, 0, buf, err
 	}
 	l := binary.LittleEndian.Uint32(h[:])
 	if l == 0 || l > wal.MaxRecord {
-		return nil, 0, errCorrupt
+		return nil, 0, buf, errCorrupt
 	}
-	buf := make([]byte, wal.RecordHeader+int(l))
+	n := wal.RecordHeader + int(l)
+	buf = slices.Grow(buf[:0], n)[:n]
 	if _, err := f.ReadAt(buf, off); err != nil {
-		return nil, 0, err
+		return nil, 0, buf, err
 	}
 	_, pl, ok := wal.Record(buf)
 	if !ok {
-		return nil, 0, errCorrupt
+		return nil, 0, buf, errCorrupt
 	}
-	return pl, len(buf), nil
+	return pl, n, buf, nil
 }
 
 // Ack records that InfluxDB took every entry of b: the durable cursor moves
@@ -893,9 +925,9 @@ func (o *Outbox) Ack(b *Batch) error {
 		return errClosed
 	}
 	q := o.q[b.Kind]
-	for id, n := range b.counts {
-		if s := q.seg(id); s != nil {
-			s.nacked += n
+	for _, c := range b.counts {
+		if s := q.seg(c.seg); s != nil {
+			s.nacked += c.n
 		}
 	}
 	if q.ack.less(b.end) {
@@ -1016,7 +1048,7 @@ func (q *queue) oldest() time.Time {
 		if err != nil {
 			return time.Time{}
 		}
-		pl, n, err := readRecord(f, p.off)
+		pl, n, _, err := readRecord(f, p.off, nil)
 		f.Close()
 		if err != nil {
 			return time.Time{}
@@ -1097,8 +1129,12 @@ func (o *Outbox) Damaged(k Kind) uint64 {
 func (o *Outbox) Unread(k Kind) int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.q[k].unread()
+}
+
+func (q *queue) unread() int {
 	n := 0
-	for _, s := range o.q[k].segs {
+	for _, s := range q.segs {
 		n += s.n - s.nread
 	}
 	return n

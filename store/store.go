@@ -95,12 +95,17 @@ type Store struct {
 	layout  string // configs.LayoutPoint or LayoutDevice
 	flush   time.Duration
 	max     int64
-	devices map[drivers.PointID]string
-	log     *slog.Logger
-	now     func() time.Time
-	opts    Options
-	met     *metrics
-	hist    *History
+	tail    int // OutboxOptions.TailBytes: two flush intervals of samples
+	// The configured points (index in config order), each one's device
+	// (an index into devNames): packed, see names.
+	points   *names
+	devOf    []uint32
+	devNames []string
+	log      *slog.Logger
+	now      func() time.Time
+	opts     Options
+	met      *metrics
+	hist     *History
 
 	q        *alarms.Queue  // from the engine; overflow policy in Samples
 	retry    []alarms.Event // pump only: events the outbox refused, first next time
@@ -182,7 +187,7 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 	}
 	s := &Store{
 		site: cfg.Site.ID, dir: cfg.Store.Dir, db: cfg.Store.InfluxDB, max: int64(cfg.Store.Outbox.MaxBytes),
-		devices: map[drivers.PointID]string{}, log: opts.Log.With("component", "store"), now: opts.Now, opts: opts,
+		log: opts.Log.With("component", "store"), now: opts.Now, opts: opts,
 		q: alarms.NewQueue(opts.QueueSamples), sendWake: make(chan struct{}, 1), damageWake: make(chan struct{}, 1),
 		logged: map[string]bool{}, kill: make(chan struct{}),
 	}
@@ -191,14 +196,27 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 	if s.dir == "" {
 		return nil, errors.New("store: no store.dir (configs.SetDefaults fills it)")
 	}
+	npts, nbytes, rate := 0, 0, 0.0 // rate: samples/s
 	for _, d := range cfg.Devices {
 		for _, p := range d.Points {
-			s.devices[drivers.PointID(p.ID)] = d.ID
+			npts, nbytes = npts+1, nbytes+len(p.ID)
+		}
+		rate += float64(len(d.Points)) / max(d.Interval.D(), time.Second).Seconds()
+	}
+	s.points, s.devOf = newNames(npts, nbytes), make([]uint32, 0, npts)
+	for _, d := range cfg.Devices {
+		s.devNames = append(s.devNames, d.ID)
+		for _, p := range d.Points {
+			if i := s.points.Add(drivers.PointID(p.ID)); int(i) < len(s.devOf) {
+				s.devOf[i] = uint32(len(s.devNames) - 1) // the last device naming it, as before
+			} else {
+				s.devOf = append(s.devOf, uint32(len(s.devNames)-1))
+			}
 		}
 	}
 	// Every configured point has a history slot, plus a few for points
 	// that appear without being configured.
-	s.hist = NewHistorySized(cfg.Store.History.D(), SizeHistory(int64(cfg.Store.HistoryBytes), len(s.devices)+extraPoints))
+	s.hist = NewHistorySized(cfg.Store.History.D(), SizeHistory(int64(cfg.Store.HistoryBytes), s.points.Len()+extraPoints))
 	s.health.InfluxDB = "off"
 	if s.db != nil {
 		if s.db.URL == "" || s.db.Bucket == "" {
@@ -208,6 +226,9 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 		if s.batch <= 0 || s.flush <= 0 {
 			return nil, errors.New("store: [store.influxdb] batch and flush must be positive (configs.SetDefaults fills them)")
 		}
+		// A sample takes about 13 bytes in a block (dictionary index,
+		// time delta, quality, value); 16 leaves room for the dictionary.
+		s.tail = max(int(2*s.flush.Seconds()*rate*16), 256<<10)
 		s.layout, s.sendMax = s.db.Layout, s.batch
 		if s.layout == configs.LayoutDevice {
 			// batch counts lines; a device line carries a poll's points.
@@ -313,7 +334,7 @@ func (s *Store) Run(ctx context.Context) error {
 	if s.db == nil {
 		return s.runLocal(ctx)
 	}
-	ob, err := OpenOutbox(s.OutboxDir(), OutboxOptions{MaxBytes: s.max, SegmentBytes: s.opts.SegmentBytes})
+	ob, err := OpenOutbox(s.OutboxDir(), OutboxOptions{MaxBytes: s.max, SegmentBytes: s.opts.SegmentBytes, TailBytes: s.tail})
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -476,7 +497,13 @@ func (s *Store) pump(ob *Outbox) {
 	}
 }
 
-func (s *Store) device(p drivers.PointID) string { return s.devices[p] }
+// device returns the device of a configured point, "" for another.
+func (s *Store) device(p drivers.PointID) string {
+	if i := s.points.Find(p); i >= 0 {
+		return s.devNames[s.devOf[i]]
+	}
+	return ""
+}
 
 func (s *Store) diskError(err error) {
 	s.mu.Lock()

@@ -14,8 +14,8 @@ import (
 
 // benchPoints is a detector-like device: 50 points, half uint16, half
 // float32 CDAB, on consecutive holding registers (75 registers).
-func benchPoints(b *testing.B) ([]*point, []byte) {
-	var pts []*point
+func benchPoints(b *testing.B) ([]spec, []byte) {
+	var pts []spec
 	reg := 0
 	for j := 0; j < 50; j++ {
 		addr := reg
@@ -30,7 +30,7 @@ func benchPoints(b *testing.B) ([]*point, []byte) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		pts = append(pts, &p)
+		pts = append(pts, p)
 	}
 	regs := make([]byte, 2*reg)
 	for i := range regs {
@@ -50,14 +50,18 @@ func BenchmarkDecode(b *testing.B) {
 		if i%len(pts) == 0 {
 			batch = batch[:0]
 		}
-		p := pts[i%len(pts)]
+		p := &pts[i%len(pts)]
 		batch = append(batch, p.sample(p.raw(regs, 0), now))
 	}
 }
 
 // BenchmarkPlan: planning a 50-point device, reported per point.
 func BenchmarkPlan(b *testing.B) {
-	pts, _ := benchPoints(b)
+	specs, _ := benchPoints(b)
+	var pts []point
+	for _, s := range specs {
+		pts = append(pts, s.point)
+	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

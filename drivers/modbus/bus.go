@@ -2,6 +2,7 @@ package modbus
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,16 +25,22 @@ type device struct {
 	interval  time.Duration
 	timeout   time.Duration
 	commAfter int
-	points    []*point
-	reqs      []*request
-	client    gmb.Client
-	m         *devMetrics
+	// sh is the device's plan, shared with the devices whose points
+	// compile the same; ids are its points' ids in plan order (sh.pts),
+	// the config's strings. Both are immutable.
+	sh  *shape
+	ids []drivers.PointID
+	fr  framer
+	bus *bus // the bus the device polls on
+	m   *devMetrics
 
 	// Owned by the bus goroutine.
-	due     time.Time
-	fails   int // consecutive failed polls
-	demote  drivers.Backoff
-	badAddr map[*request]bool // requests refused with "illegal address", logged once
+	due    time.Time
+	fails  int // consecutive failed polls
+	demote drivers.Backoff
+	// badAddr marks the requests (by index in sh.reqs) refused with
+	// "illegal address", logged once; nil until one is.
+	badAddr []bool
 
 	mu     sync.Mutex
 	health drivers.Health
@@ -63,6 +70,9 @@ type bus struct {
 	// closed when run returned (the transport is closed).
 	stop context.CancelFunc
 	done chan struct{}
+
+	// req is the ADU of the read in flight (bus goroutine only).
+	req [maxRequest]byte
 }
 
 type writeJob struct {
@@ -153,21 +163,30 @@ func pick(devs []*device, now time.Time, maxDemote time.Duration) (*device, time
 	return nil, wait
 }
 
-// failure kinds, for metrics and for what to do next.
+// result is how a transaction ended, for metrics and for what to do next.
+type result uint8
+
 const (
-	resOK        = "ok"
-	resTimeout   = "timeout"
-	resConn      = "connection"
-	resFraming   = "framing"
-	resException = "exception"
+	resOK result = iota
+	resTimeout
+	resConn
+	resFraming
+	resException
 )
 
+var resultNames = [...]string{resOK: "ok", resTimeout: "timeout", resConn: "connection", resFraming: "framing", resException: "exception"}
+
+func (r result) String() string { return resultNames[r] }
+
 // classify sorts an error of a transaction.
-func classify(err error, fc byte) (string, *gmb.ModbusError) {
+func classify(err error, fc byte) (result, *gmb.ModbusError) {
+	if err == nil {
+		return resOK, nil
+	}
+	// Declared after the nil check: errors.As moves it to the heap, which
+	// a good transaction must not pay for.
 	var me *gmb.ModbusError
 	switch {
-	case err == nil:
-		return resOK, nil
 	case errors.As(err, &me) && me.FunctionCode == fc|0x80:
 		return resException, me
 	case errors.Is(err, errFraming):
@@ -204,10 +223,11 @@ const (
 	busyPause      = 20 * time.Millisecond
 )
 
-// transact runs one goburrow call with the device's timeout and the error
+// transact runs one transaction with the device's timeout and the error
 // handling shared by reads and writes: a transport error resets the
 // connection, busy is retried. It returns the result kind for metrics.
-func (b *bus) transact(d *device, fc byte, what string, call func() ([]byte, error)) ([]byte, string, error) {
+// what names the transaction in an ExceptionError (formatted only then).
+func (b *bus) transact(d *device, fc byte, what fmt.Stringer, call func() ([]byte, error)) ([]byte, result, error) {
 	b.tr.setTimeout(d.timeout)
 	for try := 0; ; try++ {
 		t0 := time.Now()
@@ -224,7 +244,7 @@ func (b *bus) transact(d *device, fc byte, what string, call func() ([]byte, err
 				time.Sleep(busyPause)
 				continue
 			}
-			return nil, kind, &ExceptionError{Code: me.ExceptionCode, Op: what}
+			return nil, kind, &ExceptionError{Code: me.ExceptionCode, Op: what.String()}
 		default:
 			if kind != resConn {
 				b.tr.reset()
@@ -233,6 +253,11 @@ func (b *bus) transact(d *device, fc byte, what string, call func() ([]byte, err
 		}
 	}
 }
+
+// opName names a write for transact.
+type opName string
+
+func (o opName) String() string { return string(o) }
 
 // ExceptionError is a Modbus exception answer.
 type ExceptionError struct {
@@ -274,25 +299,30 @@ func exceptionName(c byte) string {
 
 var fcRead = [...]byte{Holding: 3, Input: 4, Coil: 1, Discrete: 2}
 
-// read performs one planned read and checks the reply's size.
-func (b *bus) read(d *device, r *request) ([]byte, string, error) {
-	res, kind, err := b.transact(d, fcRead[r.kind], r.String(), func() ([]byte, error) {
-		a, q := uint16(r.addr), uint16(r.qty)
-		switch r.kind {
-		case Holding:
-			return d.client.ReadHoldingRegisters(a, q)
-		case Input:
-			return d.client.ReadInputRegisters(a, q)
-		case Coil:
-			return d.client.ReadCoils(a, q)
-		default:
-			return d.client.ReadDiscreteInputs(a, q)
+// read performs one planned read and checks the reply's size. The data
+// returned is the transport's buffer: valid until the bus's next
+// transaction. A read allocates nothing unless it fails.
+func (b *bus) read(d *device, r *request) ([]byte, result, error) {
+	fc := fcRead[r.kind]
+	res, kind, err := b.transact(d, fc, r, func() ([]byte, error) {
+		var pdu [4]byte
+		binary.BigEndian.PutUint16(pdu[:], r.addr)
+		binary.BigEndian.PutUint16(pdu[2:], r.qty)
+		req := d.fr.frame(b.req[:0], fc, pdu[:])
+		res, err := b.tr.Send(req)
+		if err != nil {
+			return nil, err
 		}
+		gotFC, data, err := d.fr.reply(req, res)
+		if err != nil {
+			return nil, err
+		}
+		return readReply(fc, gotFC, data)
 	})
 	if err == nil {
-		want := 2 * r.qty
+		want := 2 * int(r.qty)
 		if r.kind.bits() {
-			want = (r.qty + 7) / 8
+			want = (int(r.qty) + 7) / 8
 		}
 		if len(res) != want {
 			b.tr.reset()
@@ -307,28 +337,37 @@ func (b *bus) read(d *device, r *request) ([]byte, string, error) {
 // request that fails yields bad/comm samples for exactly its points; after
 // a timeout or a lost connection the device's remaining requests are not
 // tried (each would cost another timeout) and their points are bad/comm too.
+//
+// The batch is the one allocation of a good poll: the sink's consumers keep
+// it. Everything else (request, reply, decoding) reuses the bus's buffers.
 func (b *bus) poll(d *device, sink drivers.Sink) {
-	batch := make([]drivers.Sample, 0, len(d.points))
+	sh := d.sh
+	batch := make([]drivers.Sample, 0, len(d.ids))
 	var failed bool
 	var lastErr error
 	skip := false
-	for _, r := range d.reqs {
+	for ri := range sh.reqs {
+		r := &sh.reqs[ri]
+		ids := d.ids[r.from:r.to]
 		if skip {
-			batch = appendComm(batch, r, b.now())
+			batch = appendComm(batch, ids, b.now())
 			continue
 		}
 		data, kind, err := b.read(d, r)
 		now := b.now()
 		if err != nil {
-			batch = appendComm(batch, r, now)
+			batch = appendComm(batch, ids, now)
 			lastErr = fmt.Errorf("modbus %s unit %d: %s: %w", d.id, d.unit, r, err)
 			var ex *ExceptionError
 			if errors.As(err, &ex) {
 				if ex.IllegalAddress() {
-					if !d.badAddr[r] {
-						d.badAddr[r] = true
+					if d.badAddr == nil {
+						d.badAddr = make([]bool, len(sh.reqs))
+					}
+					if !d.badAddr[ri] {
+						d.badAddr[ri] = true
 						b.log.Error("configuration error: the device has no such registers (illegal data address); check the points' addresses",
-							"device", d.id, "unit", d.unit, "request", r.String(), "points", pointIDs(r))
+							"device", d.id, "unit", d.unit, "request", r.String(), "points", ids)
 					}
 				} else {
 					b.log.Warn("modbus exception", "device", d.id, "err", lastErr)
@@ -343,16 +382,19 @@ func (b *bus) poll(d *device, sink drivers.Sink) {
 			}
 			continue
 		}
-		delete(d.badAddr, r)
-		for _, p := range r.points {
+		if d.badAddr != nil {
+			d.badAddr[ri] = false
+		}
+		for i := r.from; i < r.to; i++ {
+			p := &sh.pts[i]
 			var raw float64
 			if r.kind.bits() {
-				i := p.addr - r.addr
-				raw = float64(data[i/8] >> (i % 8) & 1)
+				k := int(p.addr) - int(r.addr)
+				raw = float64(data[k/8] >> (k % 8) & 1)
 			} else {
-				raw = p.raw(data, r.addr)
+				raw = p.raw(data, int(r.addr))
 			}
-			batch = append(batch, p.sample(raw, now))
+			batch = append(batch, sh.convs[p.conv].sample(d.ids[i], p.boolean(), raw, now))
 		}
 	}
 	now := b.now()
@@ -362,17 +404,9 @@ func (b *bus) poll(d *device, sink drivers.Sink) {
 	}
 }
 
-func pointIDs(r *request) []drivers.PointID {
-	ids := make([]drivers.PointID, len(r.points))
-	for i, p := range r.points {
-		ids[i] = p.id
-	}
-	return ids
-}
-
-func appendComm(batch []drivers.Sample, r *request, now time.Time) []drivers.Sample {
-	for _, p := range r.points {
-		batch = append(batch, drivers.Sample{Point: p.id, Quality: drivers.Bad, Cause: drivers.CauseComm, Time: now})
+func appendComm(batch []drivers.Sample, ids []drivers.PointID, now time.Time) []drivers.Sample {
+	for _, id := range ids {
+		batch = append(batch, drivers.Sample{Point: id, Quality: drivers.Bad, Cause: drivers.CauseComm, Time: now})
 	}
 	return batch
 }
@@ -432,18 +466,19 @@ func (d *device) setRTT(rtt time.Duration) {
 // for several, a read-modify-write (FC03 then FC06) for a bit of a register.
 func (b *bus) write(w *writeJob) error {
 	d := w.dev
+	c := gmb.NewClient2(&d.fr, b.tr)
 	var err error
-	what := fmt.Sprintf("write %s %d", w.kind, w.addr)
+	what := opName(fmt.Sprintf("write %s %d", w.kind, w.addr))
 	switch {
 	case w.kind == Coil:
 		v := uint16(0)
 		if w.on {
 			v = 0xFF00
 		}
-		_, _, err = b.transact(d, 5, what, func() ([]byte, error) { return d.client.WriteSingleCoil(uint16(w.addr), v) })
+		_, _, err = b.transact(d, 5, what, func() ([]byte, error) { return c.WriteSingleCoil(uint16(w.addr), v) })
 	case w.bit >= 0:
 		var cur []byte
-		cur, _, err = b.transact(d, 3, what, func() ([]byte, error) { return d.client.ReadHoldingRegisters(uint16(w.addr), 1) })
+		cur, _, err = b.transact(d, 3, what, func() ([]byte, error) { return c.ReadHoldingRegisters(uint16(w.addr), 1) })
 		if err == nil && len(cur) != 2 {
 			err = fmt.Errorf("%w: %d data bytes, want 2", errFraming, len(cur))
 			b.tr.reset()
@@ -455,14 +490,14 @@ func (b *bus) write(w *writeJob) error {
 			} else {
 				v &^= 1 << w.bit
 			}
-			_, _, err = b.transact(d, 6, what, func() ([]byte, error) { return d.client.WriteSingleRegister(uint16(w.addr), v) })
+			_, _, err = b.transact(d, 6, what, func() ([]byte, error) { return c.WriteSingleRegister(uint16(w.addr), v) })
 		}
 	case len(w.regs) == 2:
 		v := uint16(w.regs[0])<<8 | uint16(w.regs[1])
-		_, _, err = b.transact(d, 6, what, func() ([]byte, error) { return d.client.WriteSingleRegister(uint16(w.addr), v) })
+		_, _, err = b.transact(d, 6, what, func() ([]byte, error) { return c.WriteSingleRegister(uint16(w.addr), v) })
 	default:
 		_, _, err = b.transact(d, 16, what, func() ([]byte, error) {
-			return d.client.WriteMultipleRegisters(uint16(w.addr), uint16(len(w.regs)/2), w.regs)
+			return c.WriteMultipleRegisters(uint16(w.addr), uint16(len(w.regs)/2), w.regs)
 		})
 	}
 	if err != nil {

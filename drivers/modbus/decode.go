@@ -122,17 +122,33 @@ func parseOrder(s string) (Order, bool) {
 	return 0, false
 }
 
-// point is a configs.Point compiled for decoding.
+// point is one point of a plan, packed: where its value is and how it is
+// encoded, 12 bytes and no pointers. Its id lives beside it (device.ids)
+// and its scale, offset and range in the plan's conversion table
+// (shape.convs[conv]), shared by the points that have the same.
 type point struct {
-	id     drivers.PointID
-	kind   Kind
-	addr   int // first register or bit
-	typ    Type
-	order  Order
-	bit    int // -1: whole value
+	addr  uint16 // first register or bit
+	kind  Kind
+	typ   Type
+	order Order
+	bit   int8   // -1: whole value
+	conv  uint32 // index into the plan's conversions
+}
+
+// conv is the engineering conversion and range of points: value = raw *
+// scale + offset, quality from lo..hi.
+type conv struct {
 	scale  float64
 	offset float64
 	lo, hi float64 // range; lo == hi: none
+}
+
+// spec is a configs.Point compiled, unpacked: its id, its plan entry (conv
+// unset) and its conversion. Plans keep the three apart (see shape).
+type spec struct {
+	id drivers.PointID
+	point
+	conv
 }
 
 // span is the number of registers (or bits) the point reads.
@@ -145,8 +161,8 @@ func (p *point) span() int {
 
 // compilePoint checks one point of a modbus device and compiles it. The
 // error names the point and the key at fault.
-func compilePoint(cp *configs.Point) (point, error) {
-	p := point{id: drivers.PointID(cp.ID), bit: -1, scale: 1, offset: cp.Offset}
+func compilePoint(cp *configs.Point) (spec, error) {
+	p := spec{id: drivers.PointID(cp.ID), point: point{bit: -1}, conv: conv{scale: 1, offset: cp.Offset}}
 	var ok bool
 	if p.kind, ok = parseKind(cp.Register); !ok {
 		return p, fmt.Errorf("point %s: register %q: want holding, input, coil or discrete", cp.ID, cp.Register)
@@ -154,7 +170,7 @@ func compilePoint(cp *configs.Point) (point, error) {
 	if cp.Address == nil {
 		return p, fmt.Errorf("point %s: address missing", cp.ID)
 	}
-	p.addr = *cp.Address
+	addr := *cp.Address
 	if p.typ, ok = parseType(cp.Type); !ok {
 		return p, fmt.Errorf("point %s: type %q unknown", cp.ID, cp.Type)
 	}
@@ -171,12 +187,13 @@ func compilePoint(cp *configs.Point) (point, error) {
 		if *cp.Bit < 0 || *cp.Bit > 15 {
 			return p, fmt.Errorf("point %s: bit %d: want 0..15", cp.ID, *cp.Bit)
 		}
-		p.bit = *cp.Bit
+		p.bit = int8(*cp.Bit)
 	}
-	if p.addr < 0 || p.addr+p.span() > 65536 {
+	if addr < 0 || addr+p.span() > 65536 {
 		return p, fmt.Errorf("point %s: address %d: a %s %s needs %d register(s) from it and overruns the register space 0..65535",
-			cp.ID, p.addr, p.kind, p.typ, p.span())
+			cp.ID, addr, p.kind, p.typ, p.span())
 	}
+	p.addr = uint16(addr)
 	if cp.Scale != nil {
 		p.scale = *cp.Scale
 	}
@@ -190,7 +207,7 @@ func compilePoint(cp *configs.Point) (point, error) {
 // base: regs holds big-endian register bytes as they arrived. The result is
 // before scale and offset.
 func (p *point) raw(regs []byte, base int) float64 {
-	off := 2 * (p.addr - base)
+	off := 2 * (int(p.addr) - base)
 	n := p.typ.words()
 	var buf [8]byte
 	b := buf[:2*n]
@@ -245,25 +262,31 @@ func (p *point) raw(regs []byte, base int) float64 {
 // boolean reports whether the point's value is a 0/1 that takes no scale.
 func (p *point) boolean() bool { return p.typ == Bool || p.bit >= 0 }
 
-// sample builds the point's sample from its raw value.
-func (p *point) sample(raw float64, now time.Time) drivers.Sample {
+// sample builds the sample of point id from its raw value; boolean: the
+// value is a 0/1 that takes no scale (point.boolean).
+func (c *conv) sample(id drivers.PointID, boolean bool, raw float64, now time.Time) drivers.Sample {
 	v := raw
-	if !p.boolean() {
-		v = raw*p.scale + p.offset
+	if !boolean {
+		v = raw*c.scale + c.offset
 	}
-	s := drivers.Sample{Point: p.id, Value: v, Time: now}
+	s := drivers.Sample{Point: id, Value: v, Time: now}
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		s.Quality, s.Cause = drivers.Bad, drivers.CauseRange
 		return s
 	}
-	s.Quality, s.Cause = drivers.Classify(v, p.lo, p.hi)
+	s.Quality, s.Cause = drivers.Classify(v, c.lo, c.hi)
 	return s
+}
+
+// sample builds the point's sample from its raw value.
+func (p *spec) sample(raw float64, now time.Time) drivers.Sample {
+	return p.conv.sample(p.id, p.boolean(), raw, now)
 }
 
 // encode turns an engineering value into the registers to write (inverse of
 // scale/offset, then the point's type and order). Bit points are written by
 // the caller with a read-modify-write.
-func (p *point) encode(v float64) ([]byte, error) {
+func (p *spec) encode(v float64) ([]byte, error) {
 	if !p.boolean() && p.scale != 0 {
 		v = (v - p.offset) / p.scale
 	}

@@ -9,13 +9,16 @@
 //   - Request planning (plan.go): each device's points in the fewest reads
 //     (at most 125 registers or 2000 bits, bridging holes of up to `gap`
 //     registers).
-//   - Transports (transport.go, serial.go): goburrow/modbus packagers and
-//     client on our own Transporters, which close or drain the line after a
-//     timeout or a bad frame (goburrow's TCP transaction ids otherwise drift
-//     out of step, goburrow #64/#103) and read RTU replies as they arrive
-//     while keeping the 3.5-character silence (goburrow sleeps a fixed time
-//     per request). The serial line itself is opened raw by the subpackage
-//     serial, which the pty test helper shares.
+//   - Framing (frame.go): MBAP and RTU frames of the driver's own (the CRC
+//     is rtuslave's), with goburrow's checks and errors; goburrow's client
+//     sends the writes through it.
+//   - Transports (transport.go, serial.go): our own goburrow Transporters,
+//     which close or drain the line after a timeout or a bad frame
+//     (goburrow's TCP transaction ids otherwise drift out of step, goburrow
+//     #64/#103) and read RTU replies as they arrive while keeping the
+//     3.5-character silence (goburrow sleeps a fixed time per request). The
+//     serial line itself is opened raw by the subpackage serial, which the
+//     pty test helper shares.
 //   - Encode (decode.go): the inverse, for simulators that must hold what
 //     the driver will read.
 //   - The bus scheduler (bus.go): one goroutine per bus (a serial line, or a
@@ -23,6 +26,22 @@
 //     demotes a device after comm_after failed polls (probed with backoff up
 //     to Options.MaxDemote, only when a full timeout fits before the next
 //     healthy poll) and runs writes between polls.
+//
+// # Memory
+//
+// A device's plan is a shape (plan.go): its points packed in plan order
+// (12 bytes each: address, table, type, order, bit, and an index into a
+// table of the distinct scale/offset/range), and its reads as ranges of
+// those points. Devices whose points compile the same share one shape, so
+// a device keeps only its point ids (the config's strings) beside it; Write
+// finds a point through a sorted index of 4 bytes a point. The bench's
+// 100,000 points (1000 devices x 100 registers) cost about 3.2 MiB.
+//
+// A poll allocates its batch of samples and nothing else: the sink's
+// consumers keep the batch, so each poll hands over a fresh one. The read
+// request is framed in the bus's buffer, the reply is read into the
+// transport's buffer and decoded in place (goburrow's client, which
+// allocates per request, only carries writes).
 //
 // It owns its loop instead of using drivers.Runner: a Runner drives one
 // connection for one device, while a serial bus carries several devices

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
-	gmb "github.com/goburrow/modbus"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"hazardgw/configs"
@@ -39,21 +39,48 @@ type Driver struct {
 	log  *slog.Logger
 	m    *metrics
 
-	mu     sync.Mutex // guards the fields below; Reload replaces them
-	buses  []*bus
-	devs   []*device
-	byDev  map[string]*device
-	points map[drivers.PointID]pointRef
-	run    bool
-	ctx    context.Context // of Run, for the buses Reload starts
-	sink   drivers.Sink
-	wg     sync.WaitGroup // bus goroutines
+	mu    sync.Mutex // guards the fields below; Reload replaces them
+	buses []*bus
+	devs  []*device // in config order
+	byDev map[string]*device
+	// points finds a point by id for Write: the number (see pointRef)
+	// of every point of devs, sorted by id: 4 bytes a point, where a map
+	// took about 90.
+	points []pointRef
+	// first is the number of each device's first point (by devs index).
+	first []pointRef
+	run   bool
+	ctx   context.Context // of Run, for the buses Reload starts
+	sink  drivers.Sink
+	wg    sync.WaitGroup // bus goroutines
 }
 
-type pointRef struct {
-	bus *bus
-	dev *device
-	p   *point
+// pointRef numbers the points of Driver.devs: device by device in devs
+// order, each device's in plan order.
+type pointRef uint32
+
+// at is the device of point r and the point's index in it; drv.mu held.
+func (drv *Driver) at(r pointRef) (*device, int) {
+	i := sort.Search(len(drv.first), func(i int) bool { return drv.first[i] > r }) - 1
+	return drv.devs[i], int(r - drv.first[i])
+}
+
+// id is point r's id; drv.mu held.
+func (drv *Driver) id(r pointRef) drivers.PointID {
+	d, i := drv.at(r)
+	return d.ids[i]
+}
+
+// lookup finds point id; drv.mu held.
+func (drv *Driver) lookup(id drivers.PointID) (*device, int, bool) {
+	i, ok := slices.BinarySearchFunc(drv.points, id, func(r pointRef, id drivers.PointID) int {
+		return strings.Compare(string(drv.id(r)), string(id))
+	})
+	if !ok {
+		return nil, 0, false
+	}
+	d, pt := drv.at(drv.points[i])
+	return d, pt, true
 }
 
 // DeviceStats is a device's health beyond drivers.Health.
@@ -85,7 +112,15 @@ func New(cfg *configs.Config, opts Options) (*Driver, error) {
 
 // build is New with the metrics already registered (Reload builds again).
 func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Driver, error) {
-	drv := &Driver{opts: opts, log: log, m: m, byDev: map[string]*device{}, points: map[drivers.PointID]pointRef{}}
+	drv := &Driver{opts: opts, log: log, m: m, byDev: map[string]*device{}}
+	n := 0
+	for i := range cfg.Devices {
+		if cfg.Devices[i].Driver == "modbus" {
+			n += len(cfg.Devices[i].Points)
+		}
+	}
+	drv.points = make([]pointRef, 0, n)
+	var shapes shaper
 	byKey := map[string]*bus{}
 	type serialCfg struct {
 		baud, bits, stop int
@@ -98,7 +133,7 @@ func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Dr
 		if cd.Driver != "modbus" {
 			continue
 		}
-		d, err := newDevice(cd, m)
+		d, dsig, err := newDevice(cd, m, &shapes)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -166,31 +201,33 @@ func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Dr
 				errs = append(errs, fmt.Errorf("modbus %s unit %d: unit already used by %s on %s", d.id, d.unit, o.id, key))
 			}
 		}
-		var pk gmb.Packager
-		if tr == "tcp" {
-			h := &gmb.TCPClientHandler{}
-			h.SlaveId = d.unit
-			pk = h
-		} else {
-			h := &gmb.RTUClientHandler{}
-			h.SlaveId = d.unit
-			pk = h
-		}
-		d.client = gmb.NewClient2(pk, b.tr)
+		d.fr = framer{unit: d.unit, rtu: tr != "tcp"}
+		d.bus = b
 		// The bus's signature chains its devices' through SHA-256: 32
 		// bytes a bus, not every point's settings (5 MiB at 100k points).
-		sum := sha256.Sum256([]byte(b.sig + deviceSig(cd, d)))
+		sum := sha256.Sum256(append([]byte(b.sig), dsig[:]...))
 		b.sig = string(sum[:])
 		b.devices = append(b.devices, d)
+		drv.first = append(drv.first, pointRef(len(drv.points)))
+		for range d.ids {
+			drv.points = append(drv.points, pointRef(len(drv.points)))
+		}
 		drv.devs = append(drv.devs, d)
 		drv.byDev[d.id] = d
-		for _, p := range d.points {
-			if _, dup := drv.points[p.id]; dup {
-				errs = append(errs, fmt.Errorf("modbus %s: point %s: duplicate point id", d.id, p.id))
-				continue
-			}
-			drv.points[p.id] = pointRef{bus: b, dev: d, p: p}
+	}
+	// Sorted by id, a point id's first occurrence (in devs order) first:
+	// the others are duplicates.
+	slices.SortStableFunc(drv.points, func(a, b pointRef) int { return strings.Compare(string(drv.id(a)), string(drv.id(b))) })
+	var dups []pointRef
+	for i := 1; i < len(drv.points); i++ {
+		if drv.id(drv.points[i]) == drv.id(drv.points[i-1]) {
+			dups = append(dups, drv.points[i])
 		}
+	}
+	slices.Sort(dups)
+	for _, r := range dups {
+		d, i := drv.at(r)
+		errs = append(errs, fmt.Errorf("modbus %s: point %s: duplicate point id", d.id, d.ids[i]))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -212,15 +249,17 @@ func build(cfg *configs.Config, opts Options, log *slog.Logger, m *metrics) (*Dr
 // between probes. Devices sharing a bus wait up to Options.MaxDemote.
 const SoloDemote = 5 * time.Second
 
-func newDevice(cd *configs.Device, m *metrics) (*device, error) {
+// newDevice compiles a device and its plan (shared through shapes) and
+// returns its signature for Reload (deviceSig).
+func newDevice(cd *configs.Device, m *metrics, shapes *shaper) (*device, [32]byte, error) {
 	// Defaults come from configs.SetDefaults (unit, interval, timeout,
 	// comm_after, gap, serial settings): the driver keeps none of its own.
 	if cd.Unit == nil || cd.Gap == nil {
-		return nil, fmt.Errorf("modbus %s: unit and gap unset: the config needs configs.SetDefaults", cd.ID)
+		return nil, [32]byte{}, fmt.Errorf("modbus %s: unit and gap unset: the config needs configs.SetDefaults", cd.ID)
 	}
 	unit := *cd.Unit
 	if unit < 0 || unit > 247 {
-		return nil, fmt.Errorf("modbus %s: unit %d outside 0..247", cd.ID, unit)
+		return nil, [32]byte{}, fmt.Errorf("modbus %s: unit %d outside 0..247", cd.ID, unit)
 	}
 	d := &device{
 		id:        cd.ID,
@@ -228,33 +267,39 @@ func newDevice(cd *configs.Device, m *metrics) (*device, error) {
 		interval:  cd.Interval.D(),
 		timeout:   cd.Timeout.D(),
 		commAfter: cd.CommAfter,
-		badAddr:   map[*request]bool{},
 		health:    drivers.Health{ID: cd.ID, State: "down"},
 	}
 	if d.interval <= 0 || d.timeout <= 0 || d.commAfter <= 0 {
-		return nil, fmt.Errorf("modbus %s: interval %s, timeout %s and comm_after %d must be positive", cd.ID, d.interval, d.timeout, d.commAfter)
+		return nil, [32]byte{}, fmt.Errorf("modbus %s: interval %s, timeout %s and comm_after %d must be positive", cd.ID, d.interval, d.timeout, d.commAfter)
 	}
 	d.demote = drivers.Backoff{Min: 2 * d.interval, Max: 30 * time.Second}
 	gap := *cd.Gap
 	if gap < 0 {
-		return nil, fmt.Errorf("modbus %s: gap %d is negative", cd.ID, gap)
+		return nil, [32]byte{}, fmt.Errorf("modbus %s: gap %d is negative", cd.ID, gap)
 	}
 	var errs []error
+	specs := shapes.specs[:0]
 	for i := range cd.Points {
 		p, err := compilePoint(&cd.Points[i])
 		if err != nil {
 			errs = append(errs, fmt.Errorf("modbus %s: %w", cd.ID, err))
 			continue
 		}
-		d.points = append(d.points, &p)
+		specs = append(specs, p)
 	}
+	shapes.specs = specs
 	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+		return nil, [32]byte{}, errors.Join(errs...)
 	}
-	d.reqs = plan(d.points, gap)
+	var order []int32
+	d.sh, order = shapes.shape(specs, gap)
+	d.ids = make([]drivers.PointID, len(order))
+	for n, i := range order {
+		d.ids[n] = specs[i].id
+	}
 	d.m = m.device(cd.ID)
 	d.stats.ID = cd.ID
-	return d, nil
+	return d, deviceSig(cd, d, shapes.key), nil
 }
 
 // Run polls every bus until ctx ends; each bus runs in its own goroutine
@@ -316,13 +361,7 @@ func (drv *Driver) Stats() []DeviceStats {
 		d.mu.Lock()
 		s := d.stats
 		d.mu.Unlock()
-		for _, b := range drv.buses {
-			for _, o := range b.devices {
-				if o == d {
-					s.Bus = b.name
-				}
-			}
-		}
+		s.Bus = d.bus.name
 		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
@@ -340,27 +379,27 @@ var ErrUnknownPoint = errors.New("unknown modbus point")
 // ends. Errors name the device and unit.
 func (drv *Driver) Write(ctx context.Context, id drivers.PointID, value float64) error {
 	drv.mu.Lock()
-	ref, ok := drv.points[id]
+	d, i, ok := drv.lookup(id)
 	drv.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownPoint, id)
 	}
-	p := ref.p
-	w := &writeJob{dev: ref.dev, kind: p.kind, addr: p.addr, bit: p.bit, on: value != 0}
+	p := d.spec(i)
+	w := &writeJob{dev: d, kind: p.kind, addr: int(p.addr), bit: int(p.bit), on: value != 0}
 	switch p.kind {
 	case Coil:
 	case Holding:
 		if p.bit < 0 {
 			regs, err := p.encode(value)
 			if err != nil {
-				return fmt.Errorf("modbus %s unit %d: write %s: %w", ref.dev.id, ref.dev.unit, id, err)
+				return fmt.Errorf("modbus %s unit %d: write %s: %w", d.id, d.unit, id, err)
 			}
 			w.regs = regs
 		}
 	default:
-		return fmt.Errorf("modbus %s unit %d: write %s: a %s point is read-only", ref.dev.id, ref.dev.unit, id, p.kind)
+		return fmt.Errorf("modbus %s unit %d: write %s: a %s point is read-only", d.id, d.unit, id, p.kind)
 	}
-	return ref.bus.submit(ctx, w)
+	return d.bus.submit(ctx, w)
 }
 
 // WriteRegister writes a raw value to a coil ("coil", value 0 or 1) or a
@@ -369,7 +408,6 @@ func (drv *Driver) Write(ctx context.Context, id drivers.PointID, value float64)
 func (drv *Driver) WriteRegister(ctx context.Context, device, register string, addr int, value uint16) error {
 	drv.mu.Lock()
 	d, ok := drv.byDev[device]
-	b := drv.busOf(d)
 	drv.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("modbus: unknown device %q", device)
@@ -379,19 +417,13 @@ func (drv *Driver) WriteRegister(ctx context.Context, device, register string, a
 		return fmt.Errorf("modbus %s unit %d: write %s %d: want a coil or holding register 0..65535", d.id, d.unit, register, addr)
 	}
 	w := &writeJob{dev: d, kind: k, addr: addr, bit: -1, on: value != 0, regs: []byte{byte(value >> 8), byte(value)}}
-	return b.submit(ctx, w)
+	return d.bus.submit(ctx, w)
 }
 
-// busOf is the bus d polls on; drv.mu held.
-func (drv *Driver) busOf(d *device) *bus {
-	for _, x := range drv.buses {
-		for _, o := range x.devices {
-			if o == d {
-				return x
-			}
-		}
-	}
-	return nil
+// spec is point i (in plan order) of d, unpacked.
+func (d *device) spec(i int) spec {
+	p := d.sh.pts[i]
+	return spec{id: d.ids[i], point: p, conv: d.sh.convs[p.conv]}
 }
 
 // errBusStopped is returned by a write to a bus a reload has stopped.

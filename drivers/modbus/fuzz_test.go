@@ -38,8 +38,7 @@ func FuzzRTUReply(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, reply []byte) {
 		tr := &rtuTransport{open: func() (conn, error) { return &byteConn{bytes.NewReader(reply)}, nil }, timeout: time.Second}
-		d := &device{id: "F", unit: 1, timeout: time.Second, badAddr: map[*request]bool{}}
-		d.client = gmb.NewClient2(h, tr)
+		d := &device{id: "F", unit: 1, timeout: time.Second, fr: framer{unit: 1, rtu: true}}
 		b := &bus{tr: tr}
 		res, _, err := b.read(d, &request{kind: Holding, addr: 0, qty: 10})
 		if err == nil && len(res) != 20 {
@@ -53,40 +52,23 @@ func FuzzTCPReply(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 23, 1, 3, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0})
 	f.Add([]byte{0, 1, 0, 0, 0, 3, 1, 0x83, 2})
 	f.Add([]byte{0, 1, 0, 0, 0, 0})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Fatal(err)
-	}
-	defer l.Close()
 	replies := make(chan []byte)
-	go func() {
+	addr := serveLoopback(f, func(c net.Conn) {
+		buf := make([]byte, 12)
 		for {
-			c, err := l.Accept()
-			if err != nil {
+			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 12)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					r, ok := <-replies
-					if !ok {
-						return
-					}
-					c.Write(r)
-				}
-			}()
+			r, ok := <-replies
+			if !ok {
+				return
+			}
+			c.Write(r)
 		}
-	}()
-	h := &gmb.TCPClientHandler{}
-	h.SlaveId = 1
-	tr := &tcpTransport{addr: l.Addr().String(), timeout: 50 * time.Millisecond}
+	})
+	tr := &tcpTransport{addr: addr, timeout: 50 * time.Millisecond}
 	defer tr.Close()
-	d := &device{id: "F", unit: 1, timeout: 50 * time.Millisecond, badAddr: map[*request]bool{}}
-	d.client = gmb.NewClient2(h, tr)
+	d := &device{id: "F", unit: 1, timeout: 50 * time.Millisecond, fr: framer{unit: 1}}
 	b := &bus{tr: tr}
 	f.Fuzz(func(t *testing.T, reply []byte) {
 		r := append([]byte(nil), reply...)
@@ -97,4 +79,28 @@ func FuzzTCPReply(f *testing.F) {
 		}
 		tr.reset()
 	})
+}
+
+// serveLoopback listens on a loopback port until the test ends and runs
+// serve in a goroutine for each connection, closing it after; it returns
+// the address.
+func serveLoopback(tb testing.TB, serve func(c net.Conn)) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return l.Addr().String()
 }

@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 // devMetrics are one device's children, looked up once.
 type devMetrics struct {
-	res map[string]prometheus.Counter
+	res [len(resultNames)]prometheus.Counter // by result
 	up  prometheus.Gauge
 	rtt prometheus.Observer
 }
@@ -49,19 +49,19 @@ func (m *metrics) device(id string) *devMetrics {
 	if m == nil {
 		return nil
 	}
-	dm := &devMetrics{res: map[string]prometheus.Counter{}, up: m.up.WithLabelValues(id), rtt: m.rtt.WithLabelValues(id)}
-	for _, r := range []string{resOK, resTimeout, resConn, resFraming, resException} {
-		dm.res[r] = m.requests.WithLabelValues(id, r)
+	dm := &devMetrics{up: m.up.WithLabelValues(id), rtt: m.rtt.WithLabelValues(id)}
+	for r, name := range resultNames {
+		dm.res[r] = m.requests.WithLabelValues(id, name)
 	}
 	return dm
 }
 
-func (dm *devMetrics) observe(result string, rtt time.Duration) {
+func (dm *devMetrics) observe(r result, rtt time.Duration) {
 	if dm == nil {
 		return
 	}
-	dm.res[result].Inc()
-	if result == resOK {
+	dm.res[r].Inc()
+	if r == resOK {
 		dm.rtt.Observe(rtt.Seconds())
 	}
 }

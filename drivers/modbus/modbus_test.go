@@ -102,12 +102,13 @@ func TestPlan(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var pts []*point
+			var pts []point
 			for _, x := range tc.pts {
-				pts = append(pts, &point{kind: x.kind, addr: x.addr, typ: x.typ, bit: -1})
+				pts = append(pts, point{kind: x.kind, addr: uint16(x.addr), typ: x.typ, bit: -1})
 			}
 			var got []string
-			for _, r := range plan(pts, tc.gap) {
+			_, reqs := plan(pts, tc.gap)
+			for _, r := range reqs {
 				got = append(got, r.String())
 			}
 			if strings.Join(got, "; ") != strings.Join(tc.want, "; ") {
@@ -208,10 +209,10 @@ func TestTCPRestart(t *testing.T) {
 	if h.State != "up" || h.Errors == 0 || h.LastOK.IsZero() {
 		t.Errorf("health %+v", h)
 	}
-	if v := counter(t, reg, "hazardgw_modbus_requests_total", "GC", resConn); v == 0 {
+	if v := counter(t, reg, "hazardgw_modbus_requests_total", "GC", resConn.String()); v == 0 {
 		t.Error("no connection errors counted")
 	}
-	if v := counter(t, reg, "hazardgw_modbus_requests_total", "GC", resOK); v == 0 {
+	if v := counter(t, reg, "hazardgw_modbus_requests_total", "GC", resOK.String()); v == 0 {
 		t.Error("no good requests counted")
 	}
 }

@@ -44,13 +44,15 @@ func (drv *Driver) Probe(ctx context.Context, device string) ([]Reading, error) 
 				continue
 			}
 			var skip error
-			for _, r := range d.reqs {
+			sh := d.sh
+			for ri := range sh.reqs {
+				r := &sh.reqs[ri]
 				if err := ctx.Err(); err != nil {
 					return out, err
 				}
 				var data []byte
 				var err error
-				kind := ""
+				var kind result
 				if skip == nil {
 					data, kind, err = b.read(d, r)
 					if err != nil {
@@ -63,7 +65,8 @@ func (drv *Driver) Probe(ctx context.Context, device string) ([]Reading, error) 
 					err = skip
 				}
 				now := b.now()
-				for _, p := range r.points {
+				for i := r.from; i < r.to; i++ {
+					p := d.spec(int(i))
 					rd := Reading{Device: d.id, Request: r.String()}
 					if err != nil {
 						rd.Err = err
@@ -73,13 +76,13 @@ func (drv *Driver) Probe(ctx context.Context, device string) ([]Reading, error) 
 					}
 					var raw float64
 					if r.kind.bits() {
-						i := p.addr - r.addr
-						bit := data[i/8] >> (i % 8) & 1
+						k := int(p.addr) - int(r.addr)
+						bit := data[k/8] >> (k % 8) & 1
 						raw = float64(bit)
 						rd.Raw = fmt.Sprint(bit)
 					} else {
-						raw = p.raw(data, r.addr)
-						off := 2 * (p.addr - r.addr)
+						raw = p.raw(data, int(r.addr))
+						off := 2 * (int(p.addr) - int(r.addr))
 						regs := data[off : off+2*p.typ.words()]
 						words := make([]string, 0, len(regs)/2)
 						for k := 0; k < len(regs); k += 2 {

@@ -1,8 +1,9 @@
 package modbus
 
 import (
+	"crypto/sha256"
 	"fmt"
-	"strings"
+	"io"
 
 	"hazardgw/configs"
 )
@@ -30,6 +31,7 @@ func (drv *Driver) Reload(cfg *configs.Config) error {
 		old[b.name] = b
 	}
 	kept := map[*bus]bool{}
+	keptDev := map[*device]*device{} // new -> the running one that stays
 	for i, nb := range nd.buses {
 		ob := old[nb.name]
 		if ob == nil || ob.sig != nb.sig {
@@ -42,14 +44,16 @@ func (drv *Driver) Reload(cfg *configs.Config) error {
 		for j, d := range nb.devices {
 			od := ob.devices[j]
 			nd.byDev[d.id] = od
-			for k, p := range od.points {
-				nd.points[p.id] = pointRef{bus: ob, dev: od, p: od.points[k]}
-			}
+			keptDev[d] = od
 		}
 	}
-	nd.devs = nd.devs[:0]
-	for _, b := range nd.buses {
-		nd.devs = append(nd.devs, b.devices...)
+	// A kept device has the same ids in the same plan order as the one it
+	// stands for (their signatures are equal), so nd.points and nd.first,
+	// which number points by their device's place in nd.devs, stay right.
+	for i, d := range nd.devs {
+		if od := keptDev[d]; od != nil {
+			nd.devs[i] = od
+		}
 	}
 	var stopped []*bus
 	for _, b := range drv.buses {
@@ -65,7 +69,7 @@ func (drv *Driver) Reload(cfg *configs.Config) error {
 			<-b.done
 		}
 	}
-	drv.buses, drv.devs, drv.byDev, drv.points = nd.buses, nd.devs, nd.byDev, nd.points
+	drv.buses, drv.devs, drv.byDev, drv.points, drv.first = nd.buses, nd.devs, nd.byDev, nd.points, nd.first
 	started := 0
 	if drv.run && drv.ctx.Err() == nil {
 		for _, b := range drv.buses {
@@ -79,14 +83,21 @@ func (drv *Driver) Reload(cfg *configs.Config) error {
 	return nil
 }
 
-// deviceSig is what a device polls, as Reload compares it.
-func deviceSig(cd *configs.Device, d *device) string {
-	var s strings.Builder
-	fmt.Fprintf(&s, "%s %s unit=%d interval=%s timeout=%s comm_after=%d serial=%d/%d/%s/%d gap=%d;",
+// deviceSig is what a device polls, as Reload compares it, hashed: its
+// settings, its shape's key (every point as compiled, in config order, see
+// shaper.shape) and its point ids.
+func deviceSig(cd *configs.Device, d *device, shapeKey []byte) [32]byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s unit=%d interval=%s timeout=%s comm_after=%d serial=%d/%d/%s/%d gap=%d;",
 		cd.Transport, cd.Address, d.unit, d.interval, d.timeout, d.commAfter,
 		cd.Baud, cd.DataBits, cd.Parity, cd.StopBits, *cd.Gap)
-	for _, p := range d.points {
-		fmt.Fprintf(&s, "%+v;", *p)
+	fmt.Fprintf(h, "%d:", len(shapeKey))
+	h.Write(shapeKey)
+	for _, id := range d.ids {
+		io.WriteString(h, string(id))
+		h.Write([]byte{0})
 	}
-	return s.String()
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
 }

@@ -29,6 +29,9 @@ var errFraming = errors.New("malformed reply")
 
 // transport is a goburrow Transporter the bus can steer.
 type transport interface {
+	// Send writes a request ADU and returns the reply ADU, a slice of the
+	// transport's buffer: valid until the next Send (the bus reads it
+	// before its next transaction, as goburrow's client does).
 	Send(adu []byte) ([]byte, error)
 	// setTimeout sets the deadline of the following requests.
 	setTimeout(d time.Duration)
@@ -93,7 +96,7 @@ func (t *tcpTransport) Send(req []byte) ([]byte, error) {
 		t.reset()
 		return nil, err
 	}
-	return append([]byte(nil), t.buf[:6+n]...), nil
+	return t.buf[:6+n], nil
 }
 
 // rtuTransport speaks Modbus RTU on a serial line or on a TCP connection to
@@ -204,7 +207,7 @@ func (t *rtuTransport) Send(req []byte) ([]byte, error) {
 		t.dirty = true
 		n = want
 	}
-	return append([]byte(nil), t.buf[:n]...), nil
+	return t.buf[:n], nil
 }
 
 // fail records an error of the line: a timeout or a bad frame leaves the
