@@ -112,7 +112,8 @@ type historyJSON struct {
 func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, _ identity) {
 	q := r.URL.Query()
 	id := q.Get("point")
-	pt, ok := s.point(id)
+	t := s.table.Load()
+	row, ok := t.row(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, "unknown point")
 		return
@@ -136,7 +137,7 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request, _ identity) 
 		writeError(w, http.StatusInternalServerError, "history: "+err.Error())
 		return
 	}
-	out := historyJSON{Point: id, Unit: pt.Unit, Samples: make([]drivers.SampleJSON, len(ss))}
+	out := historyJSON{Point: id, Unit: t.unit(row), Samples: make([]drivers.SampleJSON, len(ss))}
 	for k, x := range ss {
 		out.Samples[k] = x.JSON()
 	}

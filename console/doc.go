@@ -11,6 +11,18 @@
 //     engine's events) and the latest sample of every configured point, so
 //     that a snapshot and the live stream that follows are consistent at one
 //     alarm seq.
+//   - the point table (points.go): the configured points as the console
+//     shows them, one row each in config order, packed for a large site
+//     (ids and names in one string, device/area/unit/range interned, the
+//     rare presentations in a map, rows found by a sorted index), and the
+//     hub's latest samples as pointer-free arrays by row (value, Unix ms,
+//     quality, cause, seen). About 35 bytes a point besides the text
+//     (BenchmarkConsoleRetained); the point objects of the snapshot and
+//     the API are built from it when asked. The server keeps the config
+//     without its devices.
+//   - samples frames (frames.go, framer): written into a reused buffer,
+//     the bytes of json.Marshal of drivers.SampleJSON, one allocation per
+//     frame; with no client connected the hub formats nothing.
 //   - the page (web/, go:embed): plain HTML, CSS and JS, no build step.
 //   - Records: the durable log of operator actions and disposal records
 //     (records.go; a store/wal log: a damaged record loses only itself), served by
@@ -46,6 +58,10 @@
 // queue of samples frames. A full samples queue drops that frame for that
 // client; a full reliable queue disconnects the client (close code 1008),
 // which must reconnect and resume.
+//
+// The point table is never modified: Reload builds a new one and the hub
+// goroutine swaps it in (an atomic pointer) together with its latest
+// samples; HTTP handlers load it from any goroutine.
 //
 // Linkage and notice changes reach the hub through one frame pump (a
 // goroutine started by Serve; the watch callbacks only append and wake

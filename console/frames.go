@@ -1,10 +1,12 @@
 package console
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"hazardgw/alarms"
@@ -68,6 +70,83 @@ func fnum(v float64) *float64 {
 type samplesFrame struct {
 	Type    string               `json:"type"` // "samples"
 	Samples []drivers.SampleJSON `json:"samples"`
+}
+
+// framer writes samples frames in a buffer it reuses, with no allocation
+// per sample: the bytes are exactly json.Marshal's of a samplesFrame of
+// the samples' drivers.SampleJSON (FuzzFramer), written directly instead
+// of through one SampleJSON (a time string, a value pointer, two
+// MarshalText slices) per sample. The hub owns it.
+type framer struct {
+	buf []byte
+	n   int // samples in buf
+	// The last time written and its text: the samples of one poll share
+	// their time.
+	t  time.Time
+	ts []byte
+}
+
+// add appends s to the frame being built.
+func (f *framer) add(s *drivers.Sample) {
+	if f.n == 0 {
+		f.buf = append(f.buf[:0], `{"type":"samples","samples":[`...)
+	} else {
+		f.buf = append(f.buf, ',')
+	}
+	f.n++
+	b := append(f.buf, `{"point":`...)
+	b = appendJSONString(b, string(s.Point))
+	b = append(b, `,"value":`...)
+	b = appendJSONFloat(b, s.Value)
+	b = append(b, `,"quality":`...)
+	b = appendJSONString(b, s.Quality.String())
+	b = append(b, `,"cause":`...)
+	b = appendJSONString(b, s.Cause.String())
+	b = append(b, `,"time":"`...)
+	if len(f.ts) == 0 || !s.Time.Equal(f.t) {
+		f.t, f.ts = s.Time, s.Time.UTC().AppendFormat(f.ts[:0], drivers.TimeFormat)
+	}
+	b = append(b, f.ts...)
+	f.buf = append(b, `"}`...)
+}
+
+// frame returns the frame built since the last call (its own copy, one
+// allocation) and starts the next; nil when no sample was added.
+func (f *framer) frame() []byte {
+	if f.n == 0 {
+		return nil
+	}
+	f.buf = append(f.buf, "]}"...)
+	out := bytes.Clone(f.buf)
+	f.buf, f.n = f.buf[:0], 0
+	return out
+}
+
+// appendJSONString appends s as encoding/json writes it: as is between
+// quotes when it holds only printable ASCII that needs no escape (point
+// ids, quality and cause names), through json.Marshal otherwise.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return append(b, mustJSON(s)...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// appendJSONFloat appends v as encoding/json writes a *float64 of
+// drivers.SampleJSON: null for NaN and ±Inf, the shortest decimal without
+// exponent where encoding/json uses none, json.Marshal otherwise.
+func appendJSONFloat(b []byte, v float64) []byte {
+	switch a := math.Abs(v); {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		return append(b, "null"...)
+	case a == 0 || a >= 1e-6 && a < 1e21:
+		return strconv.AppendFloat(b, v, 'f', -1, 64)
+	}
+	return append(b, mustJSON(v)...)
 }
 
 type alarmFrame struct {

@@ -1,8 +1,12 @@
 package console
 
 import (
+	"bytes"
+	"math"
 	"testing"
 	"time"
+
+	"hazardgw/drivers"
 )
 
 // FuzzCommand feeds arbitrary client frames through the parser and the
@@ -31,6 +35,38 @@ func FuzzCommand(f *testing.F) {
 		}
 		if ec.For > time.Hour || ec.Op == "shelve" && ec.For <= 0 {
 			t.Errorf("accepted shelve for %s", ec.For)
+		}
+	})
+}
+
+// FuzzFramer: a samples frame built by the framer is byte for byte
+// json.Marshal's of the samples' drivers.SampleJSON, whatever the point
+// id, value, quality, cause and time, for frames of one to three samples
+// (the second at another time).
+func FuzzFramer(f *testing.F) {
+	f.Add("NH3-101", 12.5, uint8(0), uint8(0), int64(1764316801123456789), int64(0))
+	f.Add("a<b>&\"\\\x00é\xff", math.Inf(-1), uint8(7), uint8(9), int64(-62135596800000000), int64(-1))
+	f.Add("P", 1e-7, uint8(2), uint8(5), int64(0), int64(5))
+	f.Add("P", -1e21, uint8(1), uint8(1), int64(1), int64(-3))
+	f.Fuzz(func(t *testing.T, point string, v float64, q, c uint8, ns int64, shift int64) {
+		s := drivers.Sample{Point: drivers.PointID(point), Value: v, Quality: drivers.Quality(q), Cause: drivers.Cause(c),
+			Time: time.Unix(0, ns).In(time.FixedZone("Z", int(shift%86400)))}
+		// Then a sample of another time (the framer reuses a time's text).
+		ss := []drivers.Sample{s, s, s}
+		ss[1].Time = s.Time.Add(time.Duration(shift) * time.Millisecond)
+		var fr framer
+		for n := 1; n <= len(ss); n++ {
+			js := make([]drivers.SampleJSON, n)
+			for k := range n {
+				fr.add(&ss[k])
+				js[k] = ss[k].JSON()
+			}
+			if got, want := fr.frame(), mustJSON(samplesFrame{Type: "samples", Samples: js}); !bytes.Equal(got, want) {
+				t.Fatalf("framer wrote\n%s\nwant\n%s", got, want)
+			}
+		}
+		if fr.frame() != nil {
+			t.Fatal("an empty framer built a frame")
 		}
 	})
 }

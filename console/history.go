@@ -307,7 +307,7 @@ func (s *Server) apiDispose(w http.ResponseWriter, r *http.Request, id identity)
 		return
 	}
 	point, _, _ := strings.Cut(alarm, ":")
-	if _, known := s.point(point); !shown && (!known || !strings.Contains(alarm, ":")) {
+	if _, known := s.table.Load().row(point); !shown && (!known || !strings.Contains(alarm, ":")) {
 		writeError(w, http.StatusNotFound, "unknown alarm "+strconv.Quote(alarm))
 		return
 	}

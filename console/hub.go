@@ -26,13 +26,12 @@ type hub struct {
 	clients  map[*client]struct{}
 	alarms   map[string]alarms.Event
 	seq      uint64
-	ring     []alarms.Event // the last events, oldest first, consecutive seqs
-	last     []drivers.Sample
-	seen     []bool
-	pending  [][]drivers.Sample   // batches since the last flush (read-only, shared)
-	pendingN int                  // samples in pending
-	frame    []drivers.SampleJSON // the samples frame being built
-	batches  drivers.ShapeCache   // point indexes per batch shape (reset at a reload)
+	ring     []alarms.Event     // the last events, oldest first, consecutive seqs
+	latest   latest             // the latest sample of every row of s.table
+	pending  [][]drivers.Sample // batches since the last flush (read-only, shared)
+	pendingN int                // samples in pending
+	frame    framer             // the samples frame being built
+	batches  drivers.ShapeCache // point indexes per batch shape (reset at a reload)
 	// framesBuilt counts samples frames built (tests: none without a client).
 	framesBuilt int
 }
@@ -40,7 +39,7 @@ type hub struct {
 func newHub(s *Server) *hub {
 	h := &hub{s: s, req: make(chan func()), ready: make(chan struct{}), stopped: make(chan struct{}),
 		clients: map[*client]struct{}{}, alarms: map[string]alarms.Event{},
-		last: make([]drivers.Sample, len(s.points)), seen: make([]bool, len(s.points))}
+		latest: newLatest(s.table.Load().len())}
 	h.queue = alarms.NewQueue(s.opts.SampleBuffer)
 	return h
 }
@@ -156,9 +155,9 @@ const flushAt = 2000
 func (h *hub) drainSamples() {
 	for _, b := range h.queue.TakeSamples() {
 		idx := h.batches.Indexes(b, h.lookup)
-		for j, s := range b {
+		for j := range b {
 			if i := idx[j]; i >= 0 {
-				h.last[i], h.seen[i] = s, true
+				h.latest.set(int(i), &b[j])
 			}
 		}
 		h.pending = append(h.pending, b)
@@ -169,13 +168,11 @@ func (h *hub) drainSamples() {
 	}
 }
 
-// lookup is the index in h.s.points (and h.last) of p; -1 for a point the
-// config does not know.
+// lookup is the row of p in the point table (and h.latest); -1 for a
+// point the config does not know.
 func (h *hub) lookup(p drivers.PointID) int32 {
-	if i, ok := h.s.index[string(p)]; ok {
-		return int32(i)
-	}
-	return -1
+	i, _ := h.s.table.Load().row(string(p))
+	return int32(i)
 }
 
 // flush sends the pending samples to every client, in frames of at most
@@ -186,9 +183,9 @@ func (h *hub) lookup(p drivers.PointID) int32 {
 func (h *hub) flush() {
 	if len(h.clients) > 0 {
 		for _, b := range h.pending {
-			for _, s := range b {
-				h.frame = append(h.frame, s.JSON())
-				if len(h.frame) == flushAt {
+			for k := range b {
+				h.frame.add(&b[k])
+				if h.frame.n == flushAt {
 					h.sendSamples()
 				}
 			}
@@ -200,11 +197,10 @@ func (h *hub) flush() {
 }
 
 func (h *hub) sendSamples() {
-	if len(h.frame) == 0 {
+	frame := h.frame.frame()
+	if frame == nil {
 		return
 	}
-	frame := mustJSON(samplesFrame{Type: "samples", Samples: h.frame})
-	h.frame = h.frame[:0]
 	h.framesBuilt++
 	for c := range h.clients {
 		select {
@@ -259,19 +255,10 @@ func (h *hub) snapshot() []byte {
 }
 
 func (h *hub) points() []pointJSON {
-	out := make([]pointJSON, len(h.s.points))
-	for i, p := range h.s.points {
-		j := pointJSON{Point: p.ID, Unit: p.Unit, Device: p.Device, Name: p.Name, Area: p.Area,
-			Quality: drivers.Bad.String(), Cause: drivers.CauseStale.String()}
-		if p.Lo != nil {
-			j.Range = []float64{*p.Lo, *p.Hi}
-		}
-		if h.seen[i] {
-			s := h.last[i]
-			t := alarms.FormatTime(s.Time)
-			j.Value, j.Quality, j.Cause, j.Time = fnum(s.Value), s.Quality.String(), s.Cause.String(), &t
-		}
-		out[i] = j
+	t := h.s.table.Load()
+	out := make([]pointJSON, t.len())
+	for i := range out {
+		out[i] = t.json(i, &h.latest)
 	}
 	return out
 }

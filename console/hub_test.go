@@ -31,7 +31,8 @@ func TestHubBuildsNoFramesWithoutClients(t *testing.T) {
 		var last float64
 		var built int
 		if err := h.call(context.Background(), func() {
-			last, built = h.last[h.s.index["NH3-101"]].Value, h.framesBuilt
+			row, _ := h.s.table.Load().row("NH3-101")
+			last, built = h.latest.value[row], h.framesBuilt
 		}); err != nil {
 			t.Fatal(err)
 		}

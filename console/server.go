@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hazardgw/alarms"
@@ -173,17 +174,6 @@ type user struct {
 	digest [32]byte // tokenDigest of the token; the token itself is not kept
 }
 
-// pointInfo is a configured point as the overview shows it.
-type pointInfo struct {
-	ID       string
-	Name     string
-	Unit     string
-	Device   string
-	Area     string
-	Lo, Hi   *float64 // range, when configured
-	*present          // nil: nothing beyond the defaults (most points of a large site)
-}
-
 // Server is the console. Create it with New, run it with Run or Serve.
 type Server struct {
 	cfg   *configs.Config
@@ -191,19 +181,17 @@ type Server struct {
 	opts  Options
 	log   *slog.Logger
 	users []user
-	// points and index are written by the hub goroutine only (Reload),
-	// under pointsMu; the hub reads them without it, others with it.
-	pointsMu sync.RWMutex
-	points   []pointInfo
-	index    map[string]int // point id -> index in points
-	origins  map[string]bool
-	hosts    map[string]bool // console.hosts and a named listen host, lower case
-	guard    *guard
-	metrics  *metrics
-	reg      *prometheus.Registry
-	hub      *hub
-	links    *framePump   // linkage and notice frames
-	mux      http.Handler // the routes behind harden
+	// table is the point table (points.go), replaced whole by the hub
+	// goroutine at a reload (Reload); any goroutine may Load it.
+	table   atomic.Pointer[table]
+	origins map[string]bool
+	hosts   map[string]bool // console.hosts and a named listen host, lower case
+	guard   *guard
+	metrics *metrics
+	reg     *prometheus.Registry
+	hub     *hub
+	links   *framePump   // linkage and notice frames
+	mux     http.Handler // the routes behind harden
 
 	goMu    sync.Mutex
 	closing bool           // set before wg.Wait: no new goroutines
@@ -240,9 +228,9 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	}
 	opts.defaults()
 	// The server keeps the settings, not the devices: its point table
-	// (pointsOf) is all it needs of them, and keeping cfg would keep the
+	// (newTable) is all it needs of them, and keeping cfg would keep the
 	// whole decoded point list alive (docs/PERFORMANCE.md, memory).
-	s := &Server{cfg: cfg.WithoutDevices(), deps: deps, opts: opts, index: map[string]int{}, origins: map[string]bool{}}
+	s := &Server{cfg: cfg.WithoutDevices(), deps: deps, opts: opts, origins: map[string]bool{}}
 	s.log = deps.Log
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -263,7 +251,7 @@ func New(cfg *configs.Config, deps Deps, opts Options) (*Server, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	s.points, s.index = pointsOf(cfg)
+	s.table.Store(newTable(cfg))
 	for _, o := range opts.Origins {
 		s.origins[strings.ToLower(o)] = true
 	}

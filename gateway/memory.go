@@ -46,11 +46,11 @@ func settleMemory(log *slog.Logger) {
 }
 
 // headroom is how much the heap may grow past the live heap between two
-// collections: a quarter of the live heap, at least minHeadroom.
+// collections: a quarter of the live heap, at least minHeadroom (16 MiB).
 func headroom(live uint64) uint64 { return max(minHeadroom, live/4) }
 
 // minHeadroom keeps a small gateway from collecting constantly.
-const minHeadroom = 32 << 20
+const minHeadroom = 16 << 20
 
 // gcPercent is the GOGC that gives headroom(live): the runtime's heap goal
 // is live + (live + stacks + globals) × GOGC/100 (globals are small and

@@ -9,8 +9,9 @@ func TestGCPercent(t *testing.T) {
 		want         int
 	}{
 		{16 * mib, 0, 100},           // small gateway: the default, never above it
-		{100 * mib, 28 * mib, 25},    // 32 MiB of headroom over 128 MiB of roots
-		{64 * mib, 0, 50},            // 32 MiB over 64
+		{100 * mib, 28 * mib, 19},    // 25 MiB of headroom over 128 MiB of roots
+		{64 * mib, 0, 25},            // at least 16 MiB: 16 over 64
+		{48 * mib, 0, 33},            // 16 over 48
 		{400 * mib, 0, 25},           // a quarter of a large live heap
 		{4000 * mib, 4000 * mib, 12}, // stacks count as roots
 	} {

@@ -27,11 +27,25 @@
 // data frame are not counted (connection warm-up). When the server closes
 // the connections it prints p50/p99/max of both, the frame counts and its
 // own CPU use.
+//
+// Against a running gateway (scripts/bench-gateway, ALARMS=K) the start
+// time is not a value: -from time takes it from the alarm event's `time`
+// (the acquisition time of the sample that changed the alarm, SPEC section
+// 6; for a samples frame the `time` of its first sample), -from emitted
+// from the event's `emitted` (when the engine produced it). -raw FILE
+// writes one line per counted alarm frame, "client recv_unix_ns latency_ns
+// seq", so a script can cut the figures into time windows; SIGINT or
+// SIGTERM closes the connections and prints the figures as a server close
+// does:
+//
+//	go run ./console/bench clients -url ws://127.0.0.1:18080/ws -n 1 -skip 0 -from time -raw alarms.raw
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,6 +61,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -147,6 +162,7 @@ func server(args []string) error {
 			{ID: point, Name: "Compressor room NH3", Unit: "ppm", Hi: &hi},
 		}}},
 	}
+	cfg.SetDefaults() // as a decoded config has them (escalation.min_priority, ...)
 	eng, err := alarmstest.NewFake(cfg, alarmstest.Options{Now: time.Now})
 	if err != nil {
 		return err
@@ -331,7 +347,27 @@ func clients(args []string) error {
 	n := fs.Int("n", 100, "reading clients")
 	stalled := fs.Int("stalled", 0, "clients that connect and never read")
 	skip := fs.Duration("skip", 2*time.Second, "frames received this long after the first data frame are not counted")
+	from := fs.String("from", "value", "a frame's start time: value (the first value, Unix ns: the bench server), time (the event's or first sample's acquisition time), emitted (the event's emitted time)")
+	rawFile := fs.String("raw", "", "write one line per counted alarm frame to this file: client recv_unix_ns latency_ns seq")
 	_ = fs.Parse(args)
+	start, err := startOf(*from)
+	if err != nil {
+		return err
+	}
+	var raw *rawLog
+	if *rawFile != "" {
+		f, err := os.Create(*rawFile)
+		if err != nil {
+			return err
+		}
+		raw = &rawLog{w: bufio.NewWriter(f)}
+		defer func() {
+			raw.mu.Lock()
+			_ = raw.w.Flush()
+			raw.mu.Unlock()
+			_ = f.Close()
+		}()
+	}
 
 	var stalledConns []*websocket.Conn
 	conns := make([]*websocket.Conn, 0, *n)
@@ -351,6 +387,26 @@ func clients(args []string) error {
 	}
 	fmt.Printf("clients: %d reading + %d stalled connected to %s, GOMAXPROCS=%d\n", *n, *stalled, *url, runtime.GOMAXPROCS(0))
 
+	// SIGINT or SIGTERM ends the run as a server close does: the readers
+	// see their connection closed and the figures are printed.
+	var interrupted atomic.Bool
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-sig:
+		case <-done:
+			return
+		}
+		interrupted.Store(true)
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+
 	var (
 		firstOnce sync.Once
 		first     = make(chan struct{})
@@ -362,7 +418,7 @@ func clients(args []string) error {
 	var wg sync.WaitGroup
 	for i, c := range conns {
 		wg.Add(1)
-		go func(r *result) {
+		go func(id int, r *result) {
 			defer wg.Done()
 			var buf bytes.Buffer
 			buf.Grow(128 << 10)
@@ -370,6 +426,9 @@ func clients(args []string) error {
 				_, rd, err := c.NextReader()
 				if err != nil {
 					r.closeErr = err
+					if interrupted.Load() {
+						r.closeErr = errInterrupted
+					}
 					return
 				}
 				buf.Reset()
@@ -390,19 +449,20 @@ func clients(args []string) error {
 				}
 				r.bytes += len(m)
 				r.frames++
-				v, ok := consoletest.FirstValue(m)
+				t, seq, ok := start(m, alarm)
 				if !ok {
 					continue
 				}
-				d := time.Duration(now.UnixNano() - int64(v))
+				d := time.Duration(now.UnixNano() - t)
 				if alarm {
 					r.alarms = append(r.alarms, d)
 					r.alarmFrames++
+					raw.add(id, now, d, seq)
 				} else {
 					r.samples = append(r.samples, d)
 				}
 			}
-		}(&results[i])
+		}(i, &results[i])
 	}
 	wg.Wait()
 	wall, cpu, wait := time.Since(t0), cpuTime()-cpu0, runqueueWait()-wait0
@@ -424,6 +484,8 @@ func clients(args []string) error {
 		var ce *websocket.CloseError
 		if errors.As(r.closeErr, &ce) {
 			closes[strconv.Itoa(ce.Code)]++
+		} else if errors.Is(r.closeErr, errInterrupted) {
+			closes["interrupted"]++
 		} else if r.closeErr != nil && !errors.Is(r.closeErr, io.EOF) {
 			closes[r.closeErr.Error()]++
 		}
@@ -436,6 +498,87 @@ func clients(args []string) error {
 	fmt.Println(stats("alarm  ", all.alarms))
 	fmt.Println(stats("samples", all.samples))
 	return nil
+}
+
+// errInterrupted is a reader's end when SIGINT or SIGTERM closed its
+// connection.
+var errInterrupted = errors.New("interrupted")
+
+// startFunc returns the start time of a data frame (Unix ns) and, for an
+// alarm frame, the event's seq; ok false when the frame has none.
+type startFunc func(frame []byte, alarm bool) (t int64, seq int64, ok bool)
+
+// startOf is the start time named by -from.
+func startOf(from string) (startFunc, error) {
+	switch from {
+	case "value":
+		return func(m []byte, _ bool) (int64, int64, bool) {
+			v, ok := consoletest.FirstValue(m)
+			return int64(v), 0, ok
+		}, nil
+	case "time", "emitted":
+		emitted := from == "emitted"
+		return func(m []byte, alarm bool) (int64, int64, bool) {
+			if !alarm {
+				return firstTime(m)
+			}
+			var f struct {
+				Alarm struct {
+					Seq           int64
+					Time, Emitted string
+				}
+			}
+			if json.Unmarshal(m, &f) != nil {
+				return 0, 0, false
+			}
+			s := f.Alarm.Time
+			if emitted {
+				s = f.Alarm.Emitted
+			}
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return 0, 0, false
+			}
+			return t.UnixNano(), f.Alarm.Seq, true
+		}, nil
+	}
+	return nil, fmt.Errorf("-from %q: want value, time or emitted", from)
+}
+
+// firstTime is the first "time" of a samples frame (its first sample's
+// acquisition time), without decoding the whole frame.
+func firstTime(m []byte) (int64, int64, bool) {
+	const key = `"time":"`
+	i := bytes.Index(m, []byte(key))
+	if i < 0 {
+		return 0, 0, false
+	}
+	m = m[i+len(key):]
+	j := bytes.IndexByte(m, '"')
+	if j < 0 {
+		return 0, 0, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(m[:j]))
+	if err != nil {
+		return 0, 0, false
+	}
+	return t.UnixNano(), 0, true
+}
+
+// rawLog is -raw's file: one line per counted alarm frame, from every
+// reader. A nil *rawLog writes nothing.
+type rawLog struct {
+	mu sync.Mutex
+	w  *bufio.Writer
+}
+
+func (l *rawLog) add(client int, recv time.Time, d time.Duration, seq int64) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	fmt.Fprintf(l.w, "%d %d %d %d\n", client, recv.UnixNano(), int64(d), seq)
+	l.mu.Unlock()
 }
 
 func stats(name string, ds []time.Duration) string {
