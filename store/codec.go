@@ -146,7 +146,7 @@ type dictRef struct {
 
 // escRef marks a dictRef whose point id holds a character line protocol
 // escapes in tags and field keys.
-const escRef = 1 << 31
+const escRef uint32 = 1 << 31
 
 // devName is an interned device and whether it needs escaping as a tag.
 type devName struct {
@@ -166,7 +166,7 @@ const maxDict = 1 << 20
 // leaves a hole (its samples do not decode) and the later ones keep their
 // index.
 func (d *readDict) define(idx uint32, point, device []byte) {
-	if idx >= maxDict || len(point) == 0 || len(point) >= escRef {
+	if idx >= maxDict || len(point) == 0 || uint64(len(point)) >= uint64(escRef) {
 		return
 	}
 	if int(idx) >= len(d.refs) {
