@@ -74,6 +74,7 @@ type OutboxOptions struct {
 // (appends are one write(2) per block, reads one pread per record).
 type Outbox struct {
 	mu       sync.Mutex
+	syncMu   sync.Mutex // one Sync at a time (taken before mu)
 	q        [2]*queue
 	maxBytes int64
 	full     bool   // only events left and still above MaxBytes
@@ -1092,30 +1093,55 @@ func (o *Outbox) Rewind(k Kind) {
 	}
 }
 
-// Sync makes every append and the cursors durable (fsync).
+// Sync makes every append and the cursors durable (fsync). The fsyncs run
+// outside the outbox's lock: under a busy disk one can take seconds, and
+// appends and the sender's reads go on meanwhile (what they write after
+// the snapshot is covered by the next Sync). One Sync at a time.
 func (o *Outbox) Sync() error {
+	o.syncMu.Lock()
+	defer o.syncMu.Unlock()
+	type cursor struct {
+		dir string
+		at  pos
+	}
+	var files []*os.File
+	var curs []cursor
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed {
+		o.mu.Unlock()
 		return nil
 	}
-	var errs []error
 	for _, q := range o.q {
 		if q.dirty {
-			if err := q.w.Sync(); err != nil {
-				errs = append(errs, err)
-			}
+			files = append(files, q.w)
 			q.dirty = false
 		}
 		if q.ackSync {
-			if err := writeCursor(q.dir, q.ack, true); err != nil {
-				errs = append(errs, err)
-			}
+			curs = append(curs, cursor{q.dir, q.ack})
 			q.ackSync = false
+		}
+	}
+	o.mu.Unlock()
+	var errs []error
+	for _, f := range files {
+		// A segment rotated meanwhile was synced before it was closed.
+		if err := syncFile(f); err != nil && !errors.Is(err, os.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	for _, c := range curs {
+		// Its own temporary name: Ack may write the cursor (not durably)
+		// at the same time. Whichever rename comes last stays, and either
+		// position is one the sender had acknowledged.
+		if err := writeCursorAs(c.dir, "cursor.sync.tmp", c.at, true); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
+
+// syncFile is fsync of a segment by Sync (a test makes it hang).
+var syncFile = (*os.File).Sync
 
 // Close syncs and closes the files. Further calls fail with errClosed.
 func (o *Outbox) Close() error {
@@ -1210,12 +1236,17 @@ func (q *queue) closed() bool { return q.w == nil }
 
 // cursor file: seg u64, off u64, skip u32, crc32c u32 of the first 20 bytes.
 func writeCursor(dir string, p pos, durable bool) error {
+	return writeCursorAs(dir, "cursor.tmp", p, durable)
+}
+
+// writeCursorAs writes the cursor through the temporary file tmpName.
+func writeCursorAs(dir, tmpName string, p pos, durable bool) error {
 	var b [24]byte
 	binary.LittleEndian.PutUint64(b[0:], p.seg)
 	binary.LittleEndian.PutUint64(b[8:], uint64(p.off))
 	binary.LittleEndian.PutUint32(b[16:], uint32(p.skip))
 	binary.LittleEndian.PutUint32(b[20:], crc32.Checksum(b[:20], castagnoli))
-	tmp := filepath.Join(dir, "cursor.tmp")
+	tmp := filepath.Join(dir, tmpName)
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return err

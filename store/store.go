@@ -26,8 +26,9 @@ type Options struct {
 	Log        *slog.Logger          // default: discard
 	Registerer prometheus.Registerer // nil: no metrics registered
 	// QueueSamples bounds the samples waiting in memory for the outbox
-	// (default 200,000). Beyond it the oldest queued batches are dropped
-	// and counted (reason "queue"). Alarm events are never dropped.
+	// (default: queueSeconds of the configured points' rate, at least
+	// 200,000). Beyond it the oldest queued batches are dropped and
+	// counted (reason "queue"). Alarm events are never dropped.
 	QueueSamples int
 	// SegmentBytes overrides the outbox segment size (tests).
 	SegmentBytes int64
@@ -134,8 +135,8 @@ type Store struct {
 	// acknowledge events read after the damage before Run handles it.
 	written       atomic.Uint64
 	writtenAtOpen uint64    // Run only
-	wrMark        *wal.Mark // Run only
-	wrStored      uint64    // Run only: the value last stored in wrMark
+	wrMark        *wal.Mark // Run and its sync goroutine, one at a time
+	wrStored      uint64    // the value last stored in wrMark (as wrMark)
 	damageSeen    [2]uint64 // Run only: outbox damage already handled, by Kind
 	damageWake    chan struct{}
 
@@ -171,6 +172,26 @@ func (s *Store) nextMax(k Kind) int {
 	return s.batch
 }
 
+// queueSeconds is how long the store's memory queue holds the configured
+// points' samples: longer than an fsync or a segment rotation takes on a
+// busy disk (seconds, while InfluxDB on the same disk compacts), so a slow
+// disk does not drop samples before they reach the outbox.
+const queueSeconds = 4
+
+// pointRate is the samples per second the configured devices send (a
+// device without a poll interval counted at one sample a point a second).
+func pointRate(cfg *configs.Config) float64 {
+	var r float64
+	for _, d := range cfg.Devices {
+		iv := d.Interval.D().Seconds()
+		if iv <= 0 {
+			iv = 1
+		}
+		r += float64(len(d.Points)) / iv
+	}
+	return r
+}
+
 // New builds a store from the config; it does no I/O.
 func New(cfg *configs.Config, opts Options) (*Store, error) {
 	if cfg == nil {
@@ -183,7 +204,7 @@ func New(cfg *configs.Config, opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 	if opts.QueueSamples <= 0 {
-		opts.QueueSamples = 200_000
+		opts.QueueSamples = max(200_000, int(queueSeconds*pointRate(cfg)))
 	}
 	s := &Store{
 		site: cfg.Site.ID, dir: cfg.Store.Dir, db: cfg.Store.InfluxDB, max: int64(cfg.Store.Outbox.MaxBytes),
@@ -364,11 +385,25 @@ func (s *Store) Run(ctx context.Context) error {
 
 	tick := time.NewTicker(s.flush)
 	defer tick.Stop()
+	// The periodic fsync runs on a goroutine of its own: under a busy disk
+	// one can take seconds, and this goroutine must keep moving samples
+	// from memory into the outbox meanwhile (its memory queue holds a few
+	// seconds). One at a time; its result comes back here, where the
+	// events mark moves to the seq appended before the sync began.
+	synced := make(chan syncResult, 1)
+	syncing := false
+	waitSync := func() {
+		if syncing {
+			s.synced(<-synced)
+			syncing = false
+		}
+	}
 	for {
 		select {
 		case <-s.kill:
 			stopSend()
 			<-sent
+			waitSync()
 			return nil
 		case <-ctx.Done():
 			s.mu.Lock()
@@ -377,6 +412,7 @@ func (s *Store) Run(ctx context.Context) error {
 			s.pump(ob)
 			stopSend()
 			<-sent
+			waitSync()
 			err := ob.Close()
 			if err != nil {
 				s.log.Error("outbox close", "err", err)
@@ -388,17 +424,41 @@ func (s *Store) Run(ctx context.Context) error {
 		case <-s.q.Wake():
 			s.pump(ob)
 		case <-s.damageWake:
+			waitSync()
 			s.damaged(ob)
 		case <-tick.C:
-			if err := ob.Sync(); err != nil {
-				s.diskError(err)
-			} else {
-				s.mark()
+			if syncing {
+				break // the previous one is still under way
 			}
-			s.storeWritten()
-			s.met.syncs.Inc()
+			syncing = true
+			seq := s.lastSeq
+			go func() {
+				err := ob.Sync()
+				s.storeWritten() // its own fsync, also off this goroutine
+				synced <- syncResult{err: err, seq: seq}
+			}()
+		case r := <-synced:
+			syncing = false
+			s.synced(r)
 		}
 	}
+}
+
+// syncResult is how a periodic Outbox.Sync ended: seq is the last event
+// appended before it began (durable when err is nil).
+type syncResult struct {
+	err error
+	seq uint64
+}
+
+// synced takes a periodic sync's result (Run's goroutine).
+func (s *Store) synced(r syncResult) {
+	if r.err != nil {
+		s.diskError(r.err)
+	} else {
+		s.markTo(r.seq)
+	}
+	s.met.syncs.Inc()
 }
 
 // runLocal is Run without InfluxDB: only the trend history is kept, and
@@ -698,8 +758,8 @@ func zeros(path string) bool {
 	return true
 }
 
-// storeWritten stores the written seq durably when it moved (Run's
-// goroutine, at each sync).
+// storeWritten stores the written seq durably when it moved (at each
+// periodic sync, on its goroutine; at the end, on Run's).
 func (s *Store) storeWritten() {
 	if s.wrMark == nil {
 		return
@@ -724,15 +784,18 @@ func (s *Store) closeWritten() {
 }
 
 // mark records lastSeq after the outbox was synced (Run's goroutine).
-func (s *Store) mark() {
-	if s.opts.Journal == nil || s.lastSeq == s.markedSeq {
+func (s *Store) mark() { s.markTo(s.lastSeq) }
+
+// markTo records seq, an event seq known durable in the outbox.
+func (s *Store) markTo(seq uint64) {
+	if s.opts.Journal == nil || seq <= s.markedSeq {
 		return
 	}
-	if err := s.writeMark(s.lastSeq); err != nil {
+	if err := s.writeMark(seq); err != nil {
 		s.diskError(err)
 		return
 	}
-	s.markedSeq = s.lastSeq
+	s.markedSeq = seq
 }
 
 // EventsMark returns the seq of the last alarm event durably in the outbox

@@ -454,3 +454,43 @@ func TestEventsCaughtUpFromJournal(t *testing.T) {
 		t.Errorf("after a clean restart the outbox holds %d events, want still 5 (nothing copied twice)", n)
 	}
 }
+
+// TestSlowFsyncKeepsThePumpGoing: while the periodic fsync of the outbox
+// hangs (a disk made busy by InfluxDB compacting beside it), samples keep
+// moving from memory into the outbox, so the small memory queue here drops
+// nothing. Before, the fsync ran on the pump's goroutine under the outbox's
+// lock and every round below waited in vain.
+func TestSlowFsyncKeepsThePumpGoing(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	syncFile = func(f *os.File) error {
+		select {
+		case entered <- struct{}{}:
+		default:
+		}
+		<-release
+		return f.Sync()
+	}
+	t.Cleanup(func() { syncFile = (*os.File).Sync })
+	s := run(t, config(t.TempDir(), deadURL(t), "db/autogen", 1<<30, "P1", "P2"), Options{QueueSamples: 100})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(free) // before run's stop, which waits for the sync
+	base := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
+	s.Samples(round([]string{"P1", "P2"}, base, 0))
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no fsync of the outbox began")
+	}
+	for i := 1; i <= 50; i++ { // 100 samples while the fsync hangs
+		s.Samples(round([]string{"P1", "P2"}, base, i))
+		want := int64(2 * (i + 1))
+		waitFor(t, 10*time.Second, fmt.Sprintf("round %d in the outbox during the fsync", i), func() bool {
+			return s.Health().OutboxSamples == want
+		})
+	}
+	if n := counter(s.met.dropped.WithLabelValues("queue")); n != 0 {
+		t.Errorf("%v samples dropped from the memory queue", n)
+	}
+	free()
+}
